@@ -1,0 +1,377 @@
+//! The GPU context: device and queue, buffer helpers, compute kernels as
+//! pre-built dispatches, and async readback.
+//!
+//! Nothing here blocks in the browser: readback awaits the map callback, and
+//! only the native build polls the device to drive that callback.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Errors from the GPU layer, each worded for the person who sees it.
+#[derive(Debug, Clone)]
+pub enum GpuError {
+    NoAdapter(String),
+    NoDevice(String),
+    TooLarge { what: String, bytes: u64, limit: u64 },
+    Readback(String),
+    Validation(String),
+}
+
+impl fmt::Display for GpuError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GpuError::NoAdapter(e) => write!(
+                f,
+                "no GPU adapter found ({e}); natively install a Vulkan driver (on Linux without a GPU: \
+                 apt-get install mesa-vulkan-drivers), in the browser use Chrome/Edge 113+ or enable WebGPU"
+            ),
+            GpuError::NoDevice(e) => write!(f, "the GPU adapter refused to create a device: {e}"),
+            GpuError::TooLarge { what, bytes, limit } => write!(
+                f,
+                "{what} needs a {:.1} MiB GPU buffer but this GPU allows at most {:.1} MiB per buffer; \
+                 choose a smaller --size",
+                *bytes as f64 / 1048576.0,
+                *limit as f64 / 1048576.0
+            ),
+            GpuError::Readback(e) => write!(f, "reading a result back from the GPU failed: {e}"),
+            GpuError::Validation(e) => write!(f, "GPU error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for GpuError {}
+
+/// The device, its queue and what we know about the adapter.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub adapter_info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    /// Bytes of every buffer created through this context (a running total).
+    allocated: AtomicU64,
+    /// The first uncaptured validation error, if any (wgpu reports those asynchronously).
+    first_error: Arc<Mutex<Option<String>>>,
+}
+
+impl GpuContext {
+    /// Picks the high-performance adapter and asks for its own limits, so that
+    /// large images can use the largest buffers the GPU allows.
+    pub async fn new() -> Result<Self, GpuError> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                apply_limit_buckets: false,
+            })
+            .await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        Self::from_adapter(adapter).await
+    }
+
+    /// Creates the device on a chosen adapter (the web page picks its own).
+    pub async fn from_adapter(adapter: wgpu::Adapter) -> Result<Self, GpuError> {
+        let adapter_limits = adapter.limits();
+        // Ask for what the adapter has where it matters to us; keep defaults elsewhere.
+        let mut limits = wgpu::Limits::downlevel_defaults();
+        limits.max_storage_buffer_binding_size = adapter_limits.max_storage_buffer_binding_size;
+        limits.max_buffer_size = adapter_limits.max_buffer_size;
+        limits.max_storage_buffers_per_shader_stage = adapter_limits.max_storage_buffers_per_shader_stage.min(10);
+        limits.max_compute_workgroups_per_dimension = adapter_limits.max_compute_workgroups_per_dimension;
+        limits.max_compute_invocations_per_workgroup = adapter_limits.max_compute_invocations_per_workgroup.min(256);
+        limits.max_compute_workgroup_size_x = adapter_limits.max_compute_workgroup_size_x.min(256);
+        limits.max_compute_workgroup_size_y = adapter_limits.max_compute_workgroup_size_y.min(256);
+        limits.max_compute_workgroup_storage_size = adapter_limits.max_compute_workgroup_storage_size.min(16384);
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("stylize"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| GpuError::NoDevice(e.to_string()))?;
+        let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        let sink = first_error.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            log::error!("wgpu: {e}");
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                *slot = Some(e.to_string());
+            }
+        }));
+        Ok(GpuContext {
+            device,
+            queue,
+            adapter_info: adapter.get_info(),
+            limits,
+            allocated: AtomicU64::new(0),
+            first_error,
+        })
+    }
+
+    /// Human-readable adapter description, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".
+    pub fn describe(&self) -> String {
+        format!("{} ({:?})", self.adapter_info.name, self.adapter_info.backend)
+    }
+
+    /// Returns (and clears) a GPU validation error reported since the last call.
+    pub fn take_error(&self) -> Option<GpuError> {
+        let mut slot = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+        slot.take().map(GpuError::Validation)
+    }
+
+    /// Bytes of GPU buffers created through this context so far.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.allocated.load(Ordering::Relaxed)
+    }
+
+    /// Fails with a clear message when one buffer would exceed what the device allows.
+    pub fn check_size(&self, what: &str, bytes: u64) -> Result<(), GpuError> {
+        let limit = (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size);
+        if bytes > limit {
+            return Err(GpuError::TooLarge { what: what.to_string(), bytes, limit });
+        }
+        Ok(())
+    }
+
+    /// A zero-filled storage buffer of `bytes` bytes (rounded up to 16), usable as copy source and target.
+    pub fn storage_buffer(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        let size = bytes.max(16).div_ceil(16) * 16;
+        self.allocated.fetch_add(size, Ordering::Relaxed);
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A storage buffer holding `data` (padded with zeros to a multiple of 16 bytes).
+    pub fn storage_buffer_init(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+        let buffer = self.storage_buffer(label, data.len() as u64);
+        if !data.is_empty() {
+            self.queue.write_buffer(&buffer, 0, &pad4(data));
+        }
+        buffer
+    }
+
+    /// A uniform buffer holding `data`, for kernel parameters fixed at plan time.
+    pub fn uniform_buffer_init(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+        let size = (data.len() as u64).max(16).div_ceil(16) * 16;
+        self.allocated.fetch_add(size, Ordering::Relaxed);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.queue.write_buffer(&buffer, 0, &pad4(data));
+        buffer
+    }
+
+    /// Compiles one entry point of a WGSL source.
+    pub fn kernel(&self, label: &str, source: &str, entry_point: &str) -> Kernel {
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(Cow::Owned(source.to_string())),
+        });
+        self.kernel_from_module(label, &module, entry_point)
+    }
+
+    /// One entry point of an already compiled module (files with forward and backward share one).
+    pub fn kernel_from_module(&self, label: &str, module: &wgpu::ShaderModule, entry_point: &str) -> Kernel {
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(label),
+            layout: None,
+            module,
+            entry_point: Some(entry_point),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        Kernel { label: label.to_string(), pipeline }
+    }
+
+    /// Submits recorded work.
+    pub fn submit(&self, encoder: wgpu::CommandEncoder) {
+        self.queue.submit(Some(encoder.finish()));
+    }
+
+    pub fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
+        self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
+    }
+
+    /// Runs dispatches in one compute pass and submits them.
+    pub fn run(&self, dispatches: &[&Dispatch]) {
+        let mut encoder = self.encoder("run");
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            for d in dispatches {
+                d.record(&mut pass);
+            }
+        }
+        self.submit(encoder);
+    }
+
+    /// Reads `bytes` bytes at `offset` of a storage buffer back to the CPU.
+    pub async fn read_bytes(&self, buffer: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>, GpuError> {
+        let size = bytes.div_ceil(4) * 4;
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.encoder("readback");
+        encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
+        self.submit(encoder);
+        let (sender, receiver) = futures_channel::oneshot::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |result| {
+            let _ = sender.send(result);
+        });
+        self.wait_native();
+        receiver
+            .await
+            .map_err(|_| GpuError::Readback("the GPU device was lost".into()))?
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let data = {
+            let view = staging.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?;
+            view[..bytes as usize].to_vec()
+        };
+        staging.unmap();
+        staging.destroy();
+        if let Some(e) = self.take_error() {
+            return Err(e);
+        }
+        Ok(data)
+    }
+
+    /// Reads `len` f32 values starting at element `first`.
+    pub async fn read_f32(&self, buffer: &wgpu::Buffer, first: usize, len: usize) -> Result<Vec<f32>, GpuError> {
+        let bytes = self.read_bytes(buffer, first as u64 * 4, len as u64 * 4).await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Reads `len` u32 values starting at element `first`.
+    pub async fn read_u32(&self, buffer: &wgpu::Buffer, first: usize, len: usize) -> Result<Vec<u32>, GpuError> {
+        let bytes = self.read_bytes(buffer, first as u64 * 4, len as u64 * 4).await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Natively, drives map callbacks by waiting for the queue; in the browser the event loop does it.
+    fn wait_native(&self) {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
+        }
+    }
+
+    /// Waits until the GPU has finished all submitted work (native only; benchmarks use it).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn finish(&self) {
+        let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
+    }
+}
+
+/// A compiled compute pipeline (one WGSL entry point).
+#[derive(Clone)]
+pub struct Kernel {
+    pub label: String,
+    pipeline: wgpu::ComputePipeline,
+}
+
+impl Kernel {
+    /// Binds buffers and freezes the workgroup count into a [`Dispatch`], built once per
+    /// image size and replayed every step. `params` (if not empty) go to a uniform at
+    /// binding 0; `storage` lists (binding, buffer) pairs.
+    pub fn dispatch(
+        &self,
+        ctx: &GpuContext,
+        params: &[u8],
+        storage: &[(u32, &wgpu::Buffer)],
+        workgroups: [u32; 3],
+    ) -> Dispatch {
+        let uniform = (!params.is_empty()).then(|| ctx.uniform_buffer_init(&self.label, params));
+        let mut entries: Vec<wgpu::BindGroupEntry> = Vec::with_capacity(storage.len() + 1);
+        if let Some(u) = &uniform {
+            entries.push(wgpu::BindGroupEntry { binding: 0, resource: u.as_entire_binding() });
+        }
+        for (binding, buffer) in storage {
+            entries.push(wgpu::BindGroupEntry { binding: *binding, resource: buffer.as_entire_binding() });
+        }
+        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&self.label),
+            layout: &self.pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        Dispatch { label: self.label.clone(), pipeline: self.pipeline.clone(), bind_group, workgroups, flops: 0 }
+    }
+}
+
+/// One kernel launch with its buffers bound: recorded into a compute pass every step.
+#[derive(Clone)]
+pub struct Dispatch {
+    pub label: String,
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    pub workgroups: [u32; 3],
+    /// Floating point operations this launch performs (for the benchmark); 0 if not counted.
+    pub flops: u64,
+}
+
+impl Dispatch {
+    pub fn with_flops(mut self, flops: u64) -> Self {
+        self.flops = flops;
+        self
+    }
+
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        let [x, y, z] = self.workgroups;
+        if x == 0 || y == 0 || z == 0 {
+            return;
+        }
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(x, y, z);
+    }
+}
+
+/// Workgroups needed to cover `n` items with `per_group` items each.
+pub fn groups(n: usize, per_group: usize) -> u32 {
+    n.div_ceil(per_group).max(1) as u32
+}
+
+/// Spreads a 1-D workgroup count over x and y so it stays under the 65535-per-dimension limit.
+/// Kernels using it compute their linear index as `wg.x + wg.y * num_workgroups.x`.
+pub fn groups_2d(count: u32) -> [u32; 3] {
+    if count <= 65535 {
+        [count, 1, 1]
+    } else {
+        let y = count.div_ceil(65535);
+        [count.div_ceil(y), y, 1]
+    }
+}
+
+fn pad4(data: &[u8]) -> Cow<'_, [u8]> {
+    if data.len() % 4 == 0 {
+        Cow::Borrowed(data)
+    } else {
+        let mut v = data.to_vec();
+        v.resize(data.len().div_ceil(4) * 4, 0);
+        Cow::Owned(v)
+    }
+}
+
+/// Creates a context natively, blocking; for tests, benchmarks and the CLI.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn native_context() -> Result<GpuContext, GpuError> {
+    pollster::block_on(GpuContext::new())
+}

@@ -1,0 +1,25 @@
+//! stylize: neural style transfer (Gatys et al. 2015/16) with WGSL compute shaders.
+//!
+//! The crate walks from the bottom up:
+//! - [`gpu`]: the wgpu device, buffers, dispatches and async readback;
+//! - [`kernels`]: one Rust wrapper per WGSL op in `shaders/`;
+//! - [`weights`]: the VGG19 weights file (format, converter, loader);
+//! - [`model`]: the VGG19 layer table and the per-size plan of buffers;
+//! - [`objective`]: content, style and TV losses and their gradient on the GPU;
+//! - [`optim`]: Adam and L-BFGS, entirely on the GPU;
+//! - [`settings`]: every user-facing option, presets and share links;
+//! - [`engine`]: the `Stylizer` that ties it together (used by the CLI and the web page);
+//! - [`imageio`]: decoding, resizing and encoding images;
+//! - `web` (wasm32 only): the `StyleTransfer` JS class.
+pub mod engine;
+pub mod gpu;
+pub mod imageio;
+pub mod kernels;
+pub mod model;
+pub mod objective;
+pub mod optim;
+pub mod settings;
+pub mod weights;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;
