@@ -1,1 +1,859 @@
-//! wasm bindings
+//! The `StyleTransfer` JS class (wasm32 only): the engine as the web page and embedders see it.
+//!
+//! ```js
+//! import init, { StyleTransfer } from './pkg/stylize.js';
+//! await init();
+//! const st = await StyleTransfer.create();          // WebGPU adapter + device
+//! await st.loadWeights(new Uint8Array(await (await fetch('weights/vgg19.q8.bin')).arrayBuffer()));
+//! st.setContent(rgba, w, h); st.setStyle(rgba2, w2, h2);
+//! st.configure(JSON.stringify({ size: 256, steps: 100 }));
+//! for (let i = 0; i < 100; i++) { const l = await st.step(); st.render(canvas); }
+//! const png = await st.image();                     // RGBA8 at full resolution
+//! st.destroy();
+//! ```
+//!
+//! Design notes:
+//! - Everything async returns a JS Promise built from a future that owns an `Rc` of the state, so
+//!   JS may call other methods while a step is in flight. No `RefCell` borrow is ever held across
+//!   an await except shared borrows of the running `Stylizer` during readback; a `step()` that
+//!   would need it mutably at that moment rejects with "busy" instead of panicking.
+//! - The `Stylizer` is (re)built lazily, on the first `step()` after images or settings change:
+//!   inputs are cheap to set, building means allocating GPU buffers and computing style targets.
+//! - `render(canvas)` draws from the engine's image buffer with a render pipeline
+//!   (shaders/render.wgsl): no CPU readback per frame.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::engine::{plan_bytes, Network, Stylizer};
+use crate::gpu::GpuContext;
+use crate::imageio::{self, Image};
+use crate::settings::{self, Init, Settings};
+use crate::weights::Weights;
+
+#[wasm_bindgen(start)]
+fn start() {
+    // Panics show their message in the console instead of "unreachable executed".
+    console_error_panic_hook::set_once();
+}
+
+/// A JS `Error` with our message (what JS code and the page show).
+fn js_error(message: impl Display) -> JsValue {
+    js_sys::Error::new(&message.to_string()).into()
+}
+
+/// A plain JS object from (key, value) pairs.
+fn object(pairs: &[(&str, JsValue)]) -> JsValue {
+    let obj = Object::new();
+    for (key, value) in pairs {
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = Reflect::set(&obj, &JsValue::from_str(key), value);
+    }
+    obj.into()
+}
+
+/// VGG19 convolutions up to relu5_4 as (name, cin, cout, pooling stages before it): used for the
+/// time estimate (FLOPs per step) and the size of the largest buffers.
+const CONVS: [(&str, u64, u64, u32); 16] = [
+    ("relu1_1", 3, 64, 0),
+    ("relu1_2", 64, 64, 0),
+    ("relu2_1", 64, 128, 1),
+    ("relu2_2", 128, 128, 1),
+    ("relu3_1", 128, 256, 2),
+    ("relu3_2", 256, 256, 2),
+    ("relu3_3", 256, 256, 2),
+    ("relu3_4", 256, 256, 2),
+    ("relu4_1", 256, 512, 3),
+    ("relu4_2", 512, 512, 3),
+    ("relu4_3", 512, 512, 3),
+    ("relu4_4", 512, 512, 3),
+    ("relu5_1", 512, 512, 4),
+    ("relu5_2", 512, 512, 4),
+    ("relu5_3", 512, 512, 4),
+    ("relu5_4", 512, 512, 4),
+];
+
+/// Floating point operations of one optimisation step (forward to the deepest layer used, and the
+/// backward to the input, which costs about the same again per conv).
+pub fn flops_per_step(width: u32, height: u32, settings: &Settings) -> u64 {
+    let deepest = settings
+        .content_layers
+        .iter()
+        .chain(settings.style_layers.iter())
+        .filter_map(|l| CONVS.iter().position(|c| c.0 == l.layer))
+        .max()
+        .unwrap_or(0);
+    let mut total = 0u64;
+    for &(_, cin, cout, pools) in &CONVS[..=deepest] {
+        // Floor mode: each pooling halves and drops an odd last row/column.
+        let (h, w) = ((height >> pools) as u64, (width >> pools) as u64);
+        total += 2 * h * w * cin.div_ceil(4) * 4 * cout * 9 * 2;
+    }
+    total
+}
+
+// Device-lost callbacks must be `Send` (wgpu's bound), so they cannot hold a JS function: they
+// look the page's callback up here by instance id (wasm runs on one thread).
+thread_local! {
+    static LOST_CALLBACKS: RefCell<HashMap<u32, Function>> = RefCell::new(HashMap::new());
+}
+static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+/// What the page has given us; turned into a `Stylizer` on the next step.
+struct Inputs {
+    net: Option<Rc<Network>>,
+    settings: Settings,
+    content: Option<Image>,
+    styles: Vec<(Image, f32)>,
+    init: Option<Image>,
+    /// Bumped by every change; the stylizer remembers the generation it was built from.
+    generation: u64,
+}
+
+struct Inner {
+    id: u32,
+    instance: wgpu::Instance,
+    adapter: wgpu::Adapter,
+    adapter_limits: wgpu::Limits,
+    ctx: Arc<GpuContext>,
+    inputs: RefCell<Inputs>,
+    /// The running optimisation and the input generation it was built from.
+    run: RefCell<Option<(Rc<RefCell<Stylizer>>, u64)>>,
+    renderer: RefCell<Option<Renderer>>,
+    /// Set when a step (or a build) is in flight: JS must await one step before the next.
+    stepping: Cell<bool>,
+    /// Why the device was lost, once it is.
+    lost: Arc<Mutex<Option<String>>>,
+    destroyed: Cell<bool>,
+}
+
+impl Inner {
+    fn check_usable(&self) -> Result<(), JsValue> {
+        if self.destroyed.get() {
+            return Err(js_error("this StyleTransfer was destroyed; create a new one"));
+        }
+        if let Some(reason) = self.lost.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Err(js_error(format!(
+                "the GPU device was lost ({reason}); create a new StyleTransfer to continue"
+            )));
+        }
+        Ok(())
+    }
+
+    fn changed(&self) {
+        self.inputs.borrow_mut().generation += 1;
+    }
+
+    fn stylizer(&self) -> Option<Rc<RefCell<Stylizer>>> {
+        self.run.borrow().as_ref().map(|(s, _)| s.clone())
+    }
+
+    /// The images and settings a new `Stylizer` needs, resized as the CLI does: content to `size`,
+    /// styles to `style_scale · size`, the init image to the content's size.
+    #[allow(clippy::type_complexity)]
+    fn prepare(&self) -> Result<(Rc<Network>, Settings, Image, Vec<(Image, f32)>, Option<Image>, u64), JsValue> {
+        let inputs = self.inputs.borrow();
+        let net = inputs.net.clone().ok_or_else(|| js_error("load the weights first: await st.loadWeights(bytes)"))?;
+        let settings = inputs.settings.clone();
+        let content = inputs
+            .content
+            .as_ref()
+            .ok_or_else(|| js_error("no content image: call st.setContent(rgba, width, height) first"))?;
+        if inputs.styles.is_empty() {
+            return Err(js_error("no style image: call st.setStyle(rgba, width, height) first"));
+        }
+        let weights: Vec<f32> = if settings.style_blend.is_empty() {
+            inputs.styles.iter().map(|(_, w)| *w).collect()
+        } else if settings.style_blend.len() == inputs.styles.len() {
+            settings.style_blend.clone()
+        } else {
+            return Err(js_error(format!(
+                "style_blend has {} weights but {} style images are set",
+                settings.style_blend.len(),
+                inputs.styles.len()
+            )));
+        };
+        if weights.iter().sum::<f32>() <= 0.0 {
+            return Err(js_error("the style blend weights are all 0: give at least one style a weight above 0"));
+        }
+        let content = imageio::resize_longest(content, settings.size);
+        let style_side = ((settings.size as f32 * settings.style_scale).round() as u32).max(1);
+        let styles = inputs
+            .styles
+            .iter()
+            .zip(weights)
+            .map(|((img, _), w)| (imageio::resize_longest(img, style_side), w))
+            .collect();
+        let init = match (&inputs.init, &settings.init) {
+            (Some(img), _) => Some(imageio::resize_to(img, content.width, content.height)),
+            (None, Init::Path(path)) => {
+                return Err(js_error(format!(
+                    "init {}: a file path cannot be opened in the browser; give the image with st.setInit(rgba, width, height)",
+                    settings::show(path)
+                )))
+            }
+            (None, _) => None,
+        };
+        Ok((net, settings, content, styles, init, inputs.generation))
+    }
+}
+
+/// The engine as a JS class. Method names are part of the public JS API (see the README).
+#[wasm_bindgen]
+pub struct StyleTransfer {
+    inner: Rc<Inner>,
+}
+
+#[wasm_bindgen]
+impl StyleTransfer {
+    /// `await StyleTransfer.create()`: takes the WebGPU adapter and device; rejects with a readable
+    /// error when the browser has no WebGPU or no usable adapter.
+    pub fn create() -> Promise {
+        future_to_promise(async move {
+            let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+            let adapter = instance
+                .request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: wgpu::PowerPreference::HighPerformance,
+                    force_fallback_adapter: false,
+                    compatible_surface: None,
+                    apply_limit_buckets: false,
+                })
+                .await
+                .map_err(|e| {
+                    js_error(format!(
+                        "WebGPU is not available: no GPU adapter ({e}). Use Chrome or Edge 113+, Safari 26+, \
+                         or Firefox 141+ on Windows; on Linux enable chrome://flags/#enable-unsafe-webgpu"
+                    ))
+                })?;
+            let adapter_limits = adapter.limits();
+            let ctx = GpuContext::from_adapter(adapter.clone()).await.map_err(js_error)?;
+            let lost: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+            let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            {
+                let lost = lost.clone();
+                ctx.device.set_device_lost_callback(move |reason, message| {
+                    let text = match reason {
+                        wgpu::DeviceLostReason::Destroyed => format!("destroyed: {message}"),
+                        _ => if message.is_empty() { "lost by the browser or the driver".to_string() } else { message },
+                    };
+                    *lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(text.clone());
+                    let callback = LOST_CALLBACKS.with(|c| c.borrow().get(&id).cloned());
+                    if let Some(callback) = callback {
+                        let _ = callback.call1(&JsValue::NULL, &JsValue::from_str(&text));
+                    }
+                });
+            }
+            let inner = Inner {
+                id,
+                instance,
+                adapter,
+                adapter_limits,
+                ctx: Arc::new(ctx),
+                inputs: RefCell::new(Inputs {
+                    net: None,
+                    settings: Settings::default(),
+                    content: None,
+                    styles: Vec::new(),
+                    init: None,
+                    generation: 0,
+                }),
+                run: RefCell::new(None),
+                renderer: RefCell::new(None),
+                stepping: Cell::new(false),
+                lost,
+                destroyed: Cell::new(false),
+            };
+            Ok(StyleTransfer { inner: Rc::new(inner) }.into())
+        })
+    }
+
+    /// `await st.loadWeights(bytes)`: a weights file (quantised or float32), verified (magic,
+    /// version, shapes, checksum) and uploaded to the GPU. Resolves to {layers, dtype}.
+    #[wasm_bindgen(js_name = loadWeights)]
+    pub fn load_weights(&self, bytes: Uint8Array) -> Promise {
+        let inner = self.inner.clone();
+        let bytes = bytes.to_vec();
+        future_to_promise(async move {
+            inner.check_usable()?;
+            let weights = Weights::from_bytes(&bytes).map_err(|e| js_error(format!("the weights file is unusable: {e}")))?;
+            let net = Network::upload(&inner.ctx, &weights);
+            if let Some(e) = inner.ctx.take_error() {
+                return Err(js_error(format!("uploading the weights to the GPU failed: {e}")));
+            }
+            inner.inputs.borrow_mut().net = Some(Rc::new(net));
+            inner.changed();
+            let dtype = match weights.dtype {
+                crate::weights::WeightsDtype::Q8 => "q8",
+                crate::weights::WeightsDtype::F32 => "f32",
+            };
+            Ok(object(&[
+                ("layers", JsValue::from(weights.layers.len() as u32)),
+                ("dtype", JsValue::from_str(dtype)),
+                ("bytes", JsValue::from(bytes.len() as f64)),
+            ]))
+        })
+    }
+
+    /// The content image: RGBA8 pixels (`Uint8Array` or `Uint8ClampedArray`), alpha composited over
+    /// white. It is resized to `size` (longest side) when the run is built.
+    #[wasm_bindgen(js_name = setContent)]
+    pub fn set_content(&self, rgba: &[u8], width: u32, height: u32) -> Result<(), JsValue> {
+        let image = image_from_rgba(rgba, width, height, "content")?;
+        self.inner.inputs.borrow_mut().content = Some(image);
+        self.inner.changed();
+        Ok(())
+    }
+
+    /// One style image (replaces all styles).
+    #[wasm_bindgen(js_name = setStyle)]
+    pub fn set_style(&self, rgba: &[u8], width: u32, height: u32) -> Result<(), JsValue> {
+        let image = image_from_rgba(rgba, width, height, "style")?;
+        self.inner.inputs.borrow_mut().styles = vec![(image, 1.0)];
+        self.inner.changed();
+        Ok(())
+    }
+
+    /// Adds a style image to the blend with `weight` (weights are normalised to sum to 1).
+    #[wasm_bindgen(js_name = addStyle)]
+    pub fn add_style(&self, rgba: &[u8], width: u32, height: u32, weight: f32) -> Result<(), JsValue> {
+        if !weight.is_finite() || weight < 0.0 {
+            return Err(js_error(format!("style weight {weight} must be a number >= 0")));
+        }
+        let image = image_from_rgba(rgba, width, height, "style")?;
+        let mut inputs = self.inner.inputs.borrow_mut();
+        if inputs.styles.len() >= settings::MAX_STYLES {
+            return Err(js_error(format!("at most {} style images can be blended", settings::MAX_STYLES)));
+        }
+        inputs.styles.push((image, weight));
+        drop(inputs);
+        self.inner.changed();
+        Ok(())
+    }
+
+    /// Removes every style image.
+    #[wasm_bindgen(js_name = clearStyles)]
+    pub fn clear_styles(&self) {
+        self.inner.inputs.borrow_mut().styles.clear();
+        self.inner.changed();
+    }
+
+    /// The image the optimisation starts from (instead of the `init` setting); resized to the
+    /// content's size.
+    #[wasm_bindgen(js_name = setInit)]
+    pub fn set_init(&self, rgba: &[u8], width: u32, height: u32) -> Result<(), JsValue> {
+        let image = image_from_rgba(rgba, width, height, "init")?;
+        self.inner.inputs.borrow_mut().init = Some(image);
+        self.inner.changed();
+        Ok(())
+    }
+
+    /// Goes back to the `init` setting.
+    #[wasm_bindgen(js_name = clearInit)]
+    pub fn clear_init(&self) {
+        self.inner.inputs.borrow_mut().init = None;
+        self.inner.changed();
+    }
+
+    /// `st.configure(json)`: the CLI's options in snake_case (see `Settings::apply_json`); a
+    /// `preset` is applied first, then the other keys; `"preset": ""` means the defaults. Throws
+    /// with the reason on a bad value (and then changes nothing). Returns the settings now in force.
+    pub fn configure(&self, json: &str) -> Result<JsValue, JsValue> {
+        let mut settings = self.inner.inputs.borrow().settings.clone();
+        apply_settings_json(&mut settings, json)?;
+        let out = settings_object(&settings);
+        self.inner.inputs.borrow_mut().settings = settings;
+        self.inner.changed();
+        Ok(out)
+    }
+
+    /// The settings in force, as an object of strings (`Settings::get` forms, which parse back exactly).
+    pub fn settings(&self) -> JsValue {
+        settings_object(&self.inner.inputs.borrow().settings)
+    }
+
+    /// `await st.step()`: one optimisation step. Resolves to `{step, content, style, tv, total}`,
+    /// the objective at the start of that step (as the CLI's `--log-json`). Builds the run first
+    /// when inputs or settings changed since the last step.
+    pub fn step(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            inner.check_usable()?;
+            if inner.stepping.replace(true) {
+                return Err(js_error("a step is already running: await each step() before the next"));
+            }
+            let result = step_inner(&inner).await;
+            inner.stepping.set(false);
+            result
+        })
+    }
+
+    /// Draws the current image into `canvas` (resizing the canvas to the image, within the GPU's
+    /// texture limit), straight from the GPU buffer. Does nothing before the first step.
+    pub fn render(&self, canvas: web_sys::HtmlCanvasElement) -> Result<(), JsValue> {
+        self.inner.check_usable()?;
+        let Some(stylizer) = self.inner.stylizer() else {
+            return Ok(());
+        };
+        let stylizer = stylizer.try_borrow().map_err(|_| js_error("render: the engine is busy"))?;
+        let mut slot = self.inner.renderer.borrow_mut();
+        let same_canvas = slot.as_ref().is_some_and(|r| {
+            let a: &JsValue = r.canvas.as_ref();
+            let b: &JsValue = canvas.as_ref();
+            a == b
+        });
+        if !same_canvas {
+            *slot = None; // drop the old surface before configuring the canvas again
+            *slot = Some(Renderer::new(&self.inner, canvas)?);
+        }
+        let renderer = slot.as_mut().expect("renderer was just created");
+        renderer.draw(&self.inner, stylizer.image_buffer(), stylizer.width(), stylizer.height())
+    }
+
+    /// `await st.image()`: the current image as RGBA8 (`Uint8Array`, width*height*4) at full resolution.
+    pub fn image(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            inner.check_usable()?;
+            let stylizer = inner.stylizer().ok_or_else(|| js_error("no image yet: run at least one step()"))?;
+            let image = {
+                let s = stylizer.try_borrow().map_err(|_| js_error("image(): the engine is busy"))?;
+                s.image().await.map_err(js_error)?
+            };
+            Ok(Uint8Array::from(image.to_rgba8().as_slice()).into())
+        })
+    }
+
+    /// Width of the current run's image (0 before the first step).
+    #[wasm_bindgen(getter)]
+    pub fn width(&self) -> u32 {
+        self.inner.stylizer().map_or(0, |s| s.borrow().width())
+    }
+
+    /// Height of the current run's image (0 before the first step).
+    #[wasm_bindgen(getter)]
+    pub fn height(&self) -> u32 {
+        self.inner.stylizer().map_or(0, |s| s.borrow().height())
+    }
+
+    /// Steps done by the current run.
+    #[wasm_bindgen(getter, js_name = stepsDone)]
+    pub fn steps_done(&self) -> u32 {
+        self.inner.stylizer().map_or(0, |s| s.borrow().steps_done())
+    }
+
+    /// The output size for the content image set now and the `size` setting: `[width, height]`
+    /// (`[size, size]` without a content image).
+    #[wasm_bindgen(js_name = outputSize)]
+    pub fn output_size(&self) -> Vec<u32> {
+        let inputs = self.inner.inputs.borrow();
+        let n = inputs.settings.size;
+        let (w, h) = inputs.content.as_ref().map_or((n, n), |c| imageio::size_for_longest(c.width, c.height, n));
+        vec![w, h]
+    }
+
+    /// Drops the current run (its GPU buffers); the next step() builds a new one from the inputs.
+    pub fn reset(&self) {
+        *self.inner.run.borrow_mut() = None;
+    }
+
+    /// GPU memory and work for a `width`×`height` run with the current settings, or with these
+    /// settings applied over them (`settings_json`, not kept):
+    /// `{bytes, largestBuffer, maxBuffer, flopsPerStep, fits, reason}`. `fits` is false (with the
+    /// reason) when a buffer would exceed what this GPU allows; building such a run would fail.
+    pub fn estimate(&self, width: u32, height: u32, settings_json: Option<String>) -> Result<JsValue, JsValue> {
+        let mut settings = self.inner.inputs.borrow().settings.clone();
+        if let Some(json) = settings_json {
+            apply_settings_json(&mut settings, &json)?;
+        }
+        let limits = &self.inner.ctx.limits;
+        let max_buffer = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size);
+        let bytes = plan_bytes(width, height, &settings);
+        // conv1_x outputs are the largest tensors: H*W*64 floats.
+        let largest = width as u64 * height as u64 * 64 * 4;
+        let fits = largest <= max_buffer;
+        let reason = if fits {
+            String::new()
+        } else {
+            format!(
+                "{width}x{height} needs {:.0} MiB buffers but this GPU allows at most {:.0} MiB per buffer: choose a smaller size",
+                largest as f64 / 1048576.0,
+                max_buffer as f64 / 1048576.0
+            )
+        };
+        Ok(object(&[
+            ("bytes", JsValue::from(bytes as f64)),
+            ("largestBuffer", JsValue::from(largest as f64)),
+            ("maxBuffer", JsValue::from(max_buffer as f64)),
+            ("flopsPerStep", JsValue::from(flops_per_step(width, height, &settings) as f64)),
+            ("fits", JsValue::from(fits)),
+            ("reason", JsValue::from_str(&reason)),
+        ]))
+    }
+
+    /// GPU bytes allocated so far by this instance (weights, buffers of every run built).
+    #[wasm_bindgen(js_name = allocatedBytes)]
+    pub fn allocated_bytes(&self) -> f64 {
+        self.inner.ctx.allocated_bytes() as f64
+    }
+
+    /// The adapter: `{name, fallback, backend, limits: {...}}` (limits: what the adapter offers).
+    #[wasm_bindgen(js_name = adapterInfo)]
+    pub fn adapter_info(&self) -> JsValue {
+        let info = &self.inner.ctx.adapter_info;
+        let l = &self.inner.adapter_limits;
+        let limits = object(&[
+            ("maxBufferSize", JsValue::from(l.max_buffer_size as f64)),
+            ("maxStorageBufferBindingSize", JsValue::from(l.max_storage_buffer_binding_size as f64)),
+            ("maxStorageBuffersPerShaderStage", JsValue::from(l.max_storage_buffers_per_shader_stage)),
+            ("maxComputeWorkgroupStorageSize", JsValue::from(l.max_compute_workgroup_storage_size)),
+            ("maxComputeInvocationsPerWorkgroup", JsValue::from(l.max_compute_invocations_per_workgroup)),
+            ("maxComputeWorkgroupsPerDimension", JsValue::from(l.max_compute_workgroups_per_dimension)),
+            ("maxTextureDimension2D", JsValue::from(l.max_texture_dimension_2d)),
+        ]);
+        object(&[
+            ("name", JsValue::from_str(&info.name)),
+            ("fallback", JsValue::from(info.device_type == wgpu::DeviceType::Cpu)),
+            ("backend", JsValue::from_str(&format!("{:?}", info.backend))),
+            ("limits", limits),
+        ])
+    }
+
+    /// Why the GPU device was lost, or `null` while it works.
+    #[wasm_bindgen(js_name = lostReason)]
+    pub fn lost_reason(&self) -> Option<String> {
+        self.inner.lost.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Calls `callback(reason)` when the GPU device is lost (the page then recovers).
+    #[wasm_bindgen(js_name = onDeviceLost)]
+    pub fn on_device_lost(&self, callback: Function) {
+        LOST_CALLBACKS.with(|c| c.borrow_mut().insert(self.inner.id, callback));
+    }
+
+    /// Destroys the GPU device as a driver reset would lose it: for testing recovery.
+    #[wasm_bindgen(js_name = loseDeviceForTesting)]
+    pub fn lose_device_for_testing(&self) {
+        self.inner.ctx.device.destroy();
+    }
+
+    /// Frees the GPU resources (the run, the renderer, the weights, the device). Later calls fail.
+    pub fn destroy(&self) {
+        if self.inner.destroyed.replace(true) {
+            return;
+        }
+        LOST_CALLBACKS.with(|c| c.borrow_mut().remove(&self.inner.id));
+        *self.inner.run.borrow_mut() = None;
+        *self.inner.renderer.borrow_mut() = None;
+        if let Ok(mut inputs) = self.inner.inputs.try_borrow_mut() {
+            inputs.net = None;
+            inputs.content = None;
+            inputs.styles.clear();
+            inputs.init = None;
+        }
+        // Mark it first so that the lost callback does not report our own destroy as a loss.
+        *self.inner.lost.lock().unwrap_or_else(|p| p.into_inner()) = Some("destroyed by st.destroy()".into());
+        self.inner.ctx.device.destroy();
+    }
+
+    // ----- settings and share links: no GPU needed (usable where WebGPU is missing) -----
+
+    /// The default settings, as an object of strings (the CLI's forms).
+    pub fn defaults() -> JsValue {
+        settings_object(&Settings::default())
+    }
+
+    /// The presets: `[{name, description, settings}]`.
+    pub fn presets() -> JsValue {
+        let list = Array::new();
+        for name in settings::preset_names() {
+            let Some(preset) = settings::preset(name) else { continue };
+            list.push(&object(&[
+                ("name", JsValue::from_str(name)),
+                ("description", JsValue::from_str(settings::preset_description(name).unwrap_or(""))),
+                ("settings", settings_object(&preset)),
+            ]));
+        }
+        list.into()
+    }
+
+    /// Validates a settings JSON object as `configure` would (starting from the defaults) and
+    /// returns the full settings (an object of strings). Throws with the reason.
+    #[wasm_bindgen(js_name = resolveSettings)]
+    pub fn resolve_settings(json: &str) -> Result<JsValue, JsValue> {
+        let mut settings = Settings::default();
+        apply_settings_json(&mut settings, json)?;
+        Ok(settings_object(&settings))
+    }
+
+    /// Reads a share link's fragment (with or without `#`). Never throws: unusable parts are
+    /// ignored and listed in `warnings`. Returns
+    /// `{settings, styles: [{url, weight}], content: url|null, warnings: [string]}`.
+    #[wasm_bindgen(js_name = parseLink)]
+    pub fn parse_link(fragment: &str) -> JsValue {
+        let link = settings::parse_share_fragment(fragment);
+        let styles = Array::new();
+        for (url, weight) in &link.style_urls {
+            styles.push(&object(&[("url", JsValue::from_str(url)), ("weight", JsValue::from(*weight))]));
+        }
+        let warnings = Array::new();
+        for w in &link.warnings {
+            warnings.push(&JsValue::from_str(w));
+        }
+        object(&[
+            ("settings", settings_object(&link.settings)),
+            ("styles", styles.into()),
+            ("content", link.content_url.as_deref().map_or(JsValue::NULL, JsValue::from_str)),
+            ("warnings", warnings.into()),
+        ])
+    }
+
+    /// The fragment (without `#`) of a share link for settings `json` (as `configure` takes),
+    /// style images `styles_json` (`[{url, weight}]`; non-http(s) URLs, i.e. uploads, are left
+    /// out) and an optional content image URL. Throws when the settings are invalid.
+    #[wasm_bindgen(js_name = makeLink)]
+    pub fn make_link(json: &str, styles_json: &str, content_url: Option<String>) -> Result<String, JsValue> {
+        let mut settings = Settings::default();
+        apply_settings_json(&mut settings, json)?;
+        let styles: Vec<serde_json::Value> =
+            serde_json::from_str(styles_json).map_err(|e| js_error(format!("makeLink: styles must be a JSON array: {e}")))?;
+        let mut style_urls = Vec::new();
+        for style in styles {
+            let url = style.get("url").and_then(|u| u.as_str()).unwrap_or_default().to_string();
+            let weight = style.get("weight").and_then(|w| w.as_f64()).unwrap_or(1.0) as f32;
+            style_urls.push((url, weight));
+        }
+        Ok(settings::to_share_fragment_with_content(&settings, content_url.as_deref(), &style_urls))
+    }
+}
+
+impl Drop for StyleTransfer {
+    fn drop(&mut self) {
+        // A JS `free()` without `destroy()`: release the GPU memory of the run at least.
+        if Rc::strong_count(&self.inner) == 1 {
+            LOST_CALLBACKS.with(|c| c.borrow_mut().remove(&self.inner.id));
+        }
+    }
+}
+
+async fn step_inner(inner: &Rc<Inner>) -> Result<JsValue, JsValue> {
+    let generation = inner.inputs.borrow().generation;
+    let current = inner.run.borrow().as_ref().map(|(s, g)| (s.clone(), *g));
+    let stylizer = match current {
+        Some((s, built)) if built == generation => s,
+        _ => {
+            let (net, settings, content, styles, init, built) = inner.prepare()?;
+            // Free the old run's buffers before allocating the new ones.
+            *inner.run.borrow_mut() = None;
+            let stylizer = Stylizer::new(inner.ctx.clone(), &net, &settings, &content, &styles, init.as_ref())
+                .await
+                .map_err(js_error)?;
+            let stylizer = Rc::new(RefCell::new(stylizer));
+            *inner.run.borrow_mut() = Some((stylizer.clone(), built));
+            stylizer
+        }
+    };
+    stylizer
+        .try_borrow_mut()
+        .map_err(|_| js_error("step(): the engine is busy reading back (await image() first)"))?
+        .step();
+    let losses = {
+        let s = stylizer.try_borrow().map_err(|_| js_error("step(): the engine is busy"))?;
+        s.losses().await.map_err(js_error)?
+    };
+    if let Some(e) = inner.ctx.take_error() {
+        return Err(js_error(e));
+    }
+    inner.check_usable()?;
+    Ok(object(&[
+        ("step", JsValue::from(losses.step)),
+        ("content", JsValue::from(losses.content)),
+        ("style", JsValue::from(losses.style)),
+        ("tv", JsValue::from(losses.tv)),
+        ("total", JsValue::from(losses.total)),
+    ]))
+}
+
+fn image_from_rgba(rgba: &[u8], width: u32, height: u32, what: &str) -> Result<Image, JsValue> {
+    if width == 0 || height == 0 {
+        return Err(js_error(format!("the {what} image has zero size ({width}x{height})")));
+    }
+    Image::from_rgba8(rgba, width, height).map_err(|e| js_error(format!("the {what} image: {e}")))
+}
+
+/// `Settings::apply_json` plus the page's convention that `"preset": ""` means "no preset: the defaults".
+fn apply_settings_json(settings: &mut Settings, json: &str) -> Result<(), JsValue> {
+    let mut value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| js_error(format!("settings must be a JSON object: {e}")))?;
+    let mut next = settings.clone();
+    if let Some(map) = value.as_object_mut() {
+        if map.get("preset").and_then(|p| p.as_str()) == Some("") {
+            map.remove("preset");
+            next = Settings::default();
+        }
+    }
+    next.apply_json(&value.to_string()).map_err(|e| js_error(settings_error_text(&e)))?;
+    *settings = next;
+    Ok(())
+}
+
+fn settings_error_text(e: &settings::SettingsError) -> String {
+    if e.key.is_empty() {
+        e.reason.clone()
+    } else {
+        format!("{}: {}", e.key, e.reason)
+    }
+}
+
+/// Every setting in its string form (what the form shows and what parses back exactly), plus `preset`.
+fn settings_object(settings: &Settings) -> JsValue {
+    let obj = Object::new();
+    for key in std::iter::once("preset").chain(settings::KEYS) {
+        let value = settings.get(key).unwrap_or_default();
+        let _ = Reflect::set(&obj, &JsValue::from_str(key), &JsValue::from_str(&value));
+    }
+    obj.into()
+}
+
+/// Draws the image buffer into a canvas: a surface on the canvas and one render pipeline.
+struct Renderer {
+    canvas: web_sys::HtmlCanvasElement,
+    surface: wgpu::Surface<'static>,
+    config: Option<wgpu::SurfaceConfiguration>,
+    format: wgpu::TextureFormat,
+    pipeline: wgpu::RenderPipeline,
+    view: wgpu::Buffer,
+}
+
+impl Renderer {
+    fn new(inner: &Inner, canvas: web_sys::HtmlCanvasElement) -> Result<Renderer, JsValue> {
+        let device = &inner.ctx.device;
+        let surface = inner
+            .instance
+            .create_surface(wgpu::SurfaceTarget::Canvas(canvas.clone()))
+            .map_err(|e| js_error(format!("cannot draw into this canvas with WebGPU: {e}")))?;
+        let caps = surface.get_capabilities(&inner.adapter);
+        // Prefer a plain 8-bit format: our values are already sRGB-encoded.
+        let format = caps
+            .formats
+            .iter()
+            .copied()
+            .find(|f| matches!(f, wgpu::TextureFormat::Bgra8Unorm | wgpu::TextureFormat::Rgba8Unorm))
+            .or_else(|| caps.formats.first().copied())
+            .ok_or_else(|| js_error("the canvas offers no texture format to draw with"))?;
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("render"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("../shaders/render.wgsl").into()),
+        });
+        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("render"),
+            layout: None,
+            vertex: wgpu::VertexState {
+                module: &module,
+                entry_point: Some("vs_main"),
+                compilation_options: Default::default(),
+                buffers: &[],
+            },
+            fragment: Some(wgpu::FragmentState {
+                module: &module,
+                entry_point: Some("fs_main"),
+                compilation_options: Default::default(),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format,
+                    blend: None,
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+            }),
+            primitive: wgpu::PrimitiveState::default(),
+            depth_stencil: None,
+            multisample: wgpu::MultisampleState::default(),
+            multiview_mask: None,
+            cache: None,
+        });
+        let view = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("render view"),
+            size: 32,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(Renderer { canvas, surface, config: None, format, pipeline, view })
+    }
+
+    fn draw(&mut self, inner: &Inner, image: &wgpu::Buffer, width: u32, height: u32) -> Result<(), JsValue> {
+        let device = &inner.ctx.device;
+        // The canvas shows the image at full size unless the GPU's texture limit is smaller.
+        let max_side = inner.ctx.limits.max_texture_dimension_2d.max(1);
+        let (out_w, out_h) = if width.max(height) > max_side {
+            imageio::size_for_longest(width, height, max_side)
+        } else {
+            (width, height)
+        };
+        if self.canvas.width() != out_w || self.canvas.height() != out_h {
+            self.canvas.set_width(out_w);
+            self.canvas.set_height(out_h);
+        }
+        if self.config.as_ref().is_none_or(|c| c.width != out_w || c.height != out_h) {
+            let config = wgpu::SurfaceConfiguration {
+                usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+                format: self.format,
+                width: out_w,
+                height: out_h,
+                present_mode: wgpu::PresentMode::Fifo,
+                desired_maximum_frame_latency: 2,
+                alpha_mode: wgpu::CompositeAlphaMode::Opaque,
+                view_formats: vec![],
+                color_space: wgpu::SurfaceColorSpace::Auto,
+            };
+            self.surface.configure(device, &config);
+            self.config = Some(config);
+        }
+        let frame = match self.surface.get_current_texture() {
+            wgpu::CurrentSurfaceTexture::Success(t) | wgpu::CurrentSurfaceTexture::Suboptimal(t) => t,
+            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => return Ok(()),
+            other => {
+                self.config = None; // configure again next time
+                return Err(js_error(format!("cannot draw into the canvas: {other:?}")));
+            }
+        };
+        let srgb = u32::from(self.format.is_srgb());
+        let params: [u32; 8] = [width, height, out_w, out_h, srgb, 0, 0, 0];
+        inner.ctx.queue.write_buffer(&self.view, 0, bytemuck::cast_slice(&params));
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("render"),
+            layout: &self.pipeline.get_bind_group_layout(0),
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: self.view.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: image.as_entire_binding() },
+            ],
+        });
+        let target = frame.texture.create_view(&wgpu::TextureViewDescriptor::default());
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("render") });
+        {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("render"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &target,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color::WHITE), store: wgpu::StoreOp::Store },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.draw(0..3, 0..1);
+        }
+        inner.ctx.queue.submit(Some(encoder.finish()));
+        inner.ctx.queue.present(frame);
+        Ok(())
+    }
+}

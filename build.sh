@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Builds the web app: the Rust engine compiled to wasm32, wrapped by wasm-bindgen into www/pkg/,
+# shrunk by wasm-opt when it is installed, and the weights file copied next to the page.
+#
+#   ./build.sh          build www/ (a plain static site: put it on any static host as is)
+#   ./build.sh serve    build, then serve it on http://localhost:8080 (PORT=... to change)
+#
+# It installs what is missing: the rustup target and wasm-bindgen-cli at the exact version the crate pins
+# (the CLI and the library must match, or the generated JS does not fit the wasm).
+set -euo pipefail
+
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+PORT=${PORT:-8080}
+WEIGHTS_FILE=weights/vgg19.q8.bin
+
+log() { printf '\033[1m[build.sh]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[31m[build.sh] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+command -v cargo >/dev/null || die "cargo is missing: install Rust from https://rustup.rs"
+
+# 1. The wasm32 target.
+if command -v rustup >/dev/null; then
+    if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+        log "adding the rustup target wasm32-unknown-unknown"
+        rustup target add wasm32-unknown-unknown
+    fi
+fi
+
+# 2. wasm-bindgen-cli at the version the crate uses (Cargo.lock wins; else the "=x.y.z" pin in Cargo.toml).
+WB_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock 2>/dev/null || true)
+if [ -z "$WB_VERSION" ]; then
+    WB_VERSION=$(sed -n 's/^wasm-bindgen *= *"=\{0,1\}\([0-9.]*\)".*/\1/p' Cargo.toml | head -n1)
+fi
+[ -n "$WB_VERSION" ] || die "cannot find the wasm-bindgen version in Cargo.lock or Cargo.toml"
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$WB_VERSION" ]; then
+    log "installing wasm-bindgen-cli $WB_VERSION (a few minutes, once)"
+    # No --locked: its lock file names versions some registries no longer serve.
+    cargo install wasm-bindgen-cli --version "$WB_VERSION"
+fi
+
+# 3. Compile the library.
+log "cargo build --target wasm32-unknown-unknown --release --lib"
+cargo build --target wasm32-unknown-unknown --release --lib
+WASM="$TARGET_DIR/wasm32-unknown-unknown/release/stylize.wasm"
+[ -f "$WASM" ] || die "cargo did not produce $WASM"
+
+# 4. JS bindings (one ES module + the wasm) into www/pkg.
+log "wasm-bindgen --target web --out-dir www/pkg"
+rm -rf www/pkg
+wasm-bindgen --target web --no-typescript --out-dir www/pkg "$WASM"
+
+# 5. Shrink it with wasm-opt when one is installed (npm `binaryen` in node_modules, or the system's). Old
+#    binaryen releases (Debian bookworm's 108) mis-handle the reference-types table Rust emits, so the
+#    result is checked by instantiating it in node; a broken one is discarded (the page works without).
+WASM_OPT=""
+if [ -x node_modules/.bin/wasm-opt ]; then
+    WASM_OPT=node_modules/.bin/wasm-opt
+elif command -v wasm-opt >/dev/null; then
+    WASM_OPT=$(command -v wasm-opt)
+fi
+if [ -n "$WASM_OPT" ]; then
+    log "$WASM_OPT -Oz ($("$WASM_OPT" --version 2>/dev/null | head -n1))"
+    if "$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+        --enable-mutable-globals --enable-reference-types --enable-multivalue \
+        -o www/pkg/stylize_bg.opt.wasm www/pkg/stylize_bg.wasm; then
+        if ! command -v node >/dev/null; then
+            log "node is missing, so the optimised wasm cannot be checked: keeping the unoptimised one"
+            rm -f www/pkg/stylize_bg.opt.wasm
+        elif node --input-type=module -e '
+            import fs from "node:fs";
+            const glue = await import(process.argv[1]);
+            try { glue.initSync({ module: fs.readFileSync(process.argv[2]) }); }
+            catch (e) { console.error(e.message); process.exit(1); }' \
+            "$ROOT/www/pkg/stylize.js" "$ROOT/www/pkg/stylize_bg.opt.wasm"; then
+            mv www/pkg/stylize_bg.opt.wasm www/pkg/stylize_bg.wasm
+        else
+            log "this wasm-opt produced a module that does not instantiate (too old a binaryen?): keeping the" \
+                "unoptimised one (npm install binaryen gives a recent wasm-opt)"
+            rm -f www/pkg/stylize_bg.opt.wasm
+        fi
+    else
+        log "wasm-opt failed: keeping the unoptimised wasm"
+        rm -f www/pkg/stylize_bg.opt.wasm
+    fi
+else
+    log "wasm-opt not found (npm install binaryen, or apt-get install binaryen): skipping the size optimisation"
+fi
+log "www/pkg/stylize_bg.wasm: $(du -k www/pkg/stylize_bg.wasm | cut -f1) KiB"
+
+# 6. The weights next to the page, so that the site is self-contained (www/weights is not committed).
+if [ -f "$WEIGHTS_FILE" ]; then
+    mkdir -p www/weights
+    cp -p "$WEIGHTS_FILE" www/weights/
+else
+    log "warning: $WEIGHTS_FILE is missing; the page will say so when it tries to load it"
+fi
+
+if [ "${1:-}" = "serve" ]; then
+    log "serving www/ on http://localhost:$PORT/ (Ctrl-C stops)"
+    if command -v python3 >/dev/null; then
+        exec python3 -m http.server "$PORT" --bind 127.0.0.1 --directory www
+    else
+        exec node tests/browser/serve.mjs www "$PORT"
+    fi
+elif [ -n "${1:-}" ]; then
+    die "unknown argument '$1' (use: ./build.sh [serve])"
+fi
+log "done: www/ is ready (./build.sh serve to try it)"

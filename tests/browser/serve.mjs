@@ -1,0 +1,84 @@
+// A plain static file server (no dependencies), for the browser tests and as `./build.sh serve`'s
+// fallback where python3 is missing:  node tests/browser/serve.mjs DIR [PORT]
+//
+// It only ever listens on 127.0.0.1. `cors: true` adds Access-Control-Allow-Origin: * (the tests use a
+// second server on another port to check that style URLs are fetched with CORS).
+
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.md': 'text/markdown; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.svg': 'image/svg+xml',
+  '.bin': 'application/octet-stream',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+/** Serves `root` on 127.0.0.1:`port` (0 = any free port). Resolves to {server, port, url, requests, close()}. */
+export function serve(root, { port = 0, cors = false } = {}) {
+  const base = path.resolve(root);
+  const requests = []; // "METHOD /path" of every request, for tests that count downloads
+  const server = http.createServer((req, res) => {
+    const urlPath = decodeURIComponent(new URL(req.url, 'http://localhost').pathname);
+    requests.push(`${req.method} ${urlPath}`);
+    const headers = { 'Cache-Control': 'no-cache' };
+    if (cors) headers['Access-Control-Allow-Origin'] = '*';
+    let file = path.join(base, urlPath);
+    if (!file.startsWith(base)) {
+      res.writeHead(403, headers).end('forbidden');
+      return;
+    }
+    fs.stat(file, (err, stat) => {
+      if (!err && stat.isDirectory()) {
+        file = path.join(file, 'index.html');
+        try {
+          stat = fs.statSync(file);
+        } catch (e) {
+          err = e;
+        }
+      }
+      if (err) {
+        res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end(`not found: ${urlPath}`);
+        return;
+      }
+      headers['Content-Type'] = TYPES[path.extname(file).toLowerCase()] || 'application/octet-stream';
+      headers['Content-Length'] = stat.size;
+      headers['Last-Modified'] = stat.mtime.toUTCString();
+      res.writeHead(200, headers);
+      if (req.method === 'HEAD') res.end();
+      else fs.createReadStream(file).pipe(res);
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      const actual = server.address().port;
+      resolve({
+        server,
+        port: actual,
+        url: `http://127.0.0.1:${actual}`,
+        requests,
+        close: () => new Promise((done) => { server.closeAllConnections?.(); server.close(() => done()); }),
+      });
+    });
+  });
+}
+
+// Command line: node tests/browser/serve.mjs DIR [PORT]
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const [dir = 'www', port = '8080'] = process.argv.slice(2);
+  serve(dir, { port: Number(port) }).then(({ port: p }) => {
+    console.log(`serving ${path.resolve(dir)} on http://localhost:${p}/ (Ctrl-C stops)`);
+  });
+}

@@ -1,0 +1,111 @@
+// Downloading the VGG19 weights file (about 13 MB) once: a progress bar while it comes, and the Cache API
+// so that the next visit starts without downloading. The file's own checksum is verified by the engine
+// (Weights::from_bytes in wasm); a cached copy that fails it is dropped and fetched again.
+
+const CACHE_NAME = 'stylize-weights-v1';
+
+async function openCache() {
+  // `caches` is missing outside secure contexts (plain http on another host) and may throw in private modes.
+  try {
+    return typeof caches === 'undefined' ? null : await caches.open(CACHE_NAME);
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a cached response still matches the file on the server; true when the server cannot say
+ *  (offline: the cached copy is the best we have). */
+async function cacheStillFresh(cached, url) {
+  let head;
+  try {
+    head = await fetch(url, { method: 'HEAD', cache: 'no-store' });
+  } catch {
+    return true;
+  }
+  if (!head.ok) return true;
+  const same = (name) => {
+    const a = cached.headers.get(name);
+    const b = head.headers.get(name);
+    return a === null || b === null || a === b;
+  };
+  // Length is stored as X-Weights-Length since a synthetic Response has no meaningful Content-Length.
+  const length = head.headers.get('Content-Length');
+  const cachedLength = cached.headers.get('X-Weights-Length');
+  const lengthSame = length === null || cachedLength === null || length === cachedLength;
+  return same('ETag') && same('Last-Modified') && lengthSame;
+}
+
+/**
+ * Resolves to {bytes: Uint8Array, fromCache: boolean}. `onProgress(received, total)` is called while
+ * downloading (`total` is 0 when the server does not say).
+ */
+export async function fetchWeights(url, onProgress = () => {}) {
+  const absolute = new URL(url, location.href).href;
+  const cache = await openCache();
+  if (cache) {
+    const cached = await cache.match(absolute);
+    if (cached && (await cacheStillFresh(cached, absolute))) {
+      const bytes = new Uint8Array(await cached.arrayBuffer());
+      onProgress(bytes.length, bytes.length);
+      return { bytes, fromCache: true };
+    }
+  }
+  let response;
+  try {
+    response = await fetch(absolute, { cache: 'no-cache' });
+  } catch (e) {
+    throw new Error(`could not download the weights from ${absolute}: ${e.message}`);
+  }
+  if (!response.ok) {
+    const hint = response.status === 404
+      ? ' The file is made by ./build.sh (it copies weights/vgg19.q8.bin next to the page).'
+      : '';
+    throw new Error(`could not download the weights from ${absolute}: HTTP ${response.status} ${response.statusText}.${hint}`);
+  }
+  const total = Number(response.headers.get('Content-Length')) || 0;
+  const bytes = await readWithProgress(response, total, onProgress);
+  if (cache) {
+    const headers = new Headers({ 'Content-Type': 'application/octet-stream', 'X-Weights-Length': String(bytes.length) });
+    for (const name of ['ETag', 'Last-Modified']) {
+      const value = response.headers.get(name);
+      if (value !== null) headers.set(name, value);
+    }
+    try {
+      await cache.put(absolute, new Response(bytes, { headers }));
+    } catch {
+      // Quota exceeded or storage disabled: the page still works, it downloads again next time.
+    }
+  }
+  return { bytes, fromCache: false };
+}
+
+async function readWithProgress(response, total, onProgress) {
+  if (!response.body || !response.body.getReader) {
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    onProgress(bytes.length, bytes.length);
+    return bytes;
+  }
+  const reader = response.body.getReader();
+  const chunks = [];
+  let received = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    received += value.length;
+    onProgress(received, total);
+  }
+  const bytes = new Uint8Array(received);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes;
+}
+
+/** Drops the cached copy (after it failed verification), so that the next load downloads it again. */
+export async function forgetWeights(url) {
+  const cache = await openCache();
+  if (cache) await cache.delete(new URL(url, location.href).href);
+}
