@@ -227,9 +227,11 @@ impl StyleTransfer {
                 })
                 .await
                 .map_err(|e| {
+                    let first = e.to_string();
+                    let first = first.split(';').next().unwrap_or_default().trim().to_string();
                     js_error(format!(
-                        "WebGPU is not available: no GPU adapter ({e}). Use Chrome or Edge 113+, Safari 26+, \
-                         or Firefox 141+ on Windows; on Linux enable chrome://flags/#enable-unsafe-webgpu"
+                        "WebGPU is not available: the browser offered no GPU adapter ({first}). Use Chrome or Edge \
+                         113+, Safari 26+, or Firefox 141+ on Windows; on Linux enable chrome://flags/#enable-unsafe-webgpu"
                     ))
                 })?;
             let adapter_limits = adapter.limits();

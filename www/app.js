@@ -37,8 +37,10 @@ const STYLE_SAMPLES = [
 
 /** A GPU-side step that takes longer than this is treated as hung (the page says so instead of freezing). */
 const STEP_TIMEOUT_MS = 180000;
-/** Every this many steps the current image is read back, so that a lost device can resume from it. */
+/** Every this many steps the current image is read back, so that a lost device can resume from it
+ *  (every step for small images, whose readback costs next to nothing). */
 const SNAPSHOT_EVERY = 20;
+const SNAPSHOT_ALWAYS_PIXELS = 128 * 128;
 
 const $ = (id) => document.getElementById(id);
 
@@ -185,7 +187,8 @@ async function setupGpu() {
   try {
     app.st = await withTimeout(StyleTransfer.create(), 30000, 'Opening the GPU');
   } catch (e) {
-    noWebGpu(errorText(e));
+    noWebGpu(`This browser knows WebGPU but gave the page no usable GPU: the GPU may be blocklisted, or WebGPU is ` +
+      `turned off for it. (Details: ${errorText(e)})`);
     return;
   }
   app.st.onDeviceLost((reason) => onDeviceLost(reason));
@@ -774,7 +777,9 @@ async function loop() {
       run.lastLosses = point;
       plot.add(point);
       showStats();
-      if (run.done % SNAPSHOT_EVERY === 0) await snapshot();
+      if (run.done % SNAPSHOT_EVERY === 0 || run.width * run.height <= SNAPSHOT_ALWAYS_PIXELS) await snapshot();
+      // Test hook: the browser tests look at the canvas after each step.
+      if (app.afterStep) await app.afterStep(point);
       await nextTask(); // let the page breathe: clicks, scrolling, drawing the plot
     }
     if (run.state === 'running' && run.done >= run.total) {
@@ -936,7 +941,8 @@ async function copyLink() {
   const uploads = app.styles.filter((s) => !s.url).length + (app.content && !app.content.url ? 1 : 0);
   const left = uploads ? ` ${uploads} image(s) you uploaded are not in it (uploads never leave this computer).` : '';
   try {
-    await navigator.clipboard.writeText(url);
+    // Some browsers leave the promise pending while they ask for permission: do not wait for ever.
+    await withTimeout(navigator.clipboard.writeText(url), 2000, 'Copying to the clipboard');
     say('info', `Link copied to the clipboard.${left}`, 'link');
   } catch {
     field.select();
@@ -948,8 +954,13 @@ async function copyLink() {
  *  through the Rust parser and element.value/textContent: never as HTML. */
 async function applyLink(hash) {
   const link = StyleTransfer.parseLink(hash);
+  for (const w of link.warnings) say('warn', `Share link: ${w}`);
+  if (!['content', 'noise', 'style'].includes(link.settings.init)) {
+    // A file path: meaningless (and never opened) in a browser.
+    say('warn', 'Share link: init names a file, which a page cannot open (ignored; use "Initial image").');
+    link.settings.init = 'content';
+  }
   app.form.write(link.settings);
-  for (const w of link.warnings) say('warn', `Share link: ${w} (ignored).`);
   if (link.settings.preset) {
     const preset = app.presets.find((p) => p.name === link.settings.preset);
     if (preset) say('info', `Link uses the preset "${preset.name}": ${preset.description}`, 'preset');

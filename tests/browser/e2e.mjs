@@ -1,0 +1,468 @@
+// Browser end-to-end tests of the web page: headless Debian Chromium (SwiftShader WebGPU) driven by
+// playwright-core, the page served from www/ by a local static server.
+//
+//   ./build.sh && node tests/browser/e2e.mjs
+//
+// Needs: www/pkg (./build.sh), www/weights/vgg19.q8.bin (./build.sh copies it), the test images in
+// ../shared/images, /usr/bin/chromium (or $CHROMIUM). Screenshots go to test-results/ (look at them).
+// Prints `N passed, M failed` and exits non-zero when a test fails.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { serve } from './serve.mjs';
+import { encodePng, decodePng, pngSize, meanAbsDiff, rgbStdDev } from './png.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const WWW = path.join(ROOT, 'www');
+const IMAGES = path.resolve(ROOT, '../shared/images');
+const RESULTS = path.join(ROOT, 'test-results');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CONTENT = path.join(IMAGES, 'content/chelsea.png'); // 451x300
+const STYLE = path.join(IMAGES, 'style/starry_night.jpg');
+
+// See shared/notes/browser.md: the flags with which WebGPU (SwiftShader) and a visible canvas work headless.
+const BASE_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--no-first-run', '--disable-quic', '--headless=new'];
+const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--use-angle=swiftshader', '--use-webgpu-adapter=opengles'];
+
+// ---------------------------------------------------------------------------------------------
+// A tiny test runner: every test runs (a failure does not stop the others) and the summary is one line.
+
+const results = [];
+async function test(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`ok   ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    results.push({ name, ok: false });
+    console.log(`FAIL ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)\n     ${(e && e.stack) || e}`);
+  }
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/** page.evaluate with a timeout: a hung WebGPU call must not hang the whole run. */
+async function evaluate(page, fn, arg, ms = 60000) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`page.evaluate timed out after ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([page.evaluate(fn, arg), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function launch(webgpu) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stylize-chromium-'));
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: webgpu ? [...BASE_ARGS, ...WEBGPU_ARGS] : BASE_ARGS,
+    viewport: { width: 1400, height: 1000 },
+    acceptDownloads: true,
+  });
+  return { context, close: async () => { await context.close(); fs.rmSync(dir, { recursive: true, force: true }); } };
+}
+
+/** Opens the page and waits for its start-up (WebGPU check, weights) to finish. */
+async function openPage(context, url, log) {
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') log.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => log.push(`pageerror: ${e.message}`));
+  await page.goto(url);
+  await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 120000 });
+  return page;
+}
+
+const messagesOf = (page, kind) => evaluate(page, (k) => [...document.querySelectorAll(`#messages .msg${k ? `.${k}` : ''}`)]
+  .map((m) => m.firstChild.textContent), kind);
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(RESULTS, `${name}.png`), fullPage: true });
+}
+
+async function waitRunState(page, states, ms) {
+  await page.waitForFunction((s) => s.includes(document.body.dataset.runState), states, { timeout: ms });
+}
+
+/** Sets text controls of the settings form (and lets the page see the input events). */
+async function setControls(page, values) {
+  for (const [id, value] of Object.entries(values)) {
+    const el = page.locator(`#${id}`);
+    if ((await el.evaluate((e) => e.tagName)) === 'SELECT') await el.selectOption(value);
+    else await el.fill(value);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  fs.mkdirSync(RESULTS, { recursive: true });
+  for (const [file, why] of [[path.join(WWW, 'pkg/stylize.js'), 'run ./build.sh first'],
+    [path.join(WWW, 'weights/vgg19.q8.bin'), 'run ./build.sh first (it copies weights/vgg19.q8.bin)'],
+    [CONTENT, 'the test images come from ../shared/images'], [CHROMIUM, 'apt-get install chromium']]) {
+    if (!fs.existsSync(file)) {
+      console.log(`FAIL setup: ${file} is missing: ${why}\n0 passed, 1 failed`);
+      process.exit(1);
+    }
+  }
+  const site = await serve(WWW);
+  // A second origin that allows CORS: share links name style images by URL, fetched cross-origin.
+  const corsSite = await serve(path.join(IMAGES, 'style'), { cors: true });
+  const url = `${site.url}/`;
+  const log = [];
+  const gpu = await launch(true);
+  let page;
+  try {
+    await test('the page starts: WebGPU adapter shown, weights downloaded and verified, no errors', async () => {
+      page = await openPage(gpu.context, url, log);
+      const gpuName = await page.locator('#gpu-name').textContent();
+      check(!/no WebGPU|checking/.test(gpuName), `adapter not shown: "${gpuName}"`);
+      const limits = await page.locator('#gpu-limits').textContent();
+      check(/maxStorageBufferBindingSize/.test(limits), 'adapter limits not listed');
+      const status = await page.locator('#weights-status').textContent();
+      check(/checksum OK/.test(status) && /downloaded/.test(status), `weights status: "${status}"`);
+      const errors = await messagesOf(page, 'error');
+      check(errors.length === 0, `error messages: ${errors.join(' | ')}`);
+      check(await page.locator('#no-webgpu').isHidden(), 'the no-WebGPU explanation is shown with WebGPU');
+      await shot(page, '01-start');
+    });
+
+    await test('a second visit takes the weights from the Cache API (no second download)', async () => {
+      await page.reload();
+      await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 120000 });
+      const status = await page.locator('#weights-status').textContent();
+      check(/from the browser cache/.test(status) && /checksum OK/.test(status), `weights status: "${status}"`);
+      const downloads = site.requests.filter((r) => r === 'GET /weights/vgg19.q8.bin').length;
+      check(downloads === 1, `the weights were downloaded ${downloads} times`);
+    });
+
+    await test('non-image, broken, empty and zero-size files get a clear message', async () => {
+      const cases = [
+        [{ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello, not an image') }, /"notes\.txt" is not an image/],
+        [{ name: 'broken.png', mimeType: 'image/png', buffer: fs.readFileSync(CONTENT).subarray(0, 3000) }, /"broken\.png" looks like a PNG file but the browser could not decode it/],
+        [{ name: 'empty.jpg', mimeType: 'image/jpeg', buffer: Buffer.alloc(0) }, /"empty\.jpg" is empty/],
+        [{ name: 'zero.png', mimeType: 'image/png', buffer: encodePng(0, 0, Buffer.alloc(0)) }, /"zero\.png" (looks like a PNG file but the browser could not decode it|has zero width or height)/],
+      ];
+      for (const [file, expected] of cases) {
+        await page.setInputFiles('#content-file', file);
+        await page.waitForFunction(() => document.querySelector('#messages .msg.error'), null, { timeout: 10000 });
+        const errors = await messagesOf(page, 'error');
+        check(errors.some((e) => expected.test(e)), `for ${file.name} expected ${expected}, got: ${errors.join(' | ')}`);
+        if (file.name === 'notes.txt') await shot(page, '02-not-an-image');
+        await evaluate(page, () => document.querySelectorAll('#messages .msg').forEach((m) => m.remove()));
+      }
+      // The content image is still the one from before (a bad file changes nothing).
+      check(await evaluate(page, () => window.stylizeApp.content !== null), 'a bad file removed the content image');
+    });
+
+    await test('EXIF rotation, transparency and large images are handled', async () => {
+      // A JPEG whose EXIF says "rotate 90° clockwise": the page must show it upright (sides swapped).
+      const jpeg = fs.readFileSync(STYLE);
+      const exif = exifOrientationSegment(6);
+      const rotated = Buffer.concat([jpeg.subarray(0, 2), exif, jpeg.subarray(2)]);
+      await page.setInputFiles('#content-file', { name: 'rotated.jpg', mimeType: 'image/jpeg', buffer: rotated });
+      await page.waitForFunction(() => window.stylizeApp.content && window.stylizeApp.content.name === 'rotated.jpg', null, { timeout: 10000 });
+      const r = await evaluate(page, () => ({ w: window.stylizeApp.content.width, h: window.stylizeApp.content.height, notes: window.stylizeApp.content.notes }));
+      check(r.h > r.w, `EXIF orientation 6 not applied: ${r.w}x${r.h} (the file is landscape)`);
+      check(r.notes.some((n) => /rotated 90° clockwise/.test(n)), `no rotation note: ${r.notes}`);
+
+      // Half-transparent pixels end up on white.
+      const rgba = Buffer.alloc(8 * 8 * 4);
+      for (let i = 0; i < 64; i++) rgba.set(i < 32 ? [0, 0, 0, 0] : [255, 0, 0, 128], i * 4);
+      await page.setInputFiles('#content-file', { name: 'alpha.png', mimeType: 'image/png', buffer: encodePng(8, 8, rgba) });
+      await page.waitForFunction(() => window.stylizeApp.content && window.stylizeApp.content.name === 'alpha.png', null, { timeout: 10000 });
+      const a = await evaluate(page, () => ({ px: Array.from(window.stylizeApp.content.rgba.slice(0, 4)), last: Array.from(window.stylizeApp.content.rgba.slice(-4)), notes: window.stylizeApp.content.notes }));
+      check(a.px.join() === '255,255,255,255', `a transparent pixel is not white: ${a.px}`);
+      check(Math.abs(a.last[1] - 127) <= 2 && a.last[0] === 255 && a.last[3] === 255, `a half-transparent red pixel is not pink: ${a.last}`);
+      check(a.notes.some((n) => /transparent/.test(n)), `no transparency note: ${a.notes}`);
+
+      // A 3000 px wide image is downscaled, not rejected.
+      const wide = Buffer.alloc(3000 * 20 * 4, 200);
+      await page.setInputFiles('#style-file', { name: 'wide.png', mimeType: 'image/png', buffer: encodePng(3000, 20, wide) });
+      await page.waitForFunction(() => window.stylizeApp.styles.some((s) => s.name === 'wide.png'), null, { timeout: 10000 });
+      const w = await evaluate(page, () => { const s = window.stylizeApp.styles.find((x) => x.name === 'wide.png'); return { w: s.width, h: s.height, notes: s.notes }; });
+      check(w.w === 2048 && w.h === 14, `3000x20 became ${w.w}x${w.h}`);
+      check(w.notes.some((n) => /downscaled from 3000x20/.test(n)), `no downscale note: ${w.notes}`);
+      await shot(page, '03-inputs');
+      // Clean up: remove that style.
+      await page.locator('.style-item', { hasText: 'wide.png' }).locator('button').click();
+    });
+
+    await test('the memory/time estimate refuses a size that cannot fit', async () => {
+      await page.setInputFiles('#content-file', CONTENT);
+      await page.waitForFunction(() => window.stylizeApp.content && window.stylizeApp.content.name === 'chelsea.png', null, { timeout: 10000 });
+      await page.setInputFiles('#style-file', STYLE);
+      await page.waitForFunction(() => window.stylizeApp.styles.length === 1, null, { timeout: 10000 });
+      await setControls(page, { 'set-size': '4096' });
+      const text = await page.locator('#estimate').textContent();
+      check(/per buffer/.test(text) && await page.locator('#estimate.refuse').count() === 1, `no refusal: "${text}"`);
+      check(await page.locator('#btn-start').isDisabled(), 'Start is enabled for a size that cannot fit');
+      await setControls(page, { 'set-size': '40', 'set-steps': '5' });
+      const ok = await page.locator('#estimate').textContent();
+      check(/^40x27: about .* of GPU memory/.test(ok) && /GFLOP per step/.test(ok), `estimate: "${ok}"`);
+      check(await page.locator('#btn-start').isEnabled(), 'Start stays disabled');
+    });
+
+    const shots = [];
+    await test('5 steps at 40 px: the loss goes down, the canvas changes every step, the result is not blank', async () => {
+      await page.exposeFunction('__stepShot', async (step) => {
+        shots[step] = decodePng(await page.locator('#output-canvas').screenshot());
+        if (step === 3) await shot(page, '04-mid-run');
+      });
+      await evaluate(page, () => {
+        window.__steps = [];
+        window.stylizeApp.afterStep = async (p) => {
+          const image = await window.stylizeApp.st.image();
+          window.__steps.push({ ...p, image: Array.from(image) });
+          await window.__stepShot(p.step);
+        };
+      });
+      await page.click('#btn-start');
+      await waitRunState(page, ['done', 'stopped', 'idle'], 300000);
+      const errors = await messagesOf(page, 'error');
+      check(errors.length === 0, `errors: ${errors.join(' | ')}`);
+      const steps = await evaluate(page, () => window.__steps);
+      check(steps.length === 5, `${steps.length} steps ran`);
+      for (const s of steps) check(Number.isFinite(s.total) && s.total > 0, `step ${s.step}: loss ${s.total}`);
+      check(steps[4].total < steps[0].total, `the loss did not go down: ${steps.map((s) => s.total.toExponential(3)).join(', ')}`);
+      for (let i = 1; i < 5; i++) {
+        const engineDiff = meanAbsDiff(steps[i].image, steps[i - 1].image);
+        check(engineDiff > 0, `the image did not change from step ${i} to ${i + 1}`);
+        const canvasDiff = meanAbsDiff(shots[i + 1].rgba, shots[i].rgba);
+        check(canvasDiff > 0, `the canvas did not change from step ${i} to ${i + 1}`);
+      }
+      const final = steps[4].image;
+      check(final.length === 40 * 27 * 4, `final image has ${final.length / 4} pixels, expected 40x27`);
+      check(rgbStdDev(final) > 10, `the final image is blank (std dev ${rgbStdDev(final).toFixed(2)})`);
+      check(rgbStdDev(shots[5].rgba) > 10, 'the canvas shows a blank image');
+      const statStep = await page.locator('#stat-step').textContent();
+      check(statStep === '5 / 5', `step counter shows "${statStep}"`);
+      check(/^[0-9.]+$/.test(await page.locator('#stat-rate').textContent()), 'no steps/s shown');
+      await evaluate(page, () => { window.stylizeApp.afterStep = null; });
+      await shot(page, '05-done');
+    });
+
+    await test('Download PNG gives the image at full resolution', async () => {
+      const [download] = await Promise.all([page.waitForEvent('download', { timeout: 30000 }), page.click('#btn-download')]);
+      const file = await download.path();
+      const bytes = fs.readFileSync(file);
+      const size = pngSize(bytes);
+      check(size.width === 40 && size.height === 27, `PNG is ${size.width}x${size.height}, expected 40x27`);
+      check(download.suggestedFilename() === 'stylized-chelsea-40x27.png', `file name ${download.suggestedFilename()}`);
+      const png = decodePng(bytes);
+      const engine = await evaluate(page, async () => Array.from(await window.stylizeApp.st.image()));
+      check(meanAbsDiff(png.rgba, engine) < 0.01, 'the PNG differs from the engine image');
+      fs.copyFileSync(file, path.join(RESULTS, 'download.png'));
+    });
+
+    await test('Pause, Resume, Stop and Reset', async () => {
+      await setControls(page, { 'set-size': '32', 'set-steps': '6' });
+      await evaluate(page, () => {
+        window.stylizeApp.afterStep = async (p) => { if (p.step === 2) document.getElementById('btn-pause').click(); };
+      });
+      await page.click('#btn-start');
+      await waitRunState(page, ['paused'], 120000);
+      const at = await evaluate(page, () => window.stylizeApp.run.done);
+      await page.waitForTimeout(1500);
+      check(await evaluate(page, () => window.stylizeApp.run.done) === at, 'steps ran while paused');
+      check(await page.locator('#btn-resume').isEnabled() && await page.locator('#btn-pause').isDisabled(), 'buttons wrong while paused');
+      await evaluate(page, () => {
+        window.stylizeApp.afterStep = async (p) => { if (p.step === 4) document.getElementById('btn-stop').click(); };
+      });
+      await page.click('#btn-resume');
+      await waitRunState(page, ['stopped'], 120000);
+      const stopped = await evaluate(page, () => window.stylizeApp.run.done);
+      check(stopped === 4, `stopped after ${stopped} steps, expected 4`);
+      check(await page.locator('#btn-download').isEnabled(), 'Download is disabled after Stop');
+      await page.click('#btn-reset');
+      await waitRunState(page, ['idle'], 10000);
+      check(await page.locator('#stat-step').textContent() === '–', 'Reset kept the step counter');
+      check(await page.locator('#btn-download').isDisabled(), 'Download enabled after Reset');
+      await evaluate(page, () => { window.stylizeApp.afterStep = null; });
+    });
+
+    await test('a lost GPU device is recovered and the run continues from the last image', async () => {
+      await setControls(page, { 'set-size': '32', 'set-steps': '5' });
+      await evaluate(page, () => {
+        window.__lostOnce = false;
+        window.stylizeApp.afterStep = async (p) => {
+          if (p.step === 2 && !window.__lostOnce) {
+            window.__lostOnce = true;
+            window.stylizeApp.st.loseDeviceForTesting();
+          }
+        };
+      });
+      const before = await evaluate(page, () => window.stylizeApp.st);
+      await page.click('#btn-start');
+      await waitRunState(page, ['done', 'stopped', 'idle'], 300000);
+      const warns = await messagesOf(page, 'warn');
+      // The loss is reported asynchronously: the image saved at step 2 (or a later one, if a step still
+      // finished before the device went away) is where the run continues.
+      check(warns.some((w) => /device was lost .*continues from step [2-4],/.test(w)), `no recovery message: ${warns.join(' | ')}`);
+      const state = await evaluate(page, () => ({ state: window.stylizeApp.run.state, done: window.stylizeApp.run.done, lost: window.stylizeApp.st.lostReason(), w: window.stylizeApp.st.width }));
+      check(state.state === 'done' && state.done === 5 && state.lost == null && state.w === 32, `after recovery: ${JSON.stringify(state)}`);
+      const errors = await messagesOf(page, 'error');
+      check(errors.length === 0, `errors: ${errors.join(' | ')}`);
+      await shot(page, '06-recovered');
+      await evaluate(page, () => { window.stylizeApp.afterStep = null; });
+      void before;
+    });
+
+    await test('Copy link puts every setting and the style URLs in the link; opening it restores them', async () => {
+      const first = await openPage(gpu.context, url, log);
+      await setControls(first, {
+        'set-preset': 'neural-style',
+      });
+      await setControls(first, {
+        'set-size': '48', 'set-steps': '7', 'set-optimizer': 'adam', 'set-lr': '0.0125', 'set-lbfgs_history': '9',
+        'set-content_weight': '2.5', 'set-style_weight': '1e3', 'set-tv_weight': '0.001', 'set-style_scale': '0.75',
+        'set-pooling': 'avg', 'set-init': 'style', 'set-seed': '12345', 'set-loss_form': 'seed',
+      });
+      // Per-layer weights: clear all, then set a few.
+      await evaluate(first, () => document.querySelectorAll('.layer-grid input').forEach((i) => { i.value = ''; }));
+      await setControls(first, {
+        'set-content_layers-relu3_2': '0.5', 'set-content_layers-relu4_2': '1',
+        'set-style_layers-relu1_1': '0.3', 'set-style_layers-relu2_2': '1.5', 'set-style_layers-relu5_4': '2',
+      });
+      for (const [file, weight] of [['starry_night.jpg', '0.4'], ['the_scream.jpg', '0.6']]) {
+        await first.fill('#style-url', `${corsSite.url}/${file}`);
+        await first.click('#style-url-form button');
+        await first.waitForFunction((f) => window.stylizeApp.styles.some((s) => s.url && s.url.endsWith(f)), file, { timeout: 20000 });
+        await evaluate(first, ([f, w]) => {
+          const style = window.stylizeApp.styles.find((s) => s.url.endsWith(f));
+          const slider = document.querySelector(`.style-item[data-style-id="${style.id}"] input[type=range]`);
+          slider.value = w;
+          slider.dispatchEvent(new Event('input'));
+        }, [file, weight]);
+      }
+      // Uploaded images (content and a style) must not go into the link.
+      await first.setInputFiles('#style-file', STYLE);
+      await first.waitForFunction(() => window.stylizeApp.styles.length === 3, null, { timeout: 10000 });
+      await first.setInputFiles('#content-file', CONTENT);
+      await first.waitForFunction(() => window.stylizeApp.content && !window.stylizeApp.content.url, null, { timeout: 10000 });
+      const expected = await evaluate(first, () => window.stylizeApp.form.read());
+      await first.click('#btn-link');
+      await first.waitForFunction(() => document.querySelector('#messages .msg[data-key="link"]'), null, { timeout: 10000 });
+      const link = await first.locator('#share-link').inputValue();
+      check(link.startsWith(url) && link.includes('#'), `link: ${link}`);
+      check(!/blob:|data:|content=/.test(link), `the link carries an upload: ${link}`);
+      check((link.match(/style=/g) || []).length === 2, `the link should hold the 2 style URLs: ${link}`);
+      const info = (await messagesOf(first, 'info')).join(' | ');
+      check(/2 image\(s\) you uploaded are not in it/.test(info), `no note about uploads: ${info}`);
+      await first.close();
+
+      const corsBefore = corsSite.requests.length;
+      const second = await openPage(gpu.context, link, log);
+      await second.waitForFunction(() => window.stylizeApp.styles.length === 2, null, { timeout: 20000 });
+      const restored = await evaluate(second, () => window.stylizeApp.form.read());
+      for (const key of Object.keys(expected)) {
+        const same = expected[key] === restored[key] ||
+          (Number.isFinite(Number(expected[key])) && Number(expected[key]) === Number(restored[key]));
+        check(same, `${key}: "${restored[key]}" after the link, "${expected[key]}" before`);
+      }
+      const wanted = { 'set-preset': 'neural-style', 'set-size': '48', 'set-steps': '7', 'set-optimizer': 'adam',
+        'set-lr': '0.0125', 'set-lbfgs_history': '9', 'set-content_weight': '2.5', 'set-tv_weight': '0.001',
+        'set-style_scale': '0.75', 'set-pooling': 'avg', 'set-init': 'style', 'set-seed': '12345', 'set-loss_form': 'seed',
+        'set-content_layers-relu3_2': '0.5', 'set-content_layers-relu4_2': '1', 'set-content_layers-relu4_1': '',
+        'set-style_layers-relu1_1': '0.3', 'set-style_layers-relu2_2': '1.5', 'set-style_layers-relu5_4': '2',
+        'set-style_layers-relu2_1': '' };
+      for (const [id, value] of Object.entries(wanted)) {
+        const got = await second.locator(`#${id}`).inputValue();
+        // Numbers come back in their shortest exact form (0.001 may show as 1e-3): same value.
+        const same = got === value || (value !== '' && got !== '' && Number(got) === Number(value));
+        check(same, `#${id} shows "${got}", expected "${value}"`);
+      }
+      check(Number(await second.locator('#set-style_weight').inputValue()) === 1000, 'style weight not restored');
+      const styles = await evaluate(second, () => window.stylizeApp.styles.map((s) => [s.url, s.weight]));
+      check(styles.length === 2 && styles[0][0].endsWith('starry_night.jpg') && styles[0][1] === 0.4 &&
+        styles[1][0].endsWith('the_scream.jpg') && styles[1][1] === 0.6, `styles: ${JSON.stringify(styles)}`);
+      const fetched = corsSite.requests.slice(corsBefore);
+      check(fetched.includes('GET /starry_night.jpg') && fetched.includes('GET /the_scream.jpg'),
+        `style URLs not fetched from the CORS server: ${fetched}`);
+      await shot(second, '07-link-restored');
+      await second.close();
+    });
+
+    await test('hostile link values are reported and ignored, never inserted as HTML', async () => {
+      const hostile = `${url}#size=abc&steps=-5&lr=1e999&bogus=${encodeURIComponent('<img src=x onerror="window.__pwned=1">')}` +
+        `&style=javascript:alert(1)&style=${encodeURIComponent('0.5:data:text/html,<b>x</b>')}` +
+        `&pooling=${encodeURIComponent('<script>window.__pwned=2</script>')}&init=${encodeURIComponent('/etc/passwd')}`;
+      const bad = await openPage(gpu.context, hostile, log);
+      await bad.waitForTimeout(500);
+      const warns = await messagesOf(bad, 'warn');
+      check(warns.length >= 5, `expected a warning per bad value, got ${warns.length}: ${warns.join(' | ')}`);
+      check(await evaluate(bad, () => window.__pwned === undefined), 'a link value ran as code');
+      check(await evaluate(bad, () => document.querySelectorAll('#messages img, #messages script, #messages b').length === 0), 'a link value became HTML');
+      check(await bad.locator('#set-size').inputValue() === '512', 'a bad size was not ignored');
+      check(await bad.locator('#set-steps').inputValue() === '500', 'a bad steps value was not ignored');
+      check(await bad.locator('#set-pooling').inputValue() === 'max', 'a bad pooling was not ignored');
+      check(await bad.locator('#set-init').inputValue() === 'content', 'a file path init was not ignored');
+      check(await evaluate(bad, () => window.stylizeApp.styles.length === 0), 'a non-http style URL was used');
+      await shot(bad, '08-hostile-link');
+      await bad.close();
+    });
+  } finally {
+    if (log.length && results.some((r) => !r.ok)) console.log(`browser console errors:\n  ${log.join('\n  ')}`);
+    await gpu.close();
+  }
+
+  await test('a browser without WebGPU gets the explanation', async () => {
+    const plain = await launch(false);
+    try {
+      const noGpuLog = [];
+      const p = await openPage(plain.context, url, noGpuLog);
+      check(await p.locator('#no-webgpu').isVisible(), 'the explanation is hidden');
+      const text = await p.locator('#no-webgpu').textContent();
+      check(/Chrome or Edge 113/.test(text) && /enable-unsafe-webgpu/.test(text), 'the explanation names no browsers or flags');
+      const reason = await p.locator('#no-webgpu-reason').textContent();
+      check(reason.length > 10, `no reason given: "${reason}"`);
+      check(await p.locator('#btn-start').isDisabled(), 'Start is enabled without WebGPU');
+      check(await p.locator('#set-size').inputValue() === '512', 'the settings form is empty without WebGPU');
+      await shot(p, '09-no-webgpu');
+    } finally {
+      await plain.close();
+    }
+  });
+
+  await site.close();
+  await corsSite.close();
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  console.log(`screenshots in ${path.relative(process.cwd(), RESULTS) || RESULTS}/`);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+/** An APP1 (EXIF) JPEG segment holding only the orientation tag. */
+function exifOrientationSegment(orientation) {
+  const tiff = Buffer.alloc(26);
+  tiff.write('MM', 0, 'ascii');
+  tiff.writeUInt16BE(42, 2);
+  tiff.writeUInt32BE(8, 4); // IFD0 right after the header
+  tiff.writeUInt16BE(1, 8); // one entry
+  tiff.writeUInt16BE(0x0112, 10); // Orientation
+  tiff.writeUInt16BE(3, 12); // SHORT
+  tiff.writeUInt32BE(1, 14); // count
+  tiff.writeUInt16BE(orientation, 18);
+  tiff.writeUInt32BE(0, 22); // no next IFD
+  const body = Buffer.concat([Buffer.from('Exif\0\0', 'binary'), tiff]);
+  const head = Buffer.from([0xff, 0xe1, 0, 0]);
+  head.writeUInt16BE(body.length + 2, 2);
+  return Buffer.concat([head, body]);
+}
+
+main().catch((e) => {
+  console.log(`FAIL the test run crashed: ${(e && e.stack) || e}`);
+  console.log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
+  process.exit(1);
+});
