@@ -22,6 +22,10 @@
 //! - `render(canvas)` draws from the engine's image buffer with a render pipeline
 //!   (shaders/render.wgsl): no CPU readback per frame.
 
+// Shared `RefCell` borrows of the running Stylizer are held across readback awaits on purpose (see the
+// module docs): other calls only need shared borrows too, and `step()` uses `try_borrow_mut`.
+#![allow(clippy::await_holding_refcell_ref)]
+
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -37,6 +41,7 @@ use crate::gpu::GpuContext;
 use crate::imageio::{self, Image};
 use crate::settings::{self, Init, Settings};
 use crate::weights::Weights;
+
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -257,6 +262,9 @@ impl StyleTransfer {
                 instance,
                 adapter,
                 adapter_limits,
+                // The engine's API takes Arc<GpuContext> (shared with the native build); on wasm it is
+                // not Send, which is fine on the browser's single thread.
+                #[allow(clippy::arc_with_non_send_sync)]
                 ctx: Arc::new(ctx),
                 inputs: RefCell::new(Inputs {
                     net: None,
@@ -475,7 +483,7 @@ impl StyleTransfer {
             apply_settings_json(&mut settings, &json)?;
         }
         let limits = &self.inner.ctx.limits;
-        let max_buffer = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size);
+        let max_buffer = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let bytes = plan_bytes(width, height, &settings);
         // conv1_x outputs are the largest tensors: H*W*64 floats.
         let largest = width as u64 * height as u64 * 64 * 4;
@@ -602,7 +610,9 @@ impl StyleTransfer {
         let link = settings::parse_share_fragment(fragment);
         let styles = Array::new();
         for (url, weight) in &link.style_urls {
-            styles.push(&object(&[("url", JsValue::from_str(url)), ("weight", JsValue::from(*weight))]));
+            // Through the shortest f32 text: 0.4f32 reaches JS as 0.4, not 0.4000000059604645.
+            let weight: f64 = settings::fmt_f32(*weight).parse().unwrap_or(1.0);
+            styles.push(&object(&[("url", JsValue::from_str(url)), ("weight", JsValue::from(weight))]));
         }
         let warnings = Array::new();
         for w in &link.warnings {

@@ -198,6 +198,31 @@ async function main() {
       await page.locator('.style-item', { hasText: 'wide.png' }).locator('button').click();
     });
 
+    await test('sample buttons, drag and drop, and paste set the images', async () => {
+      await page.click('#content-samples button:has-text("Astronaut")');
+      await page.waitForFunction(() => window.stylizeApp.content && window.stylizeApp.content.name === 'Astronaut', null, { timeout: 10000 });
+      check(await evaluate(page, () => window.stylizeApp.content.width === 512), 'the Astronaut sample did not load');
+      const coffee = fs.readFileSync(path.join(IMAGES, 'content/coffee.png')).toString('base64');
+      // Drop a file on the style box, then paste one while the content box is selected.
+      await evaluate(page, async (b64) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const transfer = () => {
+          const dt = new DataTransfer();
+          dt.items.add(new File([bytes], 'coffee.png', { type: 'image/png' }));
+          return dt;
+        };
+        document.getElementById('style-drop').dispatchEvent(new DragEvent('drop', { dataTransfer: transfer(), bubbles: true, cancelable: true }));
+        document.getElementById('content-drop').focus();
+        document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer(), bubbles: true, cancelable: true }));
+      }, coffee);
+      await page.waitForFunction(() => window.stylizeApp.styles.some((s) => s.name === 'coffee.png') &&
+        window.stylizeApp.content.name === 'coffee.png', null, { timeout: 10000 });
+      const sizes = await evaluate(page, () => [window.stylizeApp.content.width, window.stylizeApp.content.height]);
+      check(sizes[0] === 600 && sizes[1] === 400, `pasted content is ${sizes}`);
+      await page.locator('.style-item', { hasText: 'coffee.png' }).locator('button').click();
+      check(await evaluate(page, () => window.stylizeApp.styles.length === 0), 'remove did not remove the style');
+    });
+
     await test('the memory/time estimate refuses a size that cannot fit', async () => {
       await page.setInputFiles('#content-file', CONTENT);
       await page.waitForFunction(() => window.stylizeApp.content && window.stylizeApp.content.name === 'chelsea.png', null, { timeout: 10000 });
