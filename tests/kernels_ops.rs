@@ -114,6 +114,7 @@ fn gram_matches_reference_on_odd_shapes() {
         (1, 1, 12, -1.0),
         (7, 5, 64, 0.0),
         (9, 11, 20, -1.0),
+        (4, 3, 7, -1.0),
         (64, 64, 5, 0.0),
         (32, 32, 64, -1.0),
     ];
@@ -171,7 +172,7 @@ fn content_loss_partial_finish_and_grad_match_reference() {
     let reduce = Reduce::new(ctx);
     let mut rng = Rng::new(4);
     // 100x75x40 is a 300k-element reduction.
-    for (h, w, c) in [(7, 5, 3), (13, 3, 5), (1, 1, 12), (7, 5, 64), (100, 75, 40)] {
+    for (h, w, c) in [(7, 5, 3), (13, 3, 5), (1, 1, 12), (7, 5, 64), (4, 4, 8), (100, 75, 40)] {
         let pixels = h * w;
         let n = pixels * c4(c);
         let f = feature_map(&mut rng, pixels, c, 0.0, 2.0);
@@ -268,7 +269,8 @@ fn style_loss_partial_and_grad_match_reference() {
     let style = StyleLoss::new(ctx);
     let reduce = Reduce::new(ctx);
     let mut rng = Rng::new(6);
-    let shapes = [(7, 5, 3), (13, 3, 5), (1, 1, 12), (7, 5, 64), (13, 3, 64), (1, 1, 5)];
+    // Pixel counts not multiples of 4 (partial last block) and multiples of 4.
+    let shapes = [(7, 5, 3), (13, 3, 5), (1, 1, 12), (7, 5, 64), (13, 3, 64), (1, 1, 5), (4, 3, 7), (2, 2, 64)];
     for (h, w, c) in shapes {
         let (pixels, c4) = (h * w, c4(c));
         let f = feature_map(&mut rng, pixels, c, 0.0, 1.0);
@@ -362,7 +364,7 @@ fn tv_loss_and_grad_match_reference_and_finite_differences() {
     let tv_op = TvLoss::new(ctx);
     let reduce = Reduce::new(ctx);
     let mut rng = Rng::new(8);
-    for (h, w) in [(7, 5), (13, 3), (1, 1), (1, 9), (300, 200)] {
+    for (h, w) in [(7, 5), (13, 3), (1, 1), (1, 9), (9, 1), (4, 4), (300, 200)] {
         let n = h * w * 3;
         let x = rng.vec(n, 0.0, 1.0);
         let image = upload("x", &x);
