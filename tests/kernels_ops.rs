@@ -344,7 +344,18 @@ fn style_grad_through_gram_matches_finite_differences() {
         dispatches.push(style.partial(ctx, c, &gram_buf, &target, &partials, 0));
         dispatches.push(reduce.finish(ctx, &partials, 0, len, &scalars, 0, scales.loss, false));
         dispatches.push(reduce.combine(ctx, &scalars, [0, 0, 0], [beta as f32, 0.0, 0.0], 1));
-        dispatches.push(style.grad(ctx, h, w, c, &features, &gram_buf, &target, &grad, beta as f32 * scales.grad, false));
+        dispatches.push(style.grad(
+            ctx,
+            h,
+            w,
+            c,
+            &features,
+            &gram_buf,
+            &target,
+            &grad,
+            beta as f32 * scales.grad,
+            false,
+        ));
         run(&dispatches.iter().collect::<Vec<_>>());
 
         let what = if seed_form { "style (seed form)" } else { "style (canonical)" };
@@ -468,9 +479,9 @@ fn network_grad_to_image_matches_finite_differences() {
         v.iter().zip(&rr).map(|(a, b)| a * b).sum()
     };
     let x = to_f64(&rng.vec(pixels * 3, 0.0, 1.0));
-    for i in 0..pixels * 3 {
+    for (i, &g) in got.iter().enumerate() {
         let fd = central_difference(&loss, &x, i, 1e-3);
-        assert!((got[i] as f64 - fd).abs() <= 1e-6 * 255.0, "dx[{i}]: GPU {} vs finite difference {fd}", got[i]);
+        assert!((g as f64 - fd).abs() <= 1e-6 * 255.0, "dx[{i}]: GPU {g} vs finite difference {fd}");
     }
 }
 

@@ -173,8 +173,9 @@ mod tests {
         assert!(p.chunks * p.chunk >= p.pixels);
         // A tiny map is one chunk.
         assert_eq!(plan(7, 5, 3).chunks, 1);
-        // Deep layer: as many tiles as threads wanted, one chunk.
-        assert_eq!(plan(32, 32, 512).chunks, 1);
+        // Deep layers: about as many tiles as threads wanted, so few chunks (>= 256 pixels each).
+        assert_eq!(plan(32, 32, 512).chunks, 4);
+        assert_eq!(plan(16, 16, 512).chunks, 1);
         for (h, w, c) in [(2048, 2048, 64), (1, 1, 1), (1000, 3, 5), (64, 64, 512)] {
             let p = plan(h, w, c);
             assert!(p.chunks <= 65535, "{h}x{w}x{c}: {} chunks", p.chunks);

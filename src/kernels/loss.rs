@@ -112,12 +112,7 @@ fn block_sum_dispatch(
         _pad: 0,
     };
     kernel
-        .dispatch(
-            ctx,
-            bytemuck::bytes_of(&params),
-            &[(1, a), (2, b), (3, partials)],
-            gpu::groups_2d(blocks as u32),
-        )
+        .dispatch(ctx, bytemuck::bytes_of(&params), &[(1, a), (2, b), (3, partials)], gpu::groups_2d(blocks as u32))
         .with_flops(3 * 4 * count4 as u64)
 }
 
@@ -177,12 +172,8 @@ impl ContentLoss {
         require_f32s(features, count4 * 4, "content_loss.grad: features");
         require_f32s(content, count4 * 4, "content_loss.grad: content features");
         require_f32s(grad, count4 * 4, "content_loss.grad: gradient");
-        let params = ContentGradParams {
-            count4: to_u32(count4, "content size"),
-            accumulate: accumulate as u32,
-            coef,
-            _pad: 0,
-        };
+        let params =
+            ContentGradParams { count4: to_u32(count4, "content size"), accumulate: accumulate as u32, coef, _pad: 0 };
         self.grad
             .dispatch(
                 ctx,
