@@ -25,6 +25,8 @@ struct PartialParams {
     nb: u32,
     tiles: u32,
     chunk: u32,
+    base: u32,
+    _pad: [u32; 3],
 }
 
 #[repr(C)]
@@ -35,7 +37,8 @@ struct ReduceParams {
     chunks: u32,
     accumulate: u32,
     scale: f32,
-    _pad: [u32; 3],
+    base: u32,
+    _pad: [u32; 2],
 }
 
 /// How a Gram of an `h`×`w`×`c` map is split.
@@ -77,8 +80,8 @@ impl Gram {
         }
     }
 
-    /// f32 elements of the partials buffer that [`Gram::build`] needs for an `h`×`w`×`c` map
-    /// (it writes from element 0).
+    /// f32 elements of partials that [`Gram::build`] needs for an `h`×`w`×`c` map (a multiple
+    /// of 4; `build` writes from element 0, `build_into` from its `partials_offset`).
     pub fn partials_len(h: usize, w: usize, c: usize) -> usize {
         let p = plan(h, w, c);
         p.chunks * p.tiles * 16
@@ -102,11 +105,15 @@ impl Gram {
         gram_out: &wgpu::Buffer,
         scale: f32,
     ) -> Vec<Dispatch> {
-        self.build_into(ctx, h, w, c, features, partials, gram_out, scale, false)
+        self.build_into(ctx, h, w, c, features, partials, 0, gram_out, scale, false)
     }
 
-    /// Like [`Gram::build`], but with `accumulate` the result is added to `gram_out`
+    /// Like [`Gram::build`], with the partials at `partials_offset` f32s into a shared buffer
+    /// (a multiple of 4, for vec4 access), and with `accumulate` the result added to `gram_out`
     /// (`gram_out += scale * FᵀF`): style targets `T = Σ_k b_k G(s_k)` blend several images.
+    ///
+    /// # Panics
+    /// If a buffer is too small for the shape or `partials_offset` is not a multiple of 4.
     #[allow(clippy::too_many_arguments)]
     pub fn build_into(
         &self,
@@ -116,19 +123,24 @@ impl Gram {
         c: usize,
         features: &wgpu::Buffer,
         partials: &wgpu::Buffer,
+        partials_offset: usize,
         gram_out: &wgpu::Buffer,
         scale: f32,
         accumulate: bool,
     ) -> Vec<Dispatch> {
         let p = plan(h, w, c);
         require_f32s(features, p.pixels * p.c4, "gram: features");
-        require_f32s(partials, p.chunks * p.tiles * 16, "gram: partials");
+        assert!(partials_offset % 4 == 0, "gram: partials offset {partials_offset} is not a multiple of 4");
+        require_f32s(partials, partials_offset + p.chunks * p.tiles * 16, "gram: partials");
+        let base = to_u32(partials_offset / 4, "gram partials offset");
         require_f32s(gram_out, p.c4 * p.c4, "gram: output");
         let partial_params = PartialParams {
             pixels: to_u32(p.pixels, "gram pixels"),
             nb: to_u32(p.c4 / 4, "gram channel blocks"),
             tiles: to_u32(p.tiles, "gram tiles"),
             chunk: to_u32(p.chunk, "gram chunk"),
+            base,
+            _pad: [0; 3],
         };
         let partial = self
             .partial
@@ -145,7 +157,8 @@ impl Gram {
             chunks: to_u32(p.chunks, "gram chunks"),
             accumulate: accumulate as u32,
             scale,
-            _pad: [0; 3],
+            base,
+            _pad: [0; 2],
         };
         let reduce = self
             .reduce
