@@ -130,7 +130,7 @@ impl Gram {
     ) -> Vec<Dispatch> {
         let p = plan(h, w, c);
         require_f32s(features, p.pixels * p.c4, "gram: features");
-        assert!(partials_offset % 4 == 0, "gram: partials offset {partials_offset} is not a multiple of 4");
+        assert!(partials_offset.is_multiple_of(4), "gram: partials offset {partials_offset} is not a multiple of 4");
         require_f32s(partials, partials_offset + p.chunks * p.tiles * 16, "gram: partials");
         let base = to_u32(partials_offset / 4, "gram partials offset");
         require_f32s(gram_out, p.c4 * p.c4, "gram: output");
