@@ -33,6 +33,10 @@ struct Params {
 
 const BETA1: f32 = 0.9;
 const BETA2: f32 = 0.999;
+// 1 - beta as torch passes them (computed in f64, then rounded): 1.0 - 0.999 in f32
+// would be off by 1.3e-5 relative.
+const ONE_MINUS_BETA1: f32 = 0.1;
+const ONE_MINUS_BETA2: f32 = 0.001;
 const EPS: f32 = 1e-8;
 
 @compute @workgroup_size(256)
@@ -46,8 +50,8 @@ fn adam_step(
         return;
     }
     let g = grad[i];
-    let m = BETA1 * moment1[i] + (1.0 - BETA1) * g;
-    let v = BETA2 * moment2[i] + (1.0 - BETA2) * g * g;
+    let m = BETA1 * moment1[i] + ONE_MINUS_BETA1 * g;
+    let v = BETA2 * moment2[i] + ONE_MINUS_BETA2 * g * g;
     moment1[i] = m;
     moment2[i] = v;
     let denom = sqrt(v) / p.sqrt_bc2 + EPS;
