@@ -49,12 +49,24 @@ impl OptimizerConfig {
 
     /// Adam as in the seed form: lr in ImageNet-normalised units, no clamping.
     pub fn adam_seed(lr: f32) -> Self {
-        OptimizerConfig { kind: OptimizerKind::Adam, lr, channel_lr_scale: IMAGENET_STD, lbfgs_history: 0, clamp: false }
+        OptimizerConfig {
+            kind: OptimizerKind::Adam,
+            lr,
+            channel_lr_scale: IMAGENET_STD,
+            lbfgs_history: 0,
+            clamp: false,
+        }
     }
 
     /// L-BFGS with learning rate `lr` and `history` pairs.
     pub fn lbfgs(lr: f32, history: usize) -> Self {
-        OptimizerConfig { kind: OptimizerKind::Lbfgs, lr, channel_lr_scale: [1.0; 3], lbfgs_history: history, clamp: false }
+        OptimizerConfig {
+            kind: OptimizerKind::Lbfgs,
+            lr,
+            channel_lr_scale: [1.0; 3],
+            lbfgs_history: history,
+            clamp: false,
+        }
     }
 
     /// Checks the settings; `n` is the number of values of x (h*w*3).
@@ -192,9 +204,16 @@ impl Optimizer {
         Ok(Optimizer { cfg: cfg.clone(), n, step: 1, state, allocated })
     }
 
-    fn build_adam(ctx: &GpuContext, cfg: &OptimizerConfig, x: &wgpu::Buffer, grad: &wgpu::Buffer, n: usize) -> AdamState {
+    fn build_adam(
+        ctx: &GpuContext,
+        cfg: &OptimizerConfig,
+        x: &wgpu::Buffer,
+        grad: &wgpu::Buffer,
+        n: usize,
+    ) -> AdamState {
         let kernel = AdamKernel::new(ctx);
-        let params = ctx.uniform_buffer_init("adam params", &AdamKernel::params_bytes(1, channel_lr(cfg), cfg.clamp, n));
+        let params =
+            ctx.uniform_buffer_init("adam params", &AdamKernel::params_bytes(1, channel_lr(cfg), cfg.clamp, n));
         // New buffers are zero: that is Adam's initial state.
         let moment1 = ctx.storage_buffer("adam m", n as u64 * 4);
         let moment2 = ctx.storage_buffer("adam v", n as u64 * 4);
@@ -202,7 +221,13 @@ impl Optimizer {
         AdamState { params, moment1, moment2, dispatch }
     }
 
-    fn build_lbfgs(ctx: &GpuContext, cfg: &OptimizerConfig, x: &wgpu::Buffer, grad: &wgpu::Buffer, n: usize) -> LbfgsState {
+    fn build_lbfgs(
+        ctx: &GpuContext,
+        cfg: &OptimizerConfig,
+        x: &wgpu::Buffer,
+        grad: &wgpu::Buffer,
+        n: usize,
+    ) -> LbfgsState {
         let k = LbfgsKernels::new(ctx);
         let m = cfg.lbfgs_history;
         let shape = LbfgsShape::new(n, m, cfg.lr);
@@ -219,7 +244,9 @@ impl Optimizer {
         let slots_to_next = if m >= 2 { 0..m } else { 0..0 };
         LbfgsState {
             first: k.first(ctx, &shape, grad, &gprev, &dir, &partials),
-            pair: (0..m).map(|j| k.pair(ctx, &shape, &scalars, grad, &gprev, &dir, &ys[j], &ss[j], &partials)).collect(),
+            pair: (0..m)
+                .map(|j| k.pair(ctx, &shape, &scalars, grad, &gprev, &dir, &ys[j], &ss[j], &partials))
+                .collect(),
             loop1: slots_to_next
                 .clone()
                 .map(|j| k.axpy_dot(ctx, &shape, AxpyMode::Loop1, j, &scalars, &dir, &ys[j], &ss[older(j)], &partials))

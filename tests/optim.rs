@@ -377,4 +377,3 @@ fn schedule_visits_slots_newest_first_then_oldest_first() {
     assert_eq!(ops.first(), Some(&Pair { slot: 1 }));
     assert_eq!(ops.len(), 4 * 3 + 3);
 }
-

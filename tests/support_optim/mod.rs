@@ -182,7 +182,18 @@ pub struct LbfgsRef {
 
 impl LbfgsRef {
     pub fn new(lr: f64, history: usize, policy: HistoryPolicy) -> Self {
-        LbfgsRef { lr, history, policy, step: 0, pairs: vec![], gamma: 1.0, curvature_min: 1e-10, d: vec![], t: 0.0, g_prev: vec![] }
+        LbfgsRef {
+            lr,
+            history,
+            policy,
+            step: 0,
+            pairs: vec![],
+            gamma: 1.0,
+            curvature_min: 1e-10,
+            d: vec![],
+            t: 0.0,
+            g_prev: vec![],
+        }
     }
 
     pub fn step(&mut self, x: &mut [f64], g: &[f64]) {
@@ -303,7 +314,8 @@ impl GpuRun {
         self.opt.prepare_step(&self.ctx);
         let mut encoder = self.ctx.encoder("step");
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            let mut pass =
+                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
             self.opt.record_step(&mut pass);
         }
         self.ctx.submit(encoder);
