@@ -18,7 +18,7 @@ use crate::kernels::adam::AdamKernel;
 use crate::kernels::lbfgs::{schedule, AxpyMode, FinishMode, LbfgsKernels, LbfgsOp, LbfgsShape};
 
 /// ImageNet per-channel standard deviations (RGB): the seed form's Adam learning rate is
-/// `lr` in normalised units, i.e. `lr * std_c` in [0,1] units.
+/// `lr` in normalised units, i.e. `lr * std_c` in `[0,1]` units.
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,14 +30,14 @@ pub enum OptimizerKind {
 #[derive(Clone, Debug, PartialEq)]
 pub struct OptimizerConfig {
     pub kind: OptimizerKind,
-    /// Learning rate (Adam: in [0,1] units before `channel_lr_scale`; L-BFGS: torch's `lr`).
+    /// Learning rate (Adam: in `[0,1]` units before `channel_lr_scale`; L-BFGS: torch's `lr`).
     pub lr: f32,
     /// Adam only: the learning rate of channel c is `lr * channel_lr_scale[c]`
-    /// ([1,1,1] canonical, [`IMAGENET_STD`] in the seed form).
+    /// (`[1,1,1]` canonical, [`IMAGENET_STD`] in the seed form).
     pub channel_lr_scale: [f32; 3],
     /// L-BFGS only: number of (s, y) pairs kept.
     pub lbfgs_history: usize,
-    /// Adam only: clamp x to [0,1] after each step. L-BFGS never clamps during the run.
+    /// Adam only: clamp x to `[0,1]` after each step. L-BFGS never clamps during the run.
     pub clamp: bool,
 }
 
