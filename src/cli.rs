@@ -529,6 +529,7 @@ fn optimise(
     let mut sync_every: u32 = 1;
     let mut since_sync = 0u32;
     let mut window = Instant::now();
+    let run_started = Instant::now();
     for k in 1..=steps {
         let t = Instant::now();
         stylizer.step();
@@ -551,7 +552,8 @@ fn optimise(
             sync_every = ((0.2 / per_step.max(1e-6)) as u32).clamp(1, 50);
             since_sync = 0;
             window = Instant::now();
-            bar.set_message(format!("loss {:.4e}", losses.total));
+            let rate = k as f64 / run_started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("{rate:.2} steps/s, loss {:.4e}", losses.total));
             last = Some(losses);
         }
         bar.set_position(k as u64);
@@ -566,7 +568,7 @@ fn progress_bar(steps: u32) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(steps as u64);
     let style = indicatif::ProgressStyle::with_template(
-        "{bar:30} {pos}/{len} steps  {per_sec}  {msg}  elapsed {elapsed}, left {eta}",
+        "{bar:24} {pos}/{len}  {msg}  left {eta}",
     )
     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
