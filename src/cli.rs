@@ -196,7 +196,10 @@ impl RunArgs {
             )));
         }
         if self.style.len() > settings::MAX_STYLES {
-            return Err(CliError(format!("at most {} --style images are supported", settings::MAX_STYLES)));
+            return Err(CliError(format!(
+                "at most {} --style images are supported",
+                settings::MAX_STYLES
+            )));
         }
         Ok(settings)
     }
@@ -220,7 +223,10 @@ fn err(context: &str, e: impl fmt::Display) -> CliError {
 
 fn parse_sizes(s: &str) -> Result<u32, String> {
     let (lo, hi) = settings::SIZE_RANGE;
-    let v: u32 = s.trim().parse().map_err(|_| format!("{} is not a whole number", settings::show(s)))?;
+    let v: u32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{} is not a whole number", settings::show(s)))?;
     if !(lo..=hi).contains(&v) {
         return Err(format!("{v} is out of range; expected {lo} to {hi}"));
     }
@@ -269,7 +275,10 @@ fn report_clap_error(e: clap::Error) -> i32 {
             // clap's message spans several lines (usage, tips); keep what precedes "Usage:".
             let text = e.to_string();
             let message = text.split("\nUsage:").next().unwrap_or(&text);
-            let message = message.split("\nFor more information").next().unwrap_or(message);
+            let message = message
+                .split("\nFor more information")
+                .next()
+                .unwrap_or(message);
             let line = one_line(message);
             let line = line.strip_prefix("error: ").unwrap_or(&line);
             eprintln!("error: {line} (see stylize --help)");
@@ -292,8 +301,14 @@ fn install_panic_hook() {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown".into());
-        let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        eprintln!("error: internal error{place}: {}; this is a bug, please report it", one_line(&what));
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "error: internal error{place}: {}; this is a bug, please report it",
+            one_line(&what)
+        );
     }));
 }
 
@@ -303,7 +318,7 @@ fn convert_weights(src: &Path, out: &Path, dtype: DtypeArg) -> Result<(), CliErr
         DtypeArg::F32 => WeightsDtype::F32,
     };
     let report = weights::convert(src, out, dtype).map_err(|e| err("convert-weights", e))?;
-    println!("{report}");
+    print!("{report}");
     Ok(())
 }
 
@@ -336,7 +351,11 @@ pub fn default_weights_path() -> Result<PathBuf, CliError> {
     let rel = weights::DEFAULT_WEIGHTS_FILE;
     let mut candidates = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
-        if let Some(repo) = exe.ancestors().skip(1).find(|d| d.join("Cargo.toml").is_file()) {
+        if let Some(repo) = exe
+            .ancestors()
+            .skip(1)
+            .find(|d| d.join("Cargo.toml").is_file())
+        {
             candidates.push(repo.join(rel));
         }
     }
@@ -351,10 +370,46 @@ pub fn default_weights_path() -> Result<PathBuf, CliError> {
     )))
 }
 
+/// Every content and style layer needs its conv layer in the weights (the committed file stops at
+/// conv5_1); say so before the GPU work starts.
+fn check_layers_present(
+    settings: &Settings,
+    weights: &Weights,
+    path: &Path,
+) -> Result<(), CliError> {
+    let layers = [
+        ("--content-layers", &settings.content_layers),
+        ("--style-layers", &settings.style_layers),
+    ];
+    for (option, list) in layers {
+        for l in list.iter() {
+            let conv = l.layer.replacen("relu", "conv", 1);
+            if weights.layer(&conv).is_none() {
+                let last = weights
+                    .layers
+                    .last()
+                    .map(|c| c.name.as_str())
+                    .unwrap_or("nothing");
+                return Err(CliError(format!(
+                    "{option}: {} needs {conv}, but {} stops at {last}; choose another layer or pass \
+                     --weights with the float32 source directory (e.g. ../shared/weights-src)",
+                    l.layer,
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A `.npy` (format 1.0) file of little-endian float32 with the given C-order shape.
 pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_text = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let shape_text = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
     // Magic (6) + version (2) + header length (2) + header, padded with spaces to a multiple of 64, ending in \n.
     let unpadded = 10 + header.len() + 1;
@@ -407,9 +462,19 @@ fn create_file(option: &str, path: &Path) -> Result<File, CliError> {
 }
 
 fn check_writable_dir(option: &str, path: &Path) -> Result<(), CliError> {
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if !parent.is_dir() {
-        return Err(err(option, format!("cannot write {}: the directory {} does not exist", path.display(), parent.display())));
+        return Err(err(
+            option,
+            format!(
+                "cannot write {}: the directory {} does not exist",
+                path.display(),
+                parent.display()
+            ),
+        ));
     }
     if path.is_dir() {
         return Err(err(option, format!("{} is a directory", path.display())));
@@ -437,15 +502,20 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         styles.push((image, weight));
     }
     let init_image = match &settings.init {
-        Init::Path(p) => {
-            Some(imageio::resize_to(&load_image("--init", Path::new(p))?, content.width, content.height))
-        }
+        Init::Path(p) => Some(imageio::resize_to(
+            &load_image("--init", Path::new(p))?,
+            content.width,
+            content.height,
+        )),
         _ => None,
     };
 
     // Outputs: fail on a bad path now, not after the run.
     check_writable_dir("--out", out)?;
-    for (option, path) in [("--log-json", &args.log_json), ("--dump-grad", &args.dump_grad)] {
+    for (option, path) in [
+        ("--log-json", &args.log_json),
+        ("--dump-grad", &args.dump_grad),
+    ] {
         if let Some(p) = path {
             check_writable_dir(option, p)?;
         }
@@ -456,6 +526,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         None => default_weights_path()?,
     };
     let weights = Weights::load(&weights_path).map_err(|e| err("--weights", e))?;
+    check_layers_present(&settings, &weights, &weights_path)?;
     let mut log = match &args.log_json {
         Some(p) => Some(BufWriter::new(create_file("--log-json", p)?)),
         None => None,
@@ -465,18 +536,31 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let ctx = Arc::new(crate::gpu::native_context().map_err(|e| err("GPU", e))?);
     let net = Network::upload(&ctx, &weights);
     drop(weights);
-    let mut stylizer =
-        pollster::block_on(Stylizer::new(ctx.clone(), &net, &settings, &content, &styles, init_image.as_ref()))
-            .map_err(|e| err("engine", e))?;
+    let mut stylizer = pollster::block_on(Stylizer::new(
+        ctx.clone(),
+        &net,
+        &settings,
+        &content,
+        &styles,
+        init_image.as_ref(),
+    ))
+    .map_err(|e| err("engine", e))?;
 
     if let Some(path) = &args.dump_grad {
         let grad = pollster::block_on(stylizer.gradient()).map_err(|e| err("--dump-grad", e))?;
         let (w, h) = (stylizer.width() as usize, stylizer.height() as usize);
         if grad.len() != w * h * 3 {
-            return Err(err("--dump-grad", format!("the engine gave {} values for a {w}x{h} image", grad.len())));
+            return Err(err(
+                "--dump-grad",
+                format!("the engine gave {} values for a {w}x{h} image", grad.len()),
+            ));
         }
-        std::fs::write(path, npy_bytes(&[h, w, 3], &grad))
-            .map_err(|e| err("--dump-grad", format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(path, npy_bytes(&[h, w, 3], &grad)).map_err(|e| {
+            err(
+                "--dump-grad",
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
     }
 
     let started = Instant::now();
@@ -488,7 +572,9 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     if let Some(mut log) = log {
         log.flush().map_err(|e| err("--log-json", e))?;
     }
-    let loss = last.map(|l| format!(", loss {:.4e}", l.total)).unwrap_or_default();
+    let loss = last
+        .map(|l| format!(", loss {:.4e}", l.total))
+        .unwrap_or_default();
     println!(
         "wrote {} ({}x{}): {} steps in {:.1} s{loss}",
         out.display(),
@@ -510,7 +596,9 @@ fn optimise(
     let bar = progress_bar(steps);
     let mut last: Option<StepLosses> = None;
     let write = |log: &mut BufWriter<File>, losses: &StepLosses, ms: f64| -> Result<(), CliError> {
-        writeln!(log, "{}", log_line(losses, ms)).and_then(|_| log.flush()).map_err(|e| err("--log-json", e))
+        writeln!(log, "{}", log_line(losses, ms))
+            .and_then(|_| log.flush())
+            .map_err(|e| err("--log-json", e))
     };
 
     if steps == 0 {
@@ -567,10 +655,8 @@ fn progress_bar(steps: u32) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(steps as u64);
-    let style = indicatif::ProgressStyle::with_template(
-        "{bar:24} {pos}/{len}  {msg}  left {eta}",
-    )
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let style = indicatif::ProgressStyle::with_template("{bar:24} {pos}/{len}  {msg}  left {eta}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
     bar.enable_steady_tick(Duration::from_millis(250));
     bar

@@ -35,7 +35,10 @@ pub enum ImageError {
     /// PNG encoding failed.
     Encode(String),
     /// An error about a file: the path and what went wrong with its content.
-    InFile { path: String, error: Box<ImageError> },
+    InFile {
+        path: String,
+        error: Box<ImageError>,
+    },
 }
 
 impl fmt::Display for ImageError {
@@ -43,11 +46,18 @@ impl fmt::Display for ImageError {
         match self {
             ImageError::NotAnImage => f.write_str("not a PNG or JPEG image"),
             ImageError::Broken(e) => write!(f, "the image is broken or unsupported: {e}"),
-            ImageError::ZeroSize { width, height } => write!(f, "the image has zero size ({width}x{height})"),
-            ImageError::BadBuffer { expected, got } => {
-                write!(f, "the pixel buffer holds {got} bytes but its size needs {expected}")
+            ImageError::ZeroSize { width, height } => {
+                write!(f, "the image has zero size ({width}x{height})")
             }
-            ImageError::TooLarge { width, height } => write!(f, "the image is too large ({width}x{height})"),
+            ImageError::BadBuffer { expected, got } => {
+                write!(
+                    f,
+                    "the pixel buffer holds {got} bytes but its size needs {expected}"
+                )
+            }
+            ImageError::TooLarge { width, height } => {
+                write!(f, "the image is too large ({width}x{height})")
+            }
             ImageError::Io { path, error } => write!(f, "{path}: {error}"),
             ImageError::Encode(e) => write!(f, "PNG encoding failed: {e}"),
             ImageError::InFile { path, error } => write!(f, "{path}: {error}"),
@@ -66,7 +76,10 @@ impl Image {
         check_size(width, height)?;
         let expected = width as u64 * height as u64 * 3;
         if rgb.len() as u64 != expected {
-            return Err(ImageError::BadBuffer { expected, got: rgb.len() as u64 });
+            return Err(ImageError::BadBuffer {
+                expected,
+                got: rgb.len() as u64,
+            });
         }
         Ok(Image { width, height, rgb })
     }
@@ -76,7 +89,10 @@ impl Image {
         check_size(width, height)?;
         let expected = width as u64 * height as u64 * 4;
         if rgba.len() as u64 != expected {
-            return Err(ImageError::BadBuffer { expected, got: rgba.len() as u64 });
+            return Err(ImageError::BadBuffer {
+                expected,
+                got: rgba.len() as u64,
+            });
         }
         let mut rgb = Vec::with_capacity(width as usize * height as usize * 3);
         for px in rgba.chunks_exact(4) {
@@ -103,13 +119,22 @@ impl Image {
         check_size(self.width, self.height)?;
         let expected = self.width as u64 * self.height as u64 * 3;
         if self.rgb.len() as u64 != expected {
-            return Err(ImageError::BadBuffer { expected, got: self.rgb.len() as u64 });
+            return Err(ImageError::BadBuffer {
+                expected,
+                got: self.rgb.len() as u64,
+            });
         }
         let rgb8: Vec<u8> = self.rgb.iter().map(|&v| to_u8(v)).collect();
         let mut out = Vec::new();
         let encoder = image::codecs::png::PngEncoder::new(&mut out);
-        image::ImageEncoder::write_image(encoder, &rgb8, self.width, self.height, image::ExtendedColorType::Rgb8)
-            .map_err(|e| ImageError::Encode(e.to_string()))?;
+        image::ImageEncoder::write_image(
+            encoder,
+            &rgb8,
+            self.width,
+            self.height,
+            image::ExtendedColorType::Rgb8,
+        )
+        .map_err(|e| ImageError::Encode(e.to_string()))?;
         Ok(out)
     }
 
@@ -117,7 +142,10 @@ impl Image {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn save_png(&self, path: &std::path::Path) -> Result<(), ImageError> {
         let bytes = self.encode_png()?;
-        std::fs::write(path, bytes).map_err(|error| ImageError::Io { path: path.display().to_string(), error })
+        std::fs::write(path, bytes).map_err(|error| ImageError::Io {
+            path: path.display().to_string(),
+            error,
+        })
     }
 
     /// The value of channel `c` at (x, y).
@@ -126,10 +154,12 @@ impl Image {
     }
 
     fn to_buffer(&self) -> Result<Rgb32FImage, ImageError> {
-        Rgb32FImage::from_raw(self.width, self.height, self.rgb.clone()).ok_or(ImageError::BadBuffer {
-            expected: self.width as u64 * self.height as u64 * 3,
-            got: self.rgb.len() as u64,
-        })
+        Rgb32FImage::from_raw(self.width, self.height, self.rgb.clone()).ok_or(
+            ImageError::BadBuffer {
+                expected: self.width as u64 * self.height as u64 * 3,
+                got: self.rgb.len() as u64,
+            },
+        )
     }
 }
 
@@ -173,7 +203,9 @@ pub fn decode(bytes: &[u8]) -> Result<Image, ImageError> {
     let (width, height) = decoder.dimensions();
     check_size(width, height)?;
     // A broken EXIF block must not make the picture unreadable: fall back to "no rotation".
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(describe)?;
     img.apply_orientation(orientation);
     let (width, height) = (img.width(), img.height());
@@ -201,7 +233,10 @@ pub fn decode(bytes: &[u8]) -> Result<Image, ImageError> {
 fn is_8bit(img: &DynamicImage) -> bool {
     matches!(
         img,
-        DynamicImage::ImageLuma8(_) | DynamicImage::ImageLumaA8(_) | DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_)
+        DynamicImage::ImageLuma8(_)
+            | DynamicImage::ImageLumaA8(_)
+            | DynamicImage::ImageRgb8(_)
+            | DynamicImage::ImageRgba8(_)
     )
 }
 
@@ -217,8 +252,14 @@ fn describe(e: image::ImageError) -> ImageError {
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load(path: &std::path::Path) -> Result<Image, ImageError> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|error| ImageError::Io { path: shown.clone(), error })?;
-    decode(&bytes).map_err(|e| ImageError::InFile { path: shown, error: Box::new(e) })
+    let bytes = std::fs::read(path).map_err(|error| ImageError::Io {
+        path: shown.clone(),
+        error,
+    })?;
+    decode(&bytes).map_err(|e| ImageError::InFile {
+        path: shown,
+        error: Box::new(e),
+    })
 }
 
 /// The size whose longest side is `n`, keeping the aspect ratio (each side at least 1).
@@ -251,9 +292,16 @@ pub fn resize_to(img: &Image, width: u32, height: u32) -> Image {
     }
     let Ok(buffer) = img.to_buffer() else {
         // An inconsistent Image (its fields are public): fall back to a blank one of the asked size.
-        return Image { width, height, rgb: vec![1.0; width as usize * height as usize * 3] };
+        return Image {
+            width,
+            height,
+            rgb: vec![1.0; width as usize * height as usize * 3],
+        };
     };
     let resized = image::imageops::resize(&buffer, width, height, FilterType::Lanczos3);
-    let rgb = resized.pixels().flat_map(|Rgb(px)| px.map(|v| v.clamp(0.0, 1.0))).collect();
+    let rgb = resized
+        .pixels()
+        .flat_map(|Rgb(px)| px.map(|v| v.clamp(0.0, 1.0)))
+        .collect();
     Image { width, height, rgb }
 }

@@ -26,8 +26,8 @@ use std::fmt;
 
 /// The VGG19 layers whose (post-ReLU) output can be a content or style layer, in network order.
 pub const LAYER_NAMES: [&str; 16] = [
-    "relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3", "relu3_4", "relu4_1", "relu4_2",
-    "relu4_3", "relu4_4", "relu5_1", "relu5_2", "relu5_3", "relu5_4",
+    "relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3", "relu3_4",
+    "relu4_1", "relu4_2", "relu4_3", "relu4_4", "relu5_1", "relu5_2", "relu5_3", "relu5_4",
 ];
 
 /// Option keys (snake_case CLI option names) in the order they are documented and serialised.
@@ -86,7 +86,10 @@ impl OptimizerChoice {
         match s.trim() {
             "adam" => Ok(OptimizerChoice::Adam),
             "lbfgs" => Ok(OptimizerChoice::Lbfgs),
-            other => Err(format!("unknown optimizer {}; use adam or lbfgs", show(other))),
+            other => Err(format!(
+                "unknown optimizer {}; use adam or lbfgs",
+                show(other)
+            )),
         }
     }
 
@@ -155,7 +158,10 @@ impl Init {
             "noise" => Ok(Init::Noise),
             "style" => Ok(Init::Style),
             "" => Err("is empty; use content, noise, style or an image path".into()),
-            p if p.len() > MAX_PATH_BYTES => Err(format!("path is {} bytes, more than {MAX_PATH_BYTES}", p.len())),
+            p if p.len() > MAX_PATH_BYTES => Err(format!(
+                "path is {} bytes, more than {MAX_PATH_BYTES}",
+                p.len()
+            )),
             p if p.chars().any(|c| c.is_control()) => {
                 Err(format!("path {} contains control characters", show(p)))
             }
@@ -188,7 +194,10 @@ impl LossForm {
         match s.trim() {
             "canonical" => Ok(LossForm::Canonical),
             "seed" => Ok(LossForm::Seed),
-            other => Err(format!("unknown loss form {}; use canonical or seed", show(other))),
+            other => Err(format!(
+                "unknown loss form {}; use canonical or seed",
+                show(other)
+            )),
         }
     }
 }
@@ -203,7 +212,10 @@ pub struct LayerWeight {
 
 impl LayerWeight {
     pub fn new(layer: &str, weight: f32) -> Self {
-        LayerWeight { layer: layer.to_string(), weight }
+        LayerWeight {
+            layer: layer.to_string(),
+            weight,
+        }
     }
 
     /// Index of the layer in [`LAYER_NAMES`] (network order); `None` for an unknown name.
@@ -280,10 +292,14 @@ pub fn preset_names() -> &'static [&'static str] {
 pub fn preset_description(name: &str) -> Option<&'static str> {
     Some(match name {
         "default" => "the defaults: Adam lr 0.02, 500 steps at 512 px, content 5, style 100",
-        "seed" => "the tutorial this project grew from: seed loss form, style weight 1e6, Adam lr 0.003 \
-                   (ImageNet-normalised units), 2000 steps at 400 px, no clamping",
-        "neural-style" => "like jcjohnson/neural-style: L-BFGS, 1000 steps at 512 px from noise, content 5, \
-                           style 100, TV 1e-3",
+        "seed" => {
+            "the tutorial this project grew from: seed loss form, style weight 1e6, Adam lr 0.003 \
+                   (ImageNet-normalised units), 2000 steps at 400 px, no clamping"
+        }
+        "neural-style" => {
+            "like jcjohnson/neural-style: L-BFGS, 1000 steps at 512 px from noise, content 5, \
+                           style 100, TV 1e-3"
+        }
         "fast" => "a quick preview: 100 Adam steps at 256 px, lr 0.03",
         _ => return None,
     })
@@ -291,7 +307,10 @@ pub fn preset_description(name: &str) -> Option<&'static str> {
 
 /// The named set of settings, with `preset` set to its name; `None` for an unknown name.
 pub fn preset(name: &str) -> Option<Settings> {
-    let base = Settings { preset: Some(name.to_string()), ..Settings::default() };
+    let base = Settings {
+        preset: Some(name.to_string()),
+        ..Settings::default()
+    };
     Some(match name {
         "default" => base,
         "seed" => Settings {
@@ -325,7 +344,12 @@ pub fn preset(name: &str) -> Option<Settings> {
             init: Init::Noise,
             ..base
         },
-        "fast" => Settings { size: 256, steps: 100, lr: 0.03, ..base },
+        "fast" => Settings {
+            size: 256,
+            steps: 100,
+            lr: 0.03,
+            ..base
+        },
         _ => return None,
     })
 }
@@ -339,7 +363,10 @@ pub struct SettingsError {
 
 impl SettingsError {
     pub fn new(key: &str, reason: impl Into<String>) -> Self {
-        SettingsError { key: key.to_string(), reason: reason.into() }
+        SettingsError {
+            key: key.to_string(),
+            reason: reason.into(),
+        }
     }
 
     /// The message with the key written as a CLI option (`--content-layers: ...`).
@@ -395,17 +422,27 @@ impl Overrides {
             "steps" => self.steps = Some(parse_u32_in(value, STEPS_RANGE).map_err(err)?),
             "optimizer" => self.optimizer = Some(OptimizerChoice::parse(value).map_err(err)?),
             "lr" => self.lr = Some(parse_f32(value).and_then(check_lr).map_err(err)?),
-            "lbfgs_history" => self.lbfgs_history = Some(parse_u32_in(value, LBFGS_HISTORY_RANGE).map_err(err)?),
-            "content_weight" => self.content_weight = Some(parse_f32(value).and_then(check_weight).map_err(err)?),
-            "style_weight" => self.style_weight = Some(parse_f32(value).and_then(check_weight).map_err(err)?),
-            "tv_weight" => self.tv_weight = Some(parse_f32(value).and_then(check_weight).map_err(err)?),
+            "lbfgs_history" => {
+                self.lbfgs_history = Some(parse_u32_in(value, LBFGS_HISTORY_RANGE).map_err(err)?)
+            }
+            "content_weight" => {
+                self.content_weight = Some(parse_f32(value).and_then(check_weight).map_err(err)?)
+            }
+            "style_weight" => {
+                self.style_weight = Some(parse_f32(value).and_then(check_weight).map_err(err)?)
+            }
+            "tv_weight" => {
+                self.tv_weight = Some(parse_f32(value).and_then(check_weight).map_err(err)?)
+            }
             "content_layers" => self.content_layers = Some(parse_layers(value).map_err(err)?),
             "style_layers" => self.style_layers = Some(parse_layers(value).map_err(err)?),
             "pooling" => self.pooling = Some(Pooling::parse(value).map_err(err)?),
             "init" => self.init = Some(Init::parse(value).map_err(err)?),
             "seed" => self.seed = Some(parse_u64(value).map_err(err)?),
             "loss_form" => self.loss_form = Some(LossForm::parse(value).map_err(err)?),
-            "style_scale" => self.style_scale = Some(parse_f32(value).and_then(check_style_scale).map_err(err)?),
+            "style_scale" => {
+                self.style_scale = Some(parse_f32(value).and_then(check_style_scale).map_err(err)?)
+            }
             "style_blend" => self.style_blend = Some(parse_blend(value).map_err(err)?),
             _ => return Err(unknown_key(key)),
         }
@@ -418,13 +455,23 @@ impl Overrides {
 }
 
 fn unknown_key(key: &str) -> SettingsError {
-    SettingsError::new("", format!("unknown option {}; valid options: preset, {}", show(key), KEYS.join(", ")))
+    SettingsError::new(
+        "",
+        format!(
+            "unknown option {}; valid options: preset, {}",
+            show(key),
+            KEYS.join(", ")
+        ),
+    )
 }
 
 impl Settings {
     /// The settings of preset `name`, or the defaults for `None`, with `overrides` applied and
     /// the result validated. This is what the CLI runs.
-    pub fn resolve(preset_name: Option<&str>, overrides: &Overrides) -> Result<Settings, SettingsError> {
+    pub fn resolve(
+        preset_name: Option<&str>,
+        overrides: &Overrides,
+    ) -> Result<Settings, SettingsError> {
         let mut s = match preset_name {
             Some(name) => preset(name).ok_or_else(|| unknown_preset(name))?,
             None => Settings::default(),
@@ -445,8 +492,23 @@ impl Settings {
         macro_rules! take {
             ($($f:ident),*) => { $( if let Some(v) = &o.$f { self.$f = v.clone(); } )* };
         }
-        take!(size, steps, lr, lbfgs_history, content_weight, style_weight, tv_weight, content_layers,
-              style_layers, pooling, init, seed, loss_form, style_scale, style_blend);
+        take!(
+            size,
+            steps,
+            lr,
+            lbfgs_history,
+            content_weight,
+            style_weight,
+            tv_weight,
+            content_layers,
+            style_layers,
+            pooling,
+            init,
+            seed,
+            loss_form,
+            style_scale,
+            style_blend
+        );
     }
 
     /// Checks every field's range; the error names the first bad option.
@@ -455,8 +517,14 @@ impl Settings {
         check("size", in_range_u32(self.size, SIZE_RANGE))?;
         check("steps", in_range_u32(self.steps, STEPS_RANGE))?;
         check("lr", check_lr(self.lr).map(drop))?;
-        check("lbfgs_history", in_range_u32(self.lbfgs_history, LBFGS_HISTORY_RANGE))?;
-        check("content_weight", check_weight(self.content_weight).map(drop))?;
+        check(
+            "lbfgs_history",
+            in_range_u32(self.lbfgs_history, LBFGS_HISTORY_RANGE),
+        )?;
+        check(
+            "content_weight",
+            check_weight(self.content_weight).map(drop),
+        )?;
         check("style_weight", check_weight(self.style_weight).map(drop))?;
         check("tv_weight", check_weight(self.tv_weight).map(drop))?;
         check("content_layers", check_layers(&self.content_layers))?;
@@ -492,7 +560,12 @@ impl Settings {
             "seed" => self.seed.to_string(),
             "loss_form" => self.loss_form.name().to_string(),
             "style_scale" => fmt_f32(self.style_scale),
-            "style_blend" => self.style_blend.iter().map(|w| fmt_f32(*w)).collect::<Vec<_>>().join(","),
+            "style_blend" => self
+                .style_blend
+                .iter()
+                .map(|w| fmt_f32(*w))
+                .collect::<Vec<_>>()
+                .join(","),
             _ => return None,
         })
     }
@@ -511,12 +584,22 @@ impl Settings {
         let value: serde_json::Value = serde_json::from_str(json)
             .map_err(|e| SettingsError::new("", format!("configure expects a JSON object: {e}")))?;
         let serde_json::Value::Object(map) = value else {
-            return Err(SettingsError::new("", "configure expects a JSON object, e.g. {\"steps\": 100}"));
+            return Err(SettingsError::new(
+                "",
+                "configure expects a JSON object, e.g. {\"steps\": 100}",
+            ));
         };
         let mut next = match map.get("preset") {
             None => self.clone(),
-            Some(serde_json::Value::String(name)) => preset(name).ok_or_else(|| unknown_preset(name))?,
-            Some(_) => return Err(SettingsError::new("preset", "expected a preset name (a string)")),
+            Some(serde_json::Value::String(name)) => {
+                preset(name).ok_or_else(|| unknown_preset(name))?
+            }
+            Some(_) => {
+                return Err(SettingsError::new(
+                    "preset",
+                    "expected a preset name (a string)",
+                ))
+            }
         };
         let mut overrides = Overrides::default();
         for (key, v) in &map {
@@ -545,7 +628,9 @@ impl Settings {
         let num = |x: f32| -> serde_json::Value {
             // Through the shortest f32 text, so 0.02f32 is written 0.02, not 0.019999999552965164.
             let v: f64 = fmt_f32(x).parse().unwrap_or(0.0);
-            serde_json::Number::from_f64(v).map(Into::into).unwrap_or(serde_json::Value::Null)
+            serde_json::Number::from_f64(v)
+                .map(Into::into)
+                .unwrap_or(serde_json::Value::Null)
         };
         map.insert("size".into(), self.size.into());
         map.insert("steps".into(), self.steps.into());
@@ -555,24 +640,48 @@ impl Settings {
         map.insert("content_weight".into(), num(self.content_weight));
         map.insert("style_weight".into(), num(self.style_weight));
         map.insert("tv_weight".into(), num(self.tv_weight));
-        map.insert("content_layers".into(), format_layers(&self.content_layers).into());
-        map.insert("style_layers".into(), format_layers(&self.style_layers).into());
+        map.insert(
+            "content_layers".into(),
+            format_layers(&self.content_layers).into(),
+        );
+        map.insert(
+            "style_layers".into(),
+            format_layers(&self.style_layers).into(),
+        );
         map.insert("pooling".into(), self.pooling.name().into());
         map.insert("init".into(), self.init.name().into());
         // A JS number holds integers exactly only up to 2^53; above that the seed travels as a string.
         map.insert(
             "seed".into(),
-            if self.seed < (1u64 << 53) { self.seed.into() } else { self.seed.to_string().into() },
+            if self.seed < (1u64 << 53) {
+                self.seed.into()
+            } else {
+                self.seed.to_string().into()
+            },
         );
         map.insert("loss_form".into(), self.loss_form.name().into());
         map.insert("style_scale".into(), num(self.style_scale));
-        map.insert("style_blend".into(), self.style_blend.iter().map(|w| num(*w)).collect::<Vec<_>>().into());
+        map.insert(
+            "style_blend".into(),
+            self.style_blend
+                .iter()
+                .map(|w| num(*w))
+                .collect::<Vec<_>>()
+                .into(),
+        );
         serde_json::Value::Object(map).to_string()
     }
 }
 
 fn unknown_preset(name: &str) -> SettingsError {
-    SettingsError::new("preset", format!("unknown preset {}; valid presets: {}", show(name), preset_names().join(", ")))
+    SettingsError::new(
+        "preset",
+        format!(
+            "unknown preset {}; valid presets: {}",
+            show(name),
+            preset_names().join(", ")
+        ),
+    )
 }
 
 /// A JSON value as the CLI string form of option `key`.
@@ -587,7 +696,12 @@ fn json_value_text(key: &str, v: &serde_json::Value) -> Result<String, SettingsE
             for item in items {
                 match item {
                     Value::Number(n) => parts.push(n.to_string()),
-                    _ => return Err(SettingsError::new(key, "expected an array of numbers, e.g. [0.7, 0.3]")),
+                    _ => {
+                        return Err(SettingsError::new(
+                            key,
+                            "expected an array of numbers, e.g. [0.7, 0.3]",
+                        ))
+                    }
                 }
             }
             Ok(parts.join(","))
@@ -611,8 +725,14 @@ fn json_value_text(key: &str, v: &serde_json::Value) -> Result<String, SettingsE
             key,
             "expected a string like \"relu4_2:1,relu5_1:0.5\" or an object like {\"relu4_2\": 1}",
         )),
-        _ if key == "style_blend" => Err(SettingsError::new(key, "expected an array of numbers, e.g. [0.7, 0.3]")),
-        _ => Err(SettingsError::new(key, format!("expected a number or a string, got {}", json_kind(v)))),
+        _ if key == "style_blend" => Err(SettingsError::new(
+            key,
+            "expected an array of numbers, e.g. [0.7, 0.3]",
+        )),
+        _ => Err(SettingsError::new(
+            key,
+            format!("expected a number or a string, got {}", json_kind(v)),
+        )),
     }
 }
 
@@ -659,7 +779,9 @@ pub fn fmt_f32(x: f32) -> String {
 
 fn parse_f32(s: &str) -> Result<f32, String> {
     let t = s.trim();
-    let v: f32 = t.parse().map_err(|_| format!("{} is not a number", show(t)))?;
+    let v: f32 = t
+        .parse()
+        .map_err(|_| format!("{} is not a number", show(t)))?;
     if !v.is_finite() {
         return Err(format!("{} is not a finite number", show(t)));
     }
@@ -674,10 +796,13 @@ fn parse_u64(s: &str) -> Result<u64, String> {
         return Ok(v);
     }
     match t.parse::<f64>() {
-        Ok(f) if f.is_finite() && f.fract() == 0.0 && (0.0..9007199254740992.0).contains(&f) => Ok(f as u64),
-        Ok(f) if f.is_finite() && f.fract() == 0.0 && f >= 0.0 => {
-            Err(format!("{} is too large (write integers above 2^53 without exponent)", show(t)))
+        Ok(f) if f.is_finite() && f.fract() == 0.0 && (0.0..9007199254740992.0).contains(&f) => {
+            Ok(f as u64)
         }
+        Ok(f) if f.is_finite() && f.fract() == 0.0 && f >= 0.0 => Err(format!(
+            "{} is too large (write integers above 2^53 without exponent)",
+            show(t)
+        )),
         _ => Err(format!("{} is not a whole number >= 0", show(t))),
     }
 }
@@ -685,7 +810,10 @@ fn parse_u64(s: &str) -> Result<u64, String> {
 fn parse_u32_in(s: &str, (lo, hi): (u32, u32)) -> Result<u32, String> {
     let v = parse_u64(s).map_err(|e| format!("{e}; expected {lo} to {hi}"))?;
     if v < lo as u64 || v > hi as u64 {
-        return Err(format!("{} is out of range; expected {lo} to {hi}", show(s.trim())));
+        return Err(format!(
+            "{} is out of range; expected {lo} to {hi}",
+            show(s.trim())
+        ));
     }
     Ok(v as u32)
 }
@@ -725,7 +853,10 @@ fn check_style_scale(v: f32) -> Result<f32, String> {
 /// Parses a layer list `relu4_2[:w],relu1_1[:w],...` (weight 1 when omitted).
 pub fn parse_layers(s: &str) -> Result<Vec<LayerWeight>, String> {
     if s.trim().is_empty() {
-        return Err(format!("the layer list is empty; give at least one of {}", LAYER_NAMES.join(", ")));
+        return Err(format!(
+            "the layer list is empty; give at least one of {}",
+            LAYER_NAMES.join(", ")
+        ));
     }
     let mut layers: Vec<LayerWeight> = Vec::new();
     for token in s.split(',') {
@@ -743,8 +874,16 @@ pub fn parse_layers(s: &str) -> Result<Vec<LayerWeight>, String> {
             None => (token, 1.0),
         };
         if !LAYER_NAMES.contains(&name) {
-            let context = if name == token { String::new() } else { format!(" in {}", show(token)) };
-            return Err(format!("unknown layer {}{context}; valid layers: {}", show(name), LAYER_NAMES.join(", ")));
+            let context = if name == token {
+                String::new()
+            } else {
+                format!(" in {}", show(token))
+            };
+            return Err(format!(
+                "unknown layer {}{context}; valid layers: {}",
+                show(name),
+                LAYER_NAMES.join(", ")
+            ));
         }
         if layers.iter().any(|l| l.layer == name) {
             return Err(format!("layer {} is listed twice", show(name)));
@@ -758,7 +897,13 @@ pub fn parse_layers(s: &str) -> Result<Vec<LayerWeight>, String> {
 pub fn format_layers(layers: &[LayerWeight]) -> String {
     layers
         .iter()
-        .map(|l| if l.weight == 1.0 { l.layer.clone() } else { format!("{}:{}", l.layer, fmt_f32(l.weight)) })
+        .map(|l| {
+            if l.weight == 1.0 {
+                l.layer.clone()
+            } else {
+                format!("{}:{}", l.layer, fmt_f32(l.weight))
+            }
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -790,7 +935,10 @@ fn check_blend(weights: &[f32]) -> Result<(), String> {
         return Ok(());
     }
     if weights.len() > MAX_STYLES {
-        return Err(format!("{} blend weights; at most {MAX_STYLES} style images are supported", weights.len()));
+        return Err(format!(
+            "{} blend weights; at most {MAX_STYLES} style images are supported",
+            weights.len()
+        ));
     }
     for w in weights {
         check_weight(*w)?;
@@ -856,7 +1004,11 @@ pub fn to_share_fragment_with_content(
             pairs.push(("style", format!("{}:{url}", fmt_f32(*weight))));
         }
     }
-    pairs.iter().map(|(k, v)| format!("{k}={}", percent_encode(v))).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Reads a share link fragment (with or without a leading `#` or `?`). Never fails and never
@@ -870,9 +1022,15 @@ pub fn parse_share_fragment(fragment: &str) -> ShareLink {
         content_url,
         warnings,
     };
-    let text = fragment.strip_prefix('#').or_else(|| fragment.strip_prefix('?')).unwrap_or(fragment);
+    let text = fragment
+        .strip_prefix('#')
+        .or_else(|| fragment.strip_prefix('?'))
+        .unwrap_or(fragment);
     if text.len() > MAX_FRAGMENT_BYTES {
-        warnings.push(format!("the link is {} bytes, more than the {MAX_FRAGMENT_BYTES} allowed; it was ignored", text.len()));
+        warnings.push(format!(
+            "the link is {} bytes, more than the {MAX_FRAGMENT_BYTES} allowed; it was ignored",
+            text.len()
+        ));
         return link(Settings::default(), Vec::new(), None, warnings);
     }
 
@@ -901,7 +1059,10 @@ pub fn parse_share_fragment(fragment: &str) -> ShareLink {
         };
         let repeatable = key == "style";
         if !repeatable && seen.contains(&key) {
-            warnings.push(format!("{} is given twice; the first value is used", show(&key)));
+            warnings.push(format!(
+                "{} is given twice; the first value is used",
+                show(&key)
+            ));
             continue;
         }
         match key.as_str() {
@@ -918,7 +1079,9 @@ pub fn parse_share_fragment(fragment: &str) -> ShareLink {
             },
             "style" => {
                 if style_urls.len() >= MAX_STYLES {
-                    warnings.push(format!("more than {MAX_STYLES} style images; the rest were ignored"));
+                    warnings.push(format!(
+                        "more than {MAX_STYLES} style images; the rest were ignored"
+                    ));
                     continue;
                 }
                 match parse_style_value(&value) {
@@ -926,8 +1089,16 @@ pub fn parse_share_fragment(fragment: &str) -> ShareLink {
                     Err(e) => warnings.push(format!("style: {e}; ignored")),
                 }
             }
-            "init" if !matches!(Init::parse(&value), Ok(Init::Content | Init::Noise | Init::Style)) => {
-                warnings.push(format!("init: {} is not content, noise or style (a link cannot name a file); ignored", show(&value)));
+            "init"
+                if !matches!(
+                    Init::parse(&value),
+                    Ok(Init::Content | Init::Noise | Init::Style)
+                ) =>
+            {
+                warnings.push(format!(
+                    "init: {} is not content, noise or style (a link cannot name a file); ignored",
+                    show(&value)
+                ));
             }
             k if KEYS.contains(&k) => {
                 if let Err(e) = overrides.set(k, &value) {
@@ -961,7 +1132,9 @@ fn parse_style_value(value: &str) -> Result<(String, f32), String> {
     let (weight, url) = match value.split_once(':') {
         // A number before the first ':' is a weight; otherwise the ':' belongs to the URL's scheme.
         Some((w, url)) if w.trim().parse::<f32>().is_ok() => {
-            let w = parse_f32(w).and_then(check_weight).map_err(|e| format!("bad weight: {e}"))?;
+            let w = parse_f32(w)
+                .and_then(check_weight)
+                .map_err(|e| format!("bad weight: {e}"))?;
             (w, url)
         }
         _ => (1.0, value),
@@ -974,7 +1147,10 @@ fn parse_style_value(value: &str) -> Result<(String, f32), String> {
 /// characters. Anything else (javascript:, data:, blob:, file:...) is refused.
 pub fn check_url(url: &str) -> Result<(), String> {
     if url.len() > MAX_URL_BYTES {
-        return Err(format!("the URL is {} bytes, more than {MAX_URL_BYTES}", url.len()));
+        return Err(format!(
+            "the URL is {} bytes, more than {MAX_URL_BYTES}",
+            url.len()
+        ));
     }
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
     let rest = if lower.starts_with("https://") {
@@ -985,7 +1161,10 @@ pub fn check_url(url: &str) -> Result<(), String> {
         return Err(format!("{} is not an http(s) URL", show(url)));
     };
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{} contains spaces or control characters", show(url)));
+        return Err(format!(
+            "{} contains spaces or control characters",
+            show(url)
+        ));
     }
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     if host.is_empty() {
@@ -1015,9 +1194,13 @@ pub fn percent_decode(s: &str) -> Result<String, String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
             match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                Some(b) if hex.is_some_and(|h| h.bytes().all(|c| c.is_ascii_hexdigit())) => out.push(b),
+                Some(b) if hex.is_some_and(|h| h.bytes().all(|c| c.is_ascii_hexdigit())) => {
+                    out.push(b)
+                }
                 _ => return Err("bad %-escape".into()),
             }
             i += 3;

@@ -4,8 +4,14 @@ use std::path::PathBuf;
 
 use stylize::imageio::{self, decode, resize_longest, resize_to, Image, ImageError};
 
-const CHELSEA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/images/content/chelsea.png");
-const STARRY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/images/style/starry_night.jpg");
+const CHELSEA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/images/content/chelsea.png"
+);
+const STARRY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/images/style/starry_night.jpg"
+);
 
 fn temp_path(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("stylize-imageio-{}", std::process::id()));
@@ -40,7 +46,10 @@ fn decodes_png_and_jpeg() {
     assert!(cat.rgb.iter().all(|v| (0.0..=1.0).contains(v)));
     // The PNG is 8-bit: every value is k/255, and the picture is not flat.
     let raw = image::open(CHELSEA).unwrap().to_rgb8();
-    assert_eq!(pixel(&cat, 200, 100), raw.get_pixel(200, 100).0.map(|v| v as f32 / 255.0));
+    assert_eq!(
+        pixel(&cat, 200, 100),
+        raw.get_pixel(200, 100).0.map(|v| v as f32 / 255.0)
+    );
     let mean = cat.rgb.iter().sum::<f32>() / cat.rgb.len() as f32;
     let var = cat.rgb.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / cat.rgb.len() as f32;
     assert!(var > 0.01, "variance {var}");
@@ -58,7 +67,10 @@ fn rgba8_alpha_is_composited_over_white() {
         0, 255, 0, 51, // 20% green
     ];
     let img = Image::from_rgba8(&rgba, 2, 2).unwrap();
-    assert_eq!(pixel(&img, 0, 0), [10.0 / 255.0, 20.0 / 255.0, 30.0 / 255.0]);
+    assert_eq!(
+        pixel(&img, 0, 0),
+        [10.0 / 255.0, 20.0 / 255.0, 30.0 / 255.0]
+    );
     assert_eq!(pixel(&img, 1, 0), [1.0, 1.0, 1.0]);
     let half = 1.0 - 128.0 / 255.0;
     assert!(close(pixel(&img, 0, 1), [half; 3], 1e-6));
@@ -70,10 +82,25 @@ fn rgba8_alpha_is_composited_over_white() {
 #[test]
 fn rgba8_buffers_are_checked() {
     assert!(Image::from_rgba8(&[0; 16], 2, 2).is_ok());
-    assert!(matches!(Image::from_rgba8(&[0; 15], 2, 2), Err(ImageError::BadBuffer { expected: 16, got: 15 })));
-    assert!(matches!(Image::from_rgba8(&[0; 20], 2, 2), Err(ImageError::BadBuffer { .. })));
-    assert!(matches!(Image::from_rgba8(&[], 0, 5), Err(ImageError::ZeroSize { .. })));
-    assert!(matches!(Image::from_rgba8(&[], 5, 0), Err(ImageError::ZeroSize { .. })));
+    assert!(matches!(
+        Image::from_rgba8(&[0; 15], 2, 2),
+        Err(ImageError::BadBuffer {
+            expected: 16,
+            got: 15
+        })
+    ));
+    assert!(matches!(
+        Image::from_rgba8(&[0; 20], 2, 2),
+        Err(ImageError::BadBuffer { .. })
+    ));
+    assert!(matches!(
+        Image::from_rgba8(&[], 0, 5),
+        Err(ImageError::ZeroSize { .. })
+    ));
+    assert!(matches!(
+        Image::from_rgba8(&[], 5, 0),
+        Err(ImageError::ZeroSize { .. })
+    ));
     // Sizes whose byte count overflows u32 are refused without allocating.
     assert!(Image::from_rgba8(&[0; 4], u32::MAX, u32::MAX).is_err());
     assert!(Image::new(2, 2, vec![0.0; 11]).is_err());
@@ -87,7 +114,11 @@ fn transparent_png_is_composited_over_white() {
     buf.put_pixel(0, 0, image::Rgba([0, 0, 255, 0]));
     buf.put_pixel(1, 0, image::Rgba([0, 0, 0, 255]));
     let mut bytes = Vec::new();
-    buf.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+    buf.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .unwrap();
     let img = decode(&bytes).unwrap();
     assert_eq!(pixel(&img, 0, 0), [1.0, 1.0, 1.0]);
     assert_eq!(pixel(&img, 1, 0), [0.0, 0.0, 0.0]);
@@ -98,17 +129,31 @@ fn sixteen_bit_png_keeps_its_precision() {
     let mut buf: image::ImageBuffer<image::Rgb<u16>, Vec<u16>> = image::ImageBuffer::new(1, 1);
     buf.put_pixel(0, 0, image::Rgb([1000, 30000, 65535]));
     let mut bytes = Vec::new();
-    buf.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+    buf.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .unwrap();
     let img = decode(&bytes).unwrap();
-    assert!(close(pixel(&img, 0, 0), [1000.0 / 65535.0, 30000.0 / 65535.0, 1.0], 1e-6));
+    assert!(close(
+        pixel(&img, 0, 0),
+        [1000.0 / 65535.0, 30000.0 / 65535.0, 1.0],
+        1e-6
+    ));
 }
 
 #[test]
 fn bad_bytes_give_clear_errors() {
     let msg = |bytes: &[u8]| decode(bytes).unwrap_err().to_string();
     assert!(matches!(decode(b""), Err(ImageError::NotAnImage)));
-    assert!(matches!(decode(b"hello, I am a text file\n"), Err(ImageError::NotAnImage)));
-    assert!(matches!(decode(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"), Err(ImageError::NotAnImage)));
+    assert!(matches!(
+        decode(b"hello, I am a text file\n"),
+        Err(ImageError::NotAnImage)
+    ));
+    assert!(matches!(
+        decode(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"),
+        Err(ImageError::NotAnImage)
+    ));
     assert_eq!(msg(b"%PDF-1.4"), "not a PNG or JPEG image");
 
     let png = std::fs::read(CHELSEA).unwrap();
@@ -135,7 +180,11 @@ fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
     for &b in kind.iter().chain(data) {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     let mut out = (data.len() as u32).to_be_bytes().to_vec();
@@ -155,7 +204,16 @@ fn zero_size_png_is_named_as_such() {
     png.extend(png_chunk(b"IHDR", &ihdr));
     png.extend(png_chunk(b"IEND", &[]));
     let e = decode(&png).unwrap_err();
-    assert!(matches!(e, ImageError::ZeroSize { width: 0, height: 7 }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            ImageError::ZeroSize {
+                width: 0,
+                height: 7
+            }
+        ),
+        "{e:?}"
+    );
     assert_eq!(e.to_string(), "the image has zero size (0x7)");
 }
 
@@ -188,7 +246,9 @@ fn two_halves() -> image::RgbImage {
 
 fn jpeg_with_orientation(orientation: u16) -> Vec<u8> {
     let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 100).encode_image(&two_halves()).unwrap();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 100)
+        .encode_image(&two_halves())
+        .unwrap();
     let mut app1 = b"Exif\x00\x00".to_vec();
     app1.extend(exif_orientation(orientation));
     let mut out = jpeg[..2].to_vec(); // SOI
@@ -201,7 +261,9 @@ fn jpeg_with_orientation(orientation: u16) -> Vec<u8> {
 
 fn png_with_orientation(orientation: u16) -> Vec<u8> {
     let mut png = Vec::new();
-    two_halves().write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    two_halves()
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
     // eXIf goes before the image data; IHDR is the first chunk (8 + 25 bytes).
     let mut out = png[..33].to_vec();
     out.extend(png_chunk(b"eXIf", &exif_orientation(orientation)));
@@ -222,21 +284,34 @@ fn exif_orientation_is_applied() {
         // 1: as stored.
         let img = decode(&bytes_of(1)).unwrap();
         assert_eq!((img.width, img.height), (16, 8), "{format}");
-        assert!(close(pixel(&img, 1, 1), GREEN, tol) && close(pixel(&img, 5, 6), RED, tol), "{format}");
+        assert!(
+            close(pixel(&img, 1, 1), GREEN, tol) && close(pixel(&img, 5, 6), RED, tol),
+            "{format}"
+        );
         // 6: rotate 90° clockwise to display: the left side comes to the top.
         let img = decode(&bytes_of(6)).unwrap();
         assert_eq!((img.width, img.height), (8, 16), "{format}");
-        assert!(close(pixel(&img, 6, 1), GREEN, tol), "{format}: {:?}", pixel(&img, 6, 1));
+        assert!(
+            close(pixel(&img, 6, 1), GREEN, tol),
+            "{format}: {:?}",
+            pixel(&img, 6, 1)
+        );
         assert!(close(pixel(&img, 1, 6), RED, tol), "{format}");
         assert!(close(pixel(&img, 4, 12), BLUE, tol), "{format}");
         // 3: rotate 180°.
         let img = decode(&bytes_of(3)).unwrap();
         assert_eq!((img.width, img.height), (16, 8), "{format}");
-        assert!(close(pixel(&img, 14, 6), GREEN, tol) && close(pixel(&img, 2, 2), BLUE, tol), "{format}");
+        assert!(
+            close(pixel(&img, 14, 6), GREEN, tol) && close(pixel(&img, 2, 2), BLUE, tol),
+            "{format}"
+        );
         // 8: rotate 90° counter-clockwise: the left side goes to the bottom.
         let img = decode(&bytes_of(8)).unwrap();
         assert_eq!((img.width, img.height), (8, 16), "{format}");
-        assert!(close(pixel(&img, 1, 14), GREEN, tol) && close(pixel(&img, 4, 3), BLUE, tol), "{format}");
+        assert!(
+            close(pixel(&img, 1, 14), GREEN, tol) && close(pixel(&img, 4, 3), BLUE, tol),
+            "{format}"
+        );
     }
 }
 
@@ -249,7 +324,13 @@ fn resize_keeps_the_aspect_ratio() {
     assert!(small.rgb.iter().all(|v| (0.0..=1.0).contains(v)));
     let tall = image_from(30, 90, |_, _| [0.5; 3]);
     assert_eq!(imageio::size_for_longest(30, 90, 45), (15, 45));
-    assert_eq!((resize_longest(&tall, 45).width, resize_longest(&tall, 45).height), (15, 45));
+    assert_eq!(
+        (
+            resize_longest(&tall, 45).width,
+            resize_longest(&tall, 45).height
+        ),
+        (15, 45)
+    );
     // Thin images keep at least one pixel per side.
     assert_eq!(imageio::size_for_longest(1000, 1, 10), (10, 1));
     assert_eq!(imageio::size_for_longest(3, 1000, 16), (1, 16));
@@ -257,7 +338,10 @@ fn resize_keeps_the_aspect_ratio() {
     // Upscaling too.
     let up = resize_longest(&image_from(10, 5, |_, _| [0.25, 0.5, 0.75]), 40);
     assert_eq!((up.width, up.height), (40, 20));
-    assert!(up.rgb.chunks(3).all(|p| close([p[0], p[1], p[2]], [0.25, 0.5, 0.75], 1e-5)));
+    assert!(up
+        .rgb
+        .chunks(3)
+        .all(|p| close([p[0], p[1], p[2]], [0.25, 0.5, 0.75], 1e-5)));
 }
 
 #[test]
@@ -293,7 +377,9 @@ fn resize_to_an_exact_size() {
 
 #[test]
 fn png_output_round_trips() {
-    let img = image_from(7, 5, |x, y| [x as f32 / 6.0, y as f32 / 4.0, ((x * y) % 3) as f32 / 2.0]);
+    let img = image_from(7, 5, |x, y| {
+        [x as f32 / 6.0, y as f32 / 4.0, ((x * y) % 3) as f32 / 2.0]
+    });
     let png = img.encode_png().unwrap();
     let back = decode(&png).unwrap();
     assert_eq!((back.width, back.height), (7, 5));
@@ -304,8 +390,15 @@ fn png_output_round_trips() {
     let wild = Image::new(1, 1, vec![-3.0, 7.0, f32::NAN]).unwrap();
     assert_eq!(wild.to_rgba8(), vec![0, 255, 0, 255]);
     // An inconsistent Image (public fields) is an error, not a panic.
-    let bad = Image { width: 3, height: 3, rgb: vec![0.0; 5] };
-    assert!(matches!(bad.encode_png(), Err(ImageError::BadBuffer { .. })));
+    let bad = Image {
+        width: 3,
+        height: 3,
+        rgb: vec![0.0; 5],
+    };
+    assert!(matches!(
+        bad.encode_png(),
+        Err(ImageError::BadBuffer { .. })
+    ));
 
     let path = temp_path("round.png");
     img.save_png(&path).unwrap();
@@ -315,14 +408,22 @@ fn png_output_round_trips() {
 
 #[test]
 fn file_errors_name_the_path() {
-    let e = imageio::load("/no/such/dir/cat.png".as_ref()).unwrap_err().to_string();
+    let e = imageio::load("/no/such/dir/cat.png".as_ref())
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("/no/such/dir/cat.png: "), "{e}");
     let dir = temp_path("");
     assert!(imageio::load(&dir).is_err());
     let text = temp_path("notes.png");
     std::fs::write(&text, "not really a png").unwrap();
-    assert_eq!(imageio::load(&text).unwrap_err().to_string(), format!("{}: not a PNG or JPEG image", text.display()));
+    assert_eq!(
+        imageio::load(&text).unwrap_err().to_string(),
+        format!("{}: not a PNG or JPEG image", text.display())
+    );
     let img = image_from(2, 2, |_, _| [0.0; 3]);
-    let e = img.save_png("/no/such/dir/out.png".as_ref()).unwrap_err().to_string();
+    let e = img
+        .save_png("/no/such/dir/out.png".as_ref())
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("/no/such/dir/out.png: "), "{e}");
 }

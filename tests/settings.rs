@@ -1,8 +1,9 @@
 //! Settings: parsing, defaults, presets, `configure(json)` and share links, including hostile input.
 
 use stylize::settings::{
-    self, parse_layers, parse_share_fragment, preset, preset_names, to_share_fragment, to_share_fragment_with_content,
-    Init, LayerWeight, LossForm, OptimizerChoice, Overrides, Pooling, Settings, LAYER_NAMES,
+    self, parse_layers, parse_share_fragment, preset, preset_names, to_share_fragment,
+    to_share_fragment_with_content, Init, LayerWeight, LossForm, OptimizerChoice, Overrides,
+    Pooling, Settings, LAYER_NAMES,
 };
 
 fn lw(layer: &str, weight: f32) -> LayerWeight {
@@ -20,9 +21,15 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(s.optimizer, OptimizerChoice::Adam);
     assert_eq!(s.lr, 0.02);
     assert_eq!(s.lbfgs_history, 5);
-    assert_eq!((s.content_weight, s.style_weight, s.tv_weight), (5.0, 100.0, 0.0));
+    assert_eq!(
+        (s.content_weight, s.style_weight, s.tv_weight),
+        (5.0, 100.0, 0.0)
+    );
     assert_eq!(s.content_layers, vec![lw("relu4_2", 1.0)]);
-    let style: Vec<_> = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"].iter().map(|l| lw(l, 1.0)).collect();
+    let style: Vec<_> = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+        .iter()
+        .map(|l| lw(l, 1.0))
+        .collect();
     assert_eq!(s.style_layers, style);
     assert_eq!(s.pooling, Pooling::Max);
     assert_eq!(s.init, Init::Content);
@@ -41,10 +48,19 @@ fn seed_preset_matches_issue_2() {
     assert_eq!(s.content_layers, vec![lw("relu4_2", 1.0)]);
     assert_eq!(
         s.style_layers,
-        vec![lw("relu1_1", 1.0), lw("relu2_1", 0.75), lw("relu3_1", 0.2), lw("relu4_1", 0.2), lw("relu5_1", 0.2)]
+        vec![
+            lw("relu1_1", 1.0),
+            lw("relu2_1", 0.75),
+            lw("relu3_1", 0.2),
+            lw("relu4_1", 0.2),
+            lw("relu5_1", 0.2)
+        ]
     );
     assert_eq!((s.content_weight, s.style_weight), (1.0, 1e6));
-    assert_eq!((s.optimizer, s.lr, s.steps, s.size), (OptimizerChoice::Adam, 0.003, 2000, 400));
+    assert_eq!(
+        (s.optimizer, s.lr, s.steps, s.size),
+        (OptimizerChoice::Adam, 0.003, 2000, 400)
+    );
     assert_eq!(s.init, Init::Content);
     assert_eq!(s.preset.as_deref(), Some("seed"));
 }
@@ -52,8 +68,14 @@ fn seed_preset_matches_issue_2() {
 #[test]
 fn neural_style_preset_is_lbfgs_from_noise() {
     let s = preset("neural-style").unwrap();
-    assert_eq!((s.optimizer, s.lr, s.steps, s.size), (OptimizerChoice::Lbfgs, 1.0, 1000, 512));
-    assert_eq!((s.content_weight, s.style_weight, s.tv_weight), (5.0, 100.0, 1e-3));
+    assert_eq!(
+        (s.optimizer, s.lr, s.steps, s.size),
+        (OptimizerChoice::Lbfgs, 1.0, 1000, 512)
+    );
+    assert_eq!(
+        (s.content_weight, s.style_weight, s.tv_weight),
+        (5.0, 100.0, 1e-3)
+    );
     assert_eq!(s.init, Init::Noise);
 }
 
@@ -61,14 +83,21 @@ fn neural_style_preset_is_lbfgs_from_noise() {
 fn every_preset_is_valid_named_and_described() {
     for name in preset_names() {
         let s = preset(name).unwrap_or_else(|| panic!("preset {name} missing"));
-        s.validate().unwrap_or_else(|e| panic!("preset {name}: {e}"));
+        s.validate()
+            .unwrap_or_else(|e| panic!("preset {name}: {e}"));
         assert_eq!(s.preset.as_deref(), Some(*name));
         assert!(settings::preset_description(name).is_some());
     }
     assert!(preset("nope").is_none());
     assert!(preset("").is_none());
     assert!(preset("SEED").is_none());
-    assert_eq!(preset("default").unwrap(), Settings { preset: Some("default".into()), ..Settings::default() });
+    assert_eq!(
+        preset("default").unwrap(),
+        Settings {
+            preset: Some("default".into()),
+            ..Settings::default()
+        }
+    );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -82,7 +111,10 @@ fn layer_lists_parse_with_and_without_weights() {
         vec![lw("relu1_1", 0.5), lw("relu5_4", 2.0), lw("relu3_3", 1.0)]
     );
     assert_eq!(parse_layers("relu2_1:0").unwrap(), vec![lw("relu2_1", 0.0)]);
-    assert_eq!(parse_layers("relu2_1:1e-3").unwrap(), vec![lw("relu2_1", 1e-3)]);
+    assert_eq!(
+        parse_layers("relu2_1:1e-3").unwrap(),
+        vec![lw("relu2_1", 1e-3)]
+    );
     let all = LAYER_NAMES.join(",");
     assert_eq!(parse_layers(&all).unwrap().len(), 16);
 }
@@ -91,7 +123,10 @@ fn layer_lists_parse_with_and_without_weights() {
 fn layer_list_errors_name_the_bad_token_and_list_valid_names() {
     let e = parse_layers("relu1_1,relu6_1:2").unwrap_err();
     assert!(e.contains("'relu6_1'") && e.contains("'relu6_1:2'"), "{e}");
-    assert!(e.contains("relu1_1, relu1_2, relu2_1") && e.contains("relu5_4"), "{e}");
+    assert!(
+        e.contains("relu1_1, relu1_2, relu2_1") && e.contains("relu5_4"),
+        "{e}"
+    );
     for (bad, needle) in [
         ("", "empty"),
         ("   ", "empty"),
@@ -126,7 +161,10 @@ fn layer_lists_format_and_parse_back() {
 // ------------------------------------------------------------------------------------------
 // Overrides (the CLI path) and validation
 
-fn resolve(preset: Option<&str>, pairs: &[(&str, &str)]) -> Result<Settings, settings::SettingsError> {
+fn resolve(
+    preset: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> Result<Settings, settings::SettingsError> {
     let mut o = Overrides::default();
     for (k, v) in pairs {
         o.set(k, v)?;
@@ -137,20 +175,39 @@ fn resolve(preset: Option<&str>, pairs: &[(&str, &str)]) -> Result<Settings, set
 #[test]
 fn options_override_the_preset_which_overrides_the_defaults() {
     let s = resolve(Some("seed"), &[("steps", "10"), ("style_weight", "2.5")]).unwrap();
-    assert_eq!((s.steps, s.style_weight, s.size, s.loss_form), (10, 2.5, 400, LossForm::Seed));
+    assert_eq!(
+        (s.steps, s.style_weight, s.size, s.loss_form),
+        (10, 2.5, 400, LossForm::Seed)
+    );
     let s = resolve(None, &[("size", "128")]).unwrap();
     assert_eq!((s.size, s.steps), (128, 500));
-    assert!(resolve(Some("bogus"), &[]).unwrap_err().to_string().contains("unknown preset 'bogus'"));
+    assert!(resolve(Some("bogus"), &[])
+        .unwrap_err()
+        .to_string()
+        .contains("unknown preset 'bogus'"));
 }
 
 #[test]
 fn changing_the_optimizer_without_lr_takes_its_default_lr() {
     assert_eq!(resolve(None, &[("optimizer", "lbfgs")]).unwrap().lr, 1.0);
-    assert_eq!(resolve(None, &[("optimizer", "lbfgs"), ("lr", "0.5")]).unwrap().lr, 0.5);
+    assert_eq!(
+        resolve(None, &[("optimizer", "lbfgs"), ("lr", "0.5")])
+            .unwrap()
+            .lr,
+        0.5
+    );
     assert_eq!(resolve(None, &[("optimizer", "adam")]).unwrap().lr, 0.02);
     // Same optimizer as the preset: its lr stays.
-    assert_eq!(resolve(Some("seed"), &[("optimizer", "adam")]).unwrap().lr, 0.003);
-    assert_eq!(resolve(Some("neural-style"), &[("optimizer", "adam")]).unwrap().lr, 0.02);
+    assert_eq!(
+        resolve(Some("seed"), &[("optimizer", "adam")]).unwrap().lr,
+        0.003
+    );
+    assert_eq!(
+        resolve(Some("neural-style"), &[("optimizer", "adam")])
+            .unwrap()
+            .lr,
+        0.02
+    );
     assert_eq!(resolve(Some("neural-style"), &[]).unwrap().lr, 1.0);
 }
 
@@ -223,10 +280,19 @@ fn every_value_is_range_checked() {
         let e = resolve(None, &[(k, v)]).expect_err(&format!("{k}={v:?} should fail"));
         assert_eq!(e.key, k, "{e}");
         assert!(!e.reason.is_empty());
-        assert!(e.cli_message().starts_with(&format!("--{}: ", k.replace('_', "-"))), "{}", e.cli_message());
+        assert!(
+            e.cli_message()
+                .starts_with(&format!("--{}: ", k.replace('_', "-"))),
+            "{}",
+            e.cli_message()
+        );
     }
     let mut o = Overrides::default();
-    assert!(o.set("colour", "red").unwrap_err().to_string().contains("unknown option 'colour'"));
+    assert!(o
+        .set("colour", "red")
+        .unwrap_err()
+        .to_string()
+        .contains("unknown option 'colour'"));
 }
 
 #[test]
@@ -238,10 +304,22 @@ fn validate_catches_bad_fields_set_directly() {
         ("lr", Box::new(|s| s.lr = 0.0)),
         ("style_weight", Box::new(|s| s.style_weight = f32::INFINITY)),
         ("content_layers", Box::new(|s| s.content_layers.clear())),
-        ("style_layers", Box::new(|s| s.style_layers.push(lw("relu1_1", 1.0)))),
-        ("style_layers", Box::new(|s| s.style_layers[0].weight = -1.0)),
-        ("style_layers", Box::new(|s| s.style_layers[0].layer = "relu1_1,relu2_2".into())),
-        ("content_layers", Box::new(|s| s.content_layers[0].layer = "fc7".into())),
+        (
+            "style_layers",
+            Box::new(|s| s.style_layers.push(lw("relu1_1", 1.0))),
+        ),
+        (
+            "style_layers",
+            Box::new(|s| s.style_layers[0].weight = -1.0),
+        ),
+        (
+            "style_layers",
+            Box::new(|s| s.style_layers[0].layer = "relu1_1,relu2_2".into()),
+        ),
+        (
+            "content_layers",
+            Box::new(|s| s.content_layers[0].layer = "fc7".into()),
+        ),
         ("init", Box::new(|s| s.init = Init::Path(String::new()))),
         ("style_blend", Box::new(|s| s.style_blend = vec![0.0])),
         ("style_blend", Box::new(|s| s.style_blend = vec![1.0; 17])),
@@ -262,11 +340,18 @@ fn validate_catches_bad_fields_set_directly() {
 #[test]
 fn json_configure_applies_preset_first_then_keys() {
     let mut s = Settings::default();
-    s.apply_json(r#"{"steps": 10, "preset": "seed", "size": 64}"#).unwrap();
-    assert_eq!((s.steps, s.size, s.style_weight, s.preset.as_deref()), (10, 64, 1e6, Some("seed")));
+    s.apply_json(r#"{"steps": 10, "preset": "seed", "size": 64}"#)
+        .unwrap();
+    assert_eq!(
+        (s.steps, s.size, s.style_weight, s.preset.as_deref()),
+        (10, 64, 1e6, Some("seed"))
+    );
     // A later call without a preset keeps the current settings.
     s.apply_json(r#"{"lr": 0.01}"#).unwrap();
-    assert_eq!((s.steps, s.lr, s.preset.as_deref()), (10, 0.01, Some("seed")));
+    assert_eq!(
+        (s.steps, s.lr, s.preset.as_deref()),
+        (10, 0.01, Some("seed"))
+    );
 }
 
 #[test]
@@ -303,7 +388,13 @@ fn json_configure_accepts_every_key() {
     // to_json gives all of it back.
     let mut t = preset("fast").unwrap();
     t.apply_json(&s.to_json()).unwrap();
-    assert_eq!(t, Settings { preset: Some("fast".into()), ..expected.clone() });
+    assert_eq!(
+        t,
+        Settings {
+            preset: Some("fast".into()),
+            ..expected.clone()
+        }
+    );
     let mut u = Settings::default();
     u.apply_json(&preset("seed").unwrap().to_json()).unwrap();
     assert_eq!(u, preset("seed").unwrap());
@@ -379,7 +470,11 @@ impl Rng {
         (0..n)
             .map(|_| {
                 let name = names.remove(self.below(names.len() as u64) as usize);
-                let w = if self.chance() { 1.0 } else { self.float(0.0, 1e3) };
+                let w = if self.chance() {
+                    1.0
+                } else {
+                    self.float(0.0, 1e3)
+                };
                 lw(name, w)
             })
             .collect()
@@ -388,7 +483,11 @@ impl Rng {
 
 fn random_settings(rng: &mut Rng) -> Settings {
     let base_name = preset_names()[rng.below(4) as usize];
-    let mut s = if rng.below(5) == 0 { Settings::default() } else { preset(base_name).unwrap() };
+    let mut s = if rng.below(5) == 0 {
+        Settings::default()
+    } else {
+        preset(base_name).unwrap()
+    };
     // Change a random subset of the fields.
     if rng.chance() {
         s.size = 16 + rng.below(4081) as u32;
@@ -397,7 +496,11 @@ fn random_settings(rng: &mut Rng) -> Settings {
         s.steps = rng.below(100001) as u32;
     }
     if rng.chance() {
-        s.optimizer = if rng.chance() { OptimizerChoice::Adam } else { OptimizerChoice::Lbfgs };
+        s.optimizer = if rng.chance() {
+            OptimizerChoice::Adam
+        } else {
+            OptimizerChoice::Lbfgs
+        };
     }
     if rng.chance() {
         s.lr = rng.float(1e-6, 10.0).max(1e-6);
@@ -421,7 +524,11 @@ fn random_settings(rng: &mut Rng) -> Settings {
         s.style_layers = rng.layers();
     }
     if rng.chance() {
-        s.pooling = if rng.chance() { Pooling::Max } else { Pooling::Avg };
+        s.pooling = if rng.chance() {
+            Pooling::Max
+        } else {
+            Pooling::Avg
+        };
     }
     if rng.chance() {
         s.init = [Init::Content, Init::Noise, Init::Style][rng.below(3) as usize].clone();
@@ -430,7 +537,11 @@ fn random_settings(rng: &mut Rng) -> Settings {
         s.seed = rng.next();
     }
     if rng.chance() {
-        s.loss_form = if rng.chance() { LossForm::Canonical } else { LossForm::Seed };
+        s.loss_form = if rng.chance() {
+            LossForm::Canonical
+        } else {
+            LossForm::Seed
+        };
     }
     if rng.chance() {
         s.style_scale = rng.float(0.05, 8.0);
@@ -449,10 +560,19 @@ fn share_links_round_trip_random_settings_exactly() {
     for i in 0..3000 {
         let s = random_settings(&mut rng);
         let styles: Vec<(String, f32)> = (0..rng.below(4))
-            .map(|k| (format!("https://example.org/p{k}/a%20b&c=d?q=1#frag"), rng.float(0.0, 5.0) + 0.01))
+            .map(|k| {
+                (
+                    format!("https://example.org/p{k}/a%20b&c=d?q=1#frag"),
+                    rng.float(0.0, 5.0) + 0.01,
+                )
+            })
             .collect();
         let frag = to_share_fragment(&s, &styles);
-        assert!(frag.len() <= settings::MAX_FRAGMENT_BYTES, "{i}: {} bytes", frag.len());
+        assert!(
+            frag.len() <= settings::MAX_FRAGMENT_BYTES,
+            "{i}: {} bytes",
+            frag.len()
+        );
         let link = parse_share_fragment(&frag);
         assert!(link.warnings.is_empty(), "{i}: {frag}: {:?}", link.warnings);
         assert_eq!(link.settings, s, "{i}: {frag}");
@@ -470,12 +590,19 @@ fn share_links_name_the_preset_and_only_the_differences() {
     s.steps = 300;
     assert_eq!(to_share_fragment(&s, &[]), "preset=seed&steps=300");
     assert_eq!(to_share_fragment(&Settings::default(), &[]), "");
-    let mut d = Settings { optimizer: OptimizerChoice::Lbfgs, lr: 1.0, ..Settings::default() };
+    let mut d = Settings {
+        optimizer: OptimizerChoice::Lbfgs,
+        lr: 1.0,
+        ..Settings::default()
+    };
     // lr travels with a changed optimizer even when it is the optimizer's default.
     assert_eq!(to_share_fragment(&d, &[]), "optimizer=lbfgs&lr=1");
     d.style_layers = vec![lw("relu1_1", 0.5), lw("relu3_1", 1.0)];
     let frag = to_share_fragment(&d, &[("https://example.org/s.jpg".into(), 0.7)]);
-    assert_eq!(frag, "optimizer=lbfgs&lr=1&style_layers=relu1_1:0.5,relu3_1&style=0.7:https://example.org/s.jpg");
+    assert_eq!(
+        frag,
+        "optimizer=lbfgs&lr=1&style_layers=relu1_1:0.5,relu3_1&style=0.7:https://example.org/s.jpg"
+    );
     let frag = to_share_fragment_with_content(&d, Some("http://x.org/c.png"), &[]);
     let link = parse_share_fragment(&frag);
     assert_eq!(link.content_url.as_deref(), Some("http://x.org/c.png"));
@@ -484,7 +611,10 @@ fn share_links_name_the_preset_and_only_the_differences() {
 
 #[test]
 fn share_links_leave_out_files_and_non_http_urls() {
-    let s = Settings { init: Init::Path("/home/me/secret.png".into()), ..Settings::default() };
+    let s = Settings {
+        init: Init::Path("/home/me/secret.png".into()),
+        ..Settings::default()
+    };
     assert_eq!(to_share_fragment(&s, &[]), "");
     let styles = vec![
         ("blob:https://example.org/1234".to_string(), 1.0),
@@ -505,16 +635,31 @@ fn share_link_problems_are_reported_and_ignored() {
     let s = &link.settings;
     let seed = preset("seed").unwrap();
     assert_eq!(s.steps, 10, "the first of two values is used");
-    assert_eq!((s.size, s.lr, &s.style_layers, &s.init), (seed.size, seed.lr, &seed.style_layers, &seed.init));
+    assert_eq!(
+        (s.size, s.lr, &s.style_layers, &s.init),
+        (seed.size, seed.lr, &seed.style_layers, &seed.init)
+    );
     assert_eq!((s.optimizer, s.seed), (seed.optimizer, seed.seed));
     assert_eq!(
         link.style_urls,
-        vec![("https://a.org/x.jpg".to_string(), 0.5), ("https://b.org/y.png".to_string(), 1.0)]
+        vec![
+            ("https://a.org/x.jpg".to_string(), 0.5),
+            ("https://b.org/y.png".to_string(), 1.0)
+        ]
     );
     assert_eq!(link.content_url, None);
     let w = link.warnings.join("\n");
     for needle in [
-        "size", "lr", "colour", "relu9_9", "init", "noequals", "twice", "javascript", "content", "bad %-escape",
+        "size",
+        "lr",
+        "colour",
+        "relu9_9",
+        "init",
+        "noequals",
+        "twice",
+        "javascript",
+        "content",
+        "bad %-escape",
         "not UTF-8",
     ] {
         assert!(w.contains(needle), "missing {needle:?} in:\n{w}");
@@ -542,14 +687,30 @@ fn share_links_refuse_script_and_odd_urls() {
         "",
     ] {
         assert!(settings::check_url(url).is_err(), "{url:?}");
-        let link = parse_share_fragment(&format!("style={}&content={}", settings::percent_encode(url), settings::percent_encode(url)));
-        assert!(link.style_urls.is_empty() && link.content_url.is_none(), "{url:?}");
+        let link = parse_share_fragment(&format!(
+            "style={}&content={}",
+            settings::percent_encode(url),
+            settings::percent_encode(url)
+        ));
+        assert!(
+            link.style_urls.is_empty() && link.content_url.is_none(),
+            "{url:?}"
+        );
         assert_eq!(link.warnings.len(), 2, "{url:?}: {:?}", link.warnings);
     }
-    for url in ["http://x.org", "HTTPS://X.ORG/a.jpg?x=1&y=2", "https://user@x.org:8080/a%20b.jpg#f"] {
+    for url in [
+        "http://x.org",
+        "HTTPS://X.ORG/a.jpg?x=1&y=2",
+        "https://user@x.org:8080/a%20b.jpg#f",
+    ] {
         settings::check_url(url).unwrap();
         let link = parse_share_fragment(&format!("style={}", settings::percent_encode(url)));
-        assert_eq!(link.style_urls, vec![(url.to_string(), 1.0)], "{:?}", link.warnings);
+        assert_eq!(
+            link.style_urls,
+            vec![(url.to_string(), 1.0)],
+            "{:?}",
+            link.warnings
+        );
     }
     let long = format!("https://x.org/{}", "a".repeat(settings::MAX_URL_BYTES));
     assert!(settings::check_url(&long).is_err());
@@ -587,15 +748,23 @@ fn hostile_fragments_never_panic_and_never_apply_bad_values() {
         "preset=seed&preset=fast".into(),
         "style=1:&style=:https://x.org/a&style=-1:https://x.org/a&style=nan:https://x.org/a".into(),
         "style=0:https://x.org/a&style=0:https://x.org/b".into(),
-        (0..40).map(|i| format!("style=https://x{i}.org/a")).collect::<Vec<_>>().join("&"),
-        (0..800).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join("&"),
+        (0..40)
+            .map(|i| format!("style=https://x{i}.org/a"))
+            .collect::<Vec<_>>()
+            .join("&"),
+        (0..800)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join("&"),
         "\u{feff}size=64".into(),
         "size=64\u{0}".into(),
         "size= 64".into(),
     ];
     for input in &inputs {
         let link = parse_share_fragment(input);
-        link.settings.validate().unwrap_or_else(|e| panic!("{:.60}: {e}", input));
+        link.settings
+            .validate()
+            .unwrap_or_else(|e| panic!("{:.60}: {e}", input));
         assert!(link.style_urls.len() <= settings::MAX_STYLES);
         for (url, w) in &link.style_urls {
             settings::check_url(url).unwrap();
@@ -604,33 +773,64 @@ fn hostile_fragments_never_panic_and_never_apply_bad_values() {
         if !link.style_urls.is_empty() {
             assert!(link.style_urls.iter().map(|(_, w)| w).sum::<f32>() > 0.0);
         }
-        assert!(link.warnings.len() <= 51, "{} warnings", link.warnings.len());
+        assert!(
+            link.warnings.len() <= 51,
+            "{} warnings",
+            link.warnings.len()
+        );
         for w in &link.warnings {
-            assert!(w.len() < 400, "a warning quotes too much: {} bytes", w.len());
+            assert!(
+                w.len() < 400,
+                "a warning quotes too much: {} bytes",
+                w.len()
+            );
         }
     }
     // Spot checks.
-    assert_eq!(parse_share_fragment("size=%20%2064").settings.size, 64, "spaces around numbers are fine");
+    assert_eq!(
+        parse_share_fragment("size=%20%2064").settings.size,
+        64,
+        "spaces around numbers are fine"
+    );
     let link = parse_share_fragment("size=٥١٢");
     assert_eq!((link.settings.size, link.warnings.len()), (512, 1));
     let link = parse_share_fragment("style=0:https://x.org/a&style=0:https://x.org/b");
-    assert_eq!(link.style_urls.iter().map(|(_, w)| *w).collect::<Vec<_>>(), vec![1.0, 1.0]);
+    assert_eq!(
+        link.style_urls.iter().map(|(_, w)| *w).collect::<Vec<_>>(),
+        vec![1.0, 1.0]
+    );
     let link = parse_share_fragment(&"a".repeat(100_000));
     assert_eq!(link.settings, Settings::default());
     assert_eq!(link.warnings.len(), 1);
-    let link = parse_share_fragment(&(0..40).map(|i| format!("style=https://x{i}.org/a")).collect::<Vec<_>>().join("&"));
+    let link = parse_share_fragment(
+        &(0..40)
+            .map(|i| format!("style=https://x{i}.org/a"))
+            .collect::<Vec<_>>()
+            .join("&"),
+    );
     assert_eq!(link.style_urls.len(), settings::MAX_STYLES);
 }
 
 #[test]
 fn percent_coding_round_trips_any_text() {
-    let texts = ["", "a b", "&=%#+?/:,@", "ünïcödé 😀", "\u{0}\u{1f}\u{7f}", "%41"];
+    let texts = [
+        "",
+        "a b",
+        "&=%#+?/:,@",
+        "ünïcödé 😀",
+        "\u{0}\u{1f}\u{7f}",
+        "%41",
+    ];
     for t in texts {
         let enc = settings::percent_encode(t);
         assert!(!enc.contains(['&', '=', '#', ' ', '+']), "{enc}");
         assert_eq!(settings::percent_decode(&enc).unwrap(), t);
     }
-    assert_eq!(settings::percent_decode("1+1").unwrap(), "1+1", "'+' is not a space");
+    assert_eq!(
+        settings::percent_decode("1+1").unwrap(),
+        "1+1",
+        "'+' is not a space"
+    );
     assert!(settings::percent_decode("%").is_err());
     assert!(settings::percent_decode("%2").is_err());
     assert!(settings::percent_decode("%+1").is_err());
@@ -639,9 +839,25 @@ fn percent_coding_round_trips_any_text() {
 
 #[test]
 fn float_text_is_short_and_exact() {
-    for x in [0.02f32, 0.003, 1e6, 1e-3, 1.0, 0.1, 3.4028235e38, 1e-45, f32::MIN_POSITIVE, 123456.79, 0.0] {
+    for x in [
+        0.02f32,
+        0.003,
+        1e6,
+        1e-3,
+        1.0,
+        0.1,
+        3.4028235e38,
+        1e-45,
+        f32::MIN_POSITIVE,
+        123456.79,
+        0.0,
+    ] {
         let t = settings::fmt_f32(x);
-        assert_eq!(t.parse::<f32>().unwrap().to_bits(), x.to_bits(), "{x} -> {t}");
+        assert_eq!(
+            t.parse::<f32>().unwrap().to_bits(),
+            x.to_bits(),
+            "{x} -> {t}"
+        );
         assert!(t.len() <= 15, "{t}");
     }
     assert_eq!(settings::fmt_f32(1e6), "1e6");
