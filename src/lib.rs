@@ -23,3 +23,5 @@ pub mod weights;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;
