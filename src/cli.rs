@@ -66,6 +66,18 @@ pub enum Command {
         /// Optimisation steps timed at each size
         #[arg(long, value_name = "N", default_value_t = 10)]
         steps: u32,
+        /// Sizes for which only the memory plan (no allocation) is printed
+        #[arg(long, value_name = "N,N,...", default_value = "512,1024,2048", value_delimiter = ',', value_parser = parse_sizes)]
+        plan_sizes: Vec<u32>,
+        /// Weights file (default: the committed weights/vgg19.q8.bin)
+        #[arg(long, value_name = "PATH")]
+        weights: Option<PathBuf>,
+        /// Also measure the quantisation cost against this float32 source directory
+        #[arg(long, value_name = "DIR")]
+        quantisation_src: Option<PathBuf>,
+        /// Write the figures into this README between its bench markers
+        #[arg(long, value_name = "FILE")]
+        readme: Option<PathBuf>,
     },
 }
 
@@ -242,7 +254,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     let result = match cli.command {
         Some(Command::ConvertWeights { src, out, dtype }) => convert_weights(&src, &out, dtype),
-        Some(Command::Bench { sizes, steps }) => bench(&sizes, steps),
+        Some(Command::Bench { sizes, steps, plan_sizes, weights, quantisation_src, readme }) => {
+            bench(sizes, steps, plan_sizes, weights, quantisation_src, readme)
+        }
         None => run(&cli.run),
     };
     match result {
@@ -322,26 +336,42 @@ fn convert_weights(src: &Path, out: &Path, dtype: DtypeArg) -> Result<(), CliErr
     Ok(())
 }
 
-/// What `bench::run` may return: nothing, or a result whose error is shown.
-trait BenchOutcome {
-    fn into_cli(self) -> Result<(), CliError>;
-}
-
-impl BenchOutcome for () {
-    fn into_cli(self) -> Result<(), CliError> {
-        Ok(())
+fn bench(
+    sizes: Vec<u32>,
+    steps: u32,
+    plan_sizes: Vec<u32>,
+    weights_path: Option<PathBuf>,
+    quantisation_src: Option<PathBuf>,
+    readme: Option<PathBuf>,
+) -> Result<(), CliError> {
+    let weights_path = match weights_path {
+        Some(p) => p,
+        None => default_weights_path()?,
+    };
+    let weights = Weights::load(&weights_path).map_err(|e| err("--weights", e))?;
+    let opts = crate::bench::BenchOptions { sizes, steps, plan_sizes, readme: None };
+    let mut report = crate::bench::run(&weights, &opts).map_err(|e| err("bench", e))?;
+    if let Some(src) = quantisation_src {
+        let f32_weights = Weights::load(&src).map_err(|e| err("--quantisation-src", e))?;
+        let shared = src.join("../images");
+        let load = |p: &str, n: u32| -> Result<crate::imageio::Image, CliError> {
+            let image = crate::imageio::load(&shared.join(p)).map_err(|e| err("bench", e))?;
+            Ok(crate::imageio::resize_longest(&image, n))
+        };
+        let images = vec![
+            ("chelsea".to_string(), load("content/chelsea.png", 128)?),
+            ("astronaut".to_string(), load("content/astronaut.png", 128)?),
+        ];
+        let style = load("style/starry_night.jpg", 128)?;
+        let quant = crate::bench::quantisation_report(&f32_weights, &weights, &images, &style).map_err(|e| err("bench", e))?;
+        report.push_str("\nQuantisation cost (q8 file against the float32 source, 128 px):\n\n");
+        report.push_str(&quant);
     }
-}
-
-impl<E: fmt::Display> BenchOutcome for Result<(), E> {
-    fn into_cli(self) -> Result<(), CliError> {
-        self.map_err(|e| err("bench", e))
+    println!("{report}");
+    if let Some(path) = readme {
+        crate::bench::write_readme(&path, &report).map_err(|e| err("--readme", e))?;
     }
-}
-
-fn bench(sizes: &[u32], steps: u32) -> Result<(), CliError> {
-    // `crate::bench` is the lead's module: run(sizes: &[u32], steps: u32) prints the benchmark.
-    crate::bench::run(sizes, steps).into_cli()
+    Ok(())
 }
 
 /// The default weights file: `weights/vgg19.q8.bin` of the repository the executable was built
@@ -534,7 +564,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
 
     // GPU.
     let ctx = Arc::new(crate::gpu::native_context().map_err(|e| err("GPU", e))?);
-    let net = Network::upload(&ctx, &weights);
+    let net = Network::upload(&ctx, &weights).map_err(|e| err("--weights", e))?;
     drop(weights);
     let mut stylizer = pollster::block_on(Stylizer::new(
         ctx.clone(),
