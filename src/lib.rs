@@ -11,6 +11,8 @@
 //! - [`engine`]: the `Stylizer` that ties it together (used by the CLI and the web page);
 //! - [`imageio`]: decoding, resizing and encoding images;
 //! - `web` (wasm32 only): the `StyleTransfer` JS class.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod bench;
 pub mod engine;
 pub mod gpu;
 pub mod imageio;
@@ -23,3 +25,5 @@ pub mod weights;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;

@@ -1,1 +1,247 @@
-//! (to be written)
+//! The objective L = α·L_c + β·L_s + γ·L_tv and its gradient, as GPU dispatches.
+//!
+//! Loss values are reduced into a small `scalars` buffer (slots below) and stay on
+//! the GPU until someone asks for them. Gradient coefficients (derived in
+//! `kernels/loss.rs`):
+//! - content: dL/dF = α·w·2(F − Fc)/(C·H·W);
+//! - style (both forms): dL/dF = β·4w/(C²·C·H·W) · F(G − T), with G normalised by
+//!   1/(C·H·W) in the canonical form and unnormalised in the seed form, where the
+//!   layer loss is divided by C·H·W instead;
+//! - TV: γ/(3·H·W) times the gradient of the summed squared differences.
+
+use crate::gpu::{Dispatch, GpuContext};
+use crate::kernels::c4;
+use crate::model::{FeatureStack, MapShape, Network};
+
+pub const SLOT_CONTENT: usize = 0;
+pub const SLOT_STYLE: usize = 1;
+pub const SLOT_TV: usize = 2;
+pub const SLOT_TOTAL: usize = 3;
+/// Number of f32 slots in the scalars buffer.
+pub const SCALAR_SLOTS: usize = 4;
+
+/// The two formulations of the style loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// Gram / (C·H·W), layer loss = w·mean((G − T)²).
+    Canonical,
+    /// The tutorial's: Gram unnormalised, layer loss = w·mean((G − T)²)/(C·H·W).
+    Seed,
+}
+
+impl Form {
+    /// The factor applied to FᵀF for a map of this shape.
+    pub fn gram_scale(self, shape: MapShape) -> f32 {
+        match self {
+            Form::Canonical => 1.0 / shape.len() as f32,
+            Form::Seed => 1.0,
+        }
+    }
+    /// The factor applied to Σ(G − T)² to get a layer's loss (before its weight).
+    pub fn style_loss_scale(self, shape: MapShape) -> f64 {
+        let c2 = (shape.c * shape.c) as f64;
+        match self {
+            Form::Canonical => 1.0 / c2,
+            Form::Seed => 1.0 / (c2 * shape.len() as f64),
+        }
+    }
+}
+
+/// A loss term at one op of the network.
+#[derive(Clone, Debug)]
+pub struct LossLayer {
+    pub op: usize,
+    pub weight: f32,
+}
+
+/// Weights of the three terms.
+#[derive(Clone, Copy, Debug)]
+pub struct TermWeights {
+    pub content: f32,
+    pub style: f32,
+    pub tv: f32,
+}
+
+/// Target buffers and scratch space of the objective, for one image size.
+pub struct Objective {
+    pub content: Vec<(LossLayer, wgpu::Buffer)>,
+    /// Style layers with their (current Gram, target Gram) buffers.
+    pub style: Vec<(LossLayer, wgpu::Buffer, wgpu::Buffer)>,
+    pub scalars: wgpu::Buffer,
+    partials: wgpu::Buffer,
+    gram_partials: wgpu::Buffer,
+    pub form: Form,
+    pub terms: TermWeights,
+}
+
+/// Bytes of scratch buffers for the reductions of a stack (shared by every term).
+fn scratch_lens(shapes: &[MapShape], style_ops: &[usize], content_ops: &[usize], h: usize, w: usize) -> (usize, usize) {
+    let mut partials = crate::kernels::tv::TvLoss::partials_len(h, w);
+    let mut gram_partials = 1;
+    for &op in style_ops {
+        let s = shapes[op];
+        partials = partials.max(crate::kernels::loss::StyleLoss::partials_len(s.c));
+        gram_partials = gram_partials.max(crate::kernels::gram::Gram::partials_len(s.h, s.w, s.c));
+    }
+    for &op in content_ops {
+        let s = shapes[op];
+        partials = partials.max(crate::kernels::loss::ContentLoss::partials_len(s.h, s.w, s.c));
+    }
+    (partials, gram_partials)
+}
+
+impl Objective {
+    /// Bytes [`Objective::new`] allocates.
+    pub fn plan(shapes: &[MapShape], style_ops: &[usize], content_ops: &[usize], h: usize, w: usize) -> u64 {
+        let round = |bytes: usize| (bytes as u64).max(16).div_ceil(16) * 16;
+        let (partials, gram_partials) = scratch_lens(shapes, style_ops, content_ops, h, w);
+        let content: u64 = content_ops.iter().map(|&op| round(shapes[op].padded_len() * 4)).sum();
+        let style: u64 = style_ops.iter().map(|&op| 2 * round(c4(shapes[op].c).pow(2) * 4)).sum();
+        content + style + round(SCALAR_SLOTS * 4) + round(partials * 4) + round(gram_partials * 4)
+    }
+
+    pub fn new(
+        ctx: &GpuContext,
+        stack: &FeatureStack,
+        content: &[LossLayer],
+        style: &[LossLayer],
+        form: Form,
+        terms: TermWeights,
+    ) -> Objective {
+        let shapes = &stack.shapes;
+        let style_ops: Vec<usize> = style.iter().map(|l| l.op).collect();
+        let content_ops: Vec<usize> = content.iter().map(|l| l.op).collect();
+        let (partials_len, gram_partials_len) = scratch_lens(shapes, &style_ops, &content_ops, stack.h, stack.w);
+        Objective {
+            content: content
+                .iter()
+                .map(|l| (l.clone(), ctx.storage_buffer("content target", shapes[l.op].padded_len() as u64 * 4)))
+                .collect(),
+            style: style
+                .iter()
+                .map(|l| {
+                    let bytes = c4(shapes[l.op].c).pow(2) as u64 * 4;
+                    (l.clone(), ctx.storage_buffer("gram", bytes), ctx.storage_buffer("gram target", bytes))
+                })
+                .collect(),
+            scalars: ctx.storage_buffer("loss scalars", SCALAR_SLOTS as u64 * 4),
+            partials: ctx.storage_buffer("loss partials", partials_len as u64 * 4),
+            gram_partials: ctx.storage_buffer("gram partials", gram_partials_len as u64 * 4),
+            form,
+            terms,
+        }
+    }
+
+    /// Dispatches that compute the loss terms at op `op`, whose features are in `features`.
+    /// Must run while the forward pass has them there. `first_content`/`first_style` track
+    /// whether a slot is written for the first time this step (overwrite, not accumulate).
+    pub fn forward_at(
+        &self,
+        net: &Network,
+        op: usize,
+        shape: MapShape,
+        features: &wgpu::Buffer,
+        written: &mut [bool; SCALAR_SLOTS],
+    ) -> Vec<Dispatch> {
+        let ctx = &net.ctx;
+        let k = &net.kernels;
+        let mut out = Vec::new();
+        for (layer, target) in self.content.iter().filter(|(l, _)| l.op == op) {
+            out.push(k.content.partial(ctx, shape.h, shape.w, shape.c, features, target, &self.partials, 0));
+            let scale = layer.weight / shape.len() as f32;
+            out.push(k.reduce.finish(
+                ctx,
+                &self.partials,
+                0,
+                crate::kernels::loss::ContentLoss::partials_len(shape.h, shape.w, shape.c),
+                &self.scalars,
+                SLOT_CONTENT,
+                scale,
+                written[SLOT_CONTENT],
+            ));
+            written[SLOT_CONTENT] = true;
+        }
+        for (layer, gram, target) in self.style.iter().filter(|(l, _, _)| l.op == op) {
+            out.extend(k.gram.build(ctx, shape.h, shape.w, shape.c, features, &self.gram_partials, gram, self.form.gram_scale(shape)));
+            out.push(k.style.partial(ctx, shape.c, gram, target, &self.partials, 0));
+            let scale = (layer.weight as f64 * self.form.style_loss_scale(shape)) as f32;
+            out.push(k.reduce.finish(
+                ctx,
+                &self.partials,
+                0,
+                crate::kernels::loss::StyleLoss::partials_len(shape.c),
+                &self.scalars,
+                SLOT_STYLE,
+                scale,
+                written[SLOT_STYLE],
+            ));
+            written[SLOT_STYLE] = true;
+        }
+        out
+    }
+
+    /// Dispatches that add dL/dF of the terms at op `op` into `grad`.
+    pub fn backward_at(
+        &self,
+        net: &Network,
+        op: usize,
+        shape: MapShape,
+        features: &wgpu::Buffer,
+        grad: &wgpu::Buffer,
+        mut accumulate: bool,
+    ) -> Vec<Dispatch> {
+        let ctx = &net.ctx;
+        let k = &net.kernels;
+        let mut out = Vec::new();
+        for (layer, target) in self.content.iter().filter(|(l, _)| l.op == op) {
+            let coef = self.terms.content * layer.weight * 2.0 / shape.len() as f32;
+            out.push(k.content.grad(ctx, shape.h, shape.w, shape.c, features, target, grad, coef, accumulate));
+            accumulate = true;
+        }
+        for (layer, gram, target) in self.style.iter().filter(|(l, _, _)| l.op == op) {
+            let c = shape.c as f64;
+            let coef = (self.terms.style as f64 * layer.weight as f64 * 4.0 / (c * c * shape.len() as f64)) as f32;
+            out.push(k.style.grad(ctx, shape.h, shape.w, shape.c, features, gram, target, grad, coef, accumulate));
+            accumulate = true;
+        }
+        out
+    }
+
+    /// TV value of the image x (h×w RGB) and the total; run after the feature losses.
+    pub fn finish_values(&self, net: &Network, h: usize, w: usize, x: &wgpu::Buffer, written: &[bool; SCALAR_SLOTS]) -> Vec<Dispatch> {
+        let ctx = &net.ctx;
+        let k = &net.kernels;
+        let mut out = vec![
+            k.tv.partial(ctx, h, w, x, &self.partials, 0),
+            k.reduce.finish(
+                ctx,
+                &self.partials,
+                0,
+                crate::kernels::tv::TvLoss::partials_len(h, w),
+                &self.scalars,
+                SLOT_TV,
+                1.0 / (3 * h * w) as f32,
+                false,
+            ),
+        ];
+        // A term with no layers still needs its slot zeroed: reduce nothing into it.
+        for slot in [SLOT_CONTENT, SLOT_STYLE] {
+            if !written[slot] {
+                out.push(k.reduce.finish(ctx, &self.partials, 0, 0, &self.scalars, slot, 0.0, false));
+            }
+        }
+        out.push(k.reduce.combine(
+            ctx,
+            &self.scalars,
+            [SLOT_CONTENT, SLOT_STYLE, SLOT_TV],
+            [self.terms.content, self.terms.style, self.terms.tv],
+            SLOT_TOTAL,
+        ));
+        out
+    }
+
+    /// Adds the TV gradient into dL/dx.
+    pub fn tv_grad(&self, net: &Network, h: usize, w: usize, x: &wgpu::Buffer, grad_x: &wgpu::Buffer) -> Dispatch {
+        net.kernels.tv.grad(&net.ctx, h, w, x, grad_x, self.terms.tv / (3 * h * w) as f32)
+    }
+}

@@ -1,0 +1,219 @@
+// 3x3 convolution, stride 1, zero padding 1, + bias + ReLU, as a tiled implicit GEMM
+// (no im2col: each thread gathers its 3x3 neighbourhood straight from the HWC map).
+//
+// Layouts (see src/kernels/mod.rs):
+//   feature maps  HWC, channels padded to a multiple of 4 -> array<vec4<f32>>, pixel p = y*w + x
+//   weight        [cout4][ky][kx][cin4] (rows cout..cout4 and columns cin..cin4 are zero)
+//   bias          [cout4]
+//   relu_mask     4x4-block words: word (p/4)*(cout4/4) + c/4, bit (p%4)*4 + c%4
+//
+// Tiling: a thread owns a 4 pixel x 4 channel block (pixels are 4 consecutive flattened
+// pixels, so a block may wrap to the next row). Per input vec4 it does 16 FMAs against 4
+// weight vec4s that every thread of the workgroup shares; that register blocking and the
+// vec4 loads are what make CPU-backed WebGPU (lavapipe, SwiftShader) fast, where
+// workgroup-memory tiling with barriers is slow. A thread's mask word is exactly its
+// block, so the mask needs no atomics and no clearing.
+//
+// Dispatch: x (+ z for overflow: linear = wg.x + wg.z * num_workgroups.x) over groups of
+// 64 pixel blocks, y over 4-channel blocks (output channels forward, input channels backward).
+
+struct Params {
+    h: u32,
+    w: u32,
+    cin4: u32,  // input channels, padded to a multiple of 4
+    cout4: u32, // output channels, padded to a multiple of 4
+}
+
+const WG: u32 = 64u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+
+// forward
+@group(0) @binding(1) var<storage, read> fwd_input: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> fwd_weight: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> fwd_bias: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> fwd_output: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> fwd_mask: array<u32>;
+
+// backward_input
+@group(0) @binding(1) var<storage, read> bwd_grad_output: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> bwd_mask: array<u32>;
+@group(0) @binding(3) var<storage, read> bwd_weight: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> bwd_grad_input: array<vec4<f32>>;
+
+// 4 mask bits, bit k set where channel k's pre-activation is positive
+fn relu_bits(pre: vec4<f32>) -> u32 {
+    let b = select(vec4<u32>(0u), vec4<u32>(1u, 2u, 4u, 8u), pre > vec4<f32>(0.0));
+    return b.x | b.y | b.z | b.w;
+}
+
+fn pixel_block(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wg.x + wg.z * nwg.x) * WG + lid;
+}
+
+@compute @workgroup_size(64)
+fn forward(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let n = params.h * params.w;
+    let block = pixel_block(wg, nwg, lid);
+    let p0 = block * 4u;
+    if (p0 >= n) {
+        return;
+    }
+    let w = i32(params.w);
+    let h = i32(params.h);
+    let cin_v = params.cin4 / 4u;
+    let cout_v = params.cout4 / 4u;
+    let cb = wg.y;
+
+    let p = vec4<u32>(p0) + vec4<u32>(0u, 1u, 2u, 3u);
+    let inside = p < vec4<u32>(n);
+    let py = vec4<i32>(p / params.w);
+    let px = vec4<i32>(p % params.w);
+
+    let zero = vec4<f32>(0.0);
+    var acc0 = zero;
+    var acc1 = zero;
+    var acc2 = zero;
+    var acc3 = zero;
+    // vec4 stride between consecutive output-channel rows of the weight
+    let wrow = 9u * cin_v;
+    for (var ky = 0; ky < 3; ky++) {
+        let yy = py + vec4<i32>(ky - 1);
+        let row_ok = inside & (yy >= vec4<i32>(0)) & (yy < vec4<i32>(h));
+        for (var kx = 0; kx < 3; kx++) {
+            let xx = px + vec4<i32>(kx - 1);
+            let ok = row_ok & (xx >= vec4<i32>(0)) & (xx < vec4<i32>(w));
+            // out-of-image taps read element 0 and then select zero
+            let base = select(vec4<u32>(0u), vec4<u32>(yy * w + xx) * cin_v, ok);
+            let wbase = (cb * 4u * 9u + u32(ky * 3 + kx)) * cin_v;
+            for (var c = 0u; c < cin_v; c++) {
+                let wi = wbase + c;
+                let wm = mat4x4<f32>(
+                    fwd_weight[wi],
+                    fwd_weight[wi + wrow],
+                    fwd_weight[wi + 2u * wrow],
+                    fwd_weight[wi + 3u * wrow],
+                );
+                let a0 = select(zero, fwd_input[base.x + c], ok.x);
+                let a1 = select(zero, fwd_input[base.y + c], ok.y);
+                let a2 = select(zero, fwd_input[base.z + c], ok.z);
+                let a3 = select(zero, fwd_input[base.w + c], ok.w);
+                // row vector x matrix: component k = dot(a, weight row of output channel k)
+                acc0 += a0 * wm;
+                acc1 += a1 * wm;
+                acc2 += a2 * wm;
+                acc3 += a3 * wm;
+            }
+        }
+    }
+
+    let b = fwd_bias[cb];
+    let pre0 = acc0 + b;
+    let pre1 = acc1 + b;
+    let pre2 = acc2 + b;
+    let pre3 = acc3 + b;
+    // pixels past the end of the map keep 0 bits (their pre-activations are just the bias)
+    let word = relu_bits(pre0)
+        | select(0u, relu_bits(pre1) << 4u, inside.y)
+        | select(0u, relu_bits(pre2) << 8u, inside.z)
+        | select(0u, relu_bits(pre3) << 12u, inside.w);
+    fwd_mask[block * cout_v + cb] = word;
+
+    fwd_output[p.x * cout_v + cb] = max(pre0, zero);
+    if (inside.y) {
+        fwd_output[p.y * cout_v + cb] = max(pre1, zero);
+    }
+    if (inside.z) {
+        fwd_output[p.z * cout_v + cb] = max(pre2, zero);
+    }
+    if (inside.w) {
+        fwd_output[p.w * cout_v + cb] = max(pre3, zero);
+    }
+}
+
+// dL/d(input) from dL/d(post-ReLU output): grad_in[q] = sum over taps (ky, kx) of
+// W[:, ky, kx, :]^T (grad_out * mask)[q - (ky-1, kx-1)], reading the forward weight layout
+// directly (no transposed copy). Each thread owns 4 pixels x 4 input channels and writes
+// every element it owns, so the output needs no clearing.
+@compute @workgroup_size(64)
+fn backward_input(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let n = params.h * params.w;
+    let block = pixel_block(wg, nwg, lid);
+    let p0 = block * 4u;
+    if (p0 >= n) {
+        return;
+    }
+    let w = i32(params.w);
+    let h = i32(params.h);
+    let cin_v = params.cin4 / 4u;
+    let cout_v = params.cout4 / 4u;
+    let ib = wg.y;
+
+    let p = vec4<u32>(p0) + vec4<u32>(0u, 1u, 2u, 3u);
+    let inside = p < vec4<u32>(n);
+    let py = vec4<i32>(p / params.w);
+    let px = vec4<i32>(p % params.w);
+
+    let zero = vec4<f32>(0.0);
+    let bits = vec4<u32>(1u, 2u, 4u, 8u);
+    var acc0 = zero;
+    var acc1 = zero;
+    var acc2 = zero;
+    var acc3 = zero;
+    let wrow = 9u * cin_v;
+    for (var ky = 0; ky < 3; ky++) {
+        let yy = py - vec4<i32>(ky - 1);
+        let row_ok = inside & (yy >= vec4<i32>(0)) & (yy < vec4<i32>(h));
+        for (var kx = 0; kx < 3; kx++) {
+            let xx = px - vec4<i32>(kx - 1);
+            let ok = row_ok & (xx >= vec4<i32>(0)) & (xx < vec4<i32>(w));
+            let src = select(vec4<u32>(0u), vec4<u32>(yy * w + xx), ok);
+            let gbase = src * cout_v;
+            let mbase = (src / 4u) * cout_v;
+            let mshift = (src % 4u) * 4u;
+            let wbase = u32(ky * 3 + kx) * cin_v + ib;
+            // taps outside the image get a zero mask, which zeroes their gradient
+            for (var c = 0u; c < cout_v; c++) {
+                let wi = wbase + c * 4u * wrow;
+                let wm = mat4x4<f32>(
+                    bwd_weight[wi],
+                    bwd_weight[wi + wrow],
+                    bwd_weight[wi + 2u * wrow],
+                    bwd_weight[wi + 3u * wrow],
+                );
+                let m0 = vec4<u32>(select(0u, bwd_mask[mbase.x + c] >> mshift.x, ok.x)) & bits;
+                let m1 = vec4<u32>(select(0u, bwd_mask[mbase.y + c] >> mshift.y, ok.y)) & bits;
+                let m2 = vec4<u32>(select(0u, bwd_mask[mbase.z + c] >> mshift.z, ok.z)) & bits;
+                let m3 = vec4<u32>(select(0u, bwd_mask[mbase.w + c] >> mshift.w, ok.w)) & bits;
+                let g0 = select(zero, bwd_grad_output[gbase.x + c], m0 != vec4<u32>(0u));
+                let g1 = select(zero, bwd_grad_output[gbase.y + c], m1 != vec4<u32>(0u));
+                let g2 = select(zero, bwd_grad_output[gbase.z + c], m2 != vec4<u32>(0u));
+                let g3 = select(zero, bwd_grad_output[gbase.w + c], m3 != vec4<u32>(0u));
+                // matrix x column vector: sum over output channels k of g[k] * weight row k
+                acc0 += wm * g0;
+                acc1 += wm * g1;
+                acc2 += wm * g2;
+                acc3 += wm * g3;
+            }
+        }
+    }
+
+    bwd_grad_input[p.x * cin_v + ib] = acc0;
+    if (inside.y) {
+        bwd_grad_input[p.y * cin_v + ib] = acc1;
+    }
+    if (inside.z) {
+        bwd_grad_input[p.z * cin_v + ib] = acc2;
+    }
+    if (inside.w) {
+        bwd_grad_input[p.w * cin_v + ib] = acc3;
+    }
+}

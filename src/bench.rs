@@ -1,0 +1,200 @@
+//! `stylize bench`: speed and memory figures, printed (and optionally written into
+//! the README between `<!-- bench:start -->` and `<!-- bench:end -->`).
+//!
+//! Speed: ms per optimisation step and GFLOP/s of the whole step at each size, then
+//! the time and GFLOP/s of every kernel, measured by running each dispatch on its own.
+//! Memory: bytes the run allocated, and the same figure from the size plan alone, which
+//! is also given at sizes too large to allocate here.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::engine::{plan_bytes, vgg19_weight_bytes, Network, Stylizer};
+use crate::gpu::GpuContext;
+use crate::imageio::Image;
+use crate::settings::Settings;
+use crate::weights::Weights;
+
+pub struct BenchOptions {
+    /// Longest side of the square test images to run.
+    pub sizes: Vec<u32>,
+    /// Optimisation steps timed per size (after one warm-up step).
+    pub steps: u32,
+    /// Sizes for which only the memory plan is reported.
+    pub plan_sizes: Vec<u32>,
+    /// Write the report into this README between the bench markers.
+    pub readme: Option<std::path::PathBuf>,
+}
+
+/// A deterministic test pattern (the content of the pixels does not change the work).
+fn pattern(size: u32, phase: f32) -> Image {
+    let mut rgb = Vec::with_capacity((size * size * 3) as usize);
+    for y in 0..size {
+        for x in 0..size {
+            let (fx, fy) = (x as f32 / size as f32, y as f32 / size as f32);
+            rgb.push(0.5 + 0.5 * (9.0 * fx + phase).sin());
+            rgb.push(0.5 + 0.5 * (7.0 * fy - phase).cos());
+            rgb.push(0.5 + 0.5 * (5.0 * (fx + fy) + 2.0 * phase).sin());
+        }
+    }
+    Image { width: size, height: size, rgb }
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+pub fn run(weights: &Weights, opts: &BenchOptions) -> Result<String, String> {
+    let ctx = Arc::new(crate::gpu::native_context().map_err(|e| e.to_string())?);
+    let net = Network::upload(&ctx, weights)?;
+    let settings = Settings::default();
+    let mut report = String::new();
+    let date = std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d").output().ok();
+    let date = date.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    writeln!(report, "`stylize bench` on {} ({date}), default settings (Adam, relu4_2 content, relu1_1..relu5_1 style).", ctx.describe()).unwrap();
+    writeln!(report).unwrap();
+    writeln!(report, "| size | ms/step | GFLOP/step | GFLOP/s | allocated MiB | planned MiB |").unwrap();
+    writeln!(report, "|---|---|---|---|---|---|").unwrap();
+    let mut kernel_tables = String::new();
+    for &size in &opts.sizes {
+        let (line, kernels) = bench_size(&ctx, &net, &settings, size, opts.steps)?;
+        report.push_str(&line);
+        kernel_tables.push_str(&kernels);
+        eprintln!("{}", line.trim_end());
+    }
+    writeln!(report).unwrap();
+    report.push_str(&kernel_tables);
+    writeln!(report, "Memory plan (no allocation), square images, weights included:").unwrap();
+    writeln!(report).unwrap();
+    writeln!(report, "| size | planned MiB |").unwrap();
+    writeln!(report, "|---|---|").unwrap();
+    for &size in &opts.plan_sizes {
+        let bytes = plan_bytes(vgg19_weight_bytes(17), size, size, &settings).map_err(|e| e.to_string())?;
+        writeln!(report, "| {size} | {:.1} |", mib(bytes)).unwrap();
+    }
+    if let Some(path) = &opts.readme {
+        write_readme(path, &report)?;
+    }
+    Ok(report)
+}
+
+/// One size: whole steps, then every kernel on its own.
+fn bench_size(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u32, steps: u32) -> Result<(String, String), String> {
+    let content = pattern(size, 0.0);
+    let style = pattern(size, 1.3);
+    let mut st = pollster::block_on(Stylizer::new(ctx.clone(), net, settings, &content, &[(style, 1.0)], None)).map_err(|e| e.to_string())?;
+    st.step();
+    ctx.finish();
+    let t0 = Instant::now();
+    for _ in 0..steps {
+        st.step();
+    }
+    ctx.finish();
+    let ms = t0.elapsed().as_secs_f64() * 1000.0 / steps.max(1) as f64;
+    let flops: u64 = st.evaluate_dispatches().iter().map(|d| d.flops).sum();
+    let allocated = st.allocated_bytes() + net.weight_bytes();
+    let planned = plan_bytes(net.weight_bytes(), size, size, settings).map_err(|e| e.to_string())?;
+    let line = format!(
+        "| {size} | {ms:.1} | {:.2} | {:.2} | {:.1} | {:.1} |\n",
+        flops as f64 / 1e9,
+        flops as f64 / 1e9 / (ms / 1000.0),
+        mib(allocated),
+        mib(planned)
+    );
+
+    // Per kernel: each dispatch run alone, repeated, grouped by label.
+    let mut per_label: BTreeMap<String, (f64, u64, u32)> = BTreeMap::new();
+    let reps = 3;
+    for d in st.evaluate_dispatches() {
+        ctx.run(&[d]);
+        ctx.finish();
+        let t = Instant::now();
+        for _ in 0..reps {
+            ctx.run(&[d]);
+        }
+        ctx.finish();
+        let secs = t.elapsed().as_secs_f64() / reps as f64;
+        let entry = per_label.entry(d.label.clone()).or_insert((0.0, 0, 0));
+        entry.0 += secs;
+        entry.1 += d.flops;
+        entry.2 += 1;
+    }
+    let mut rows: Vec<_> = per_label.into_iter().collect();
+    rows.sort_by(|a, b| b.1 .0.partial_cmp(&a.1 .0).unwrap_or(std::cmp::Ordering::Equal));
+    let mut table = format!("Per kernel at {size}×{size} (each dispatch timed alone, summed per kernel):\n\n| kernel | launches | ms | GFLOP/s |\n|---|---|---|---|\n");
+    for (label, (secs, flops, count)) in rows {
+        let gflops = if flops > 0 { format!("{:.2}", flops as f64 / 1e9 / secs) } else { "-".into() };
+        writeln!(table, "| {label} | {count} | {:.2} | {gflops} |", secs * 1000.0).unwrap();
+    }
+    table.push('\n');
+    Ok((line, table))
+}
+
+pub fn write_readme(path: &std::path::Path, report: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let (start, end) = ("<!-- bench:start -->", "<!-- bench:end -->");
+    let (Some(a), Some(b)) = (text.find(start), text.find(end)) else {
+        return Err(format!("{} has no {start} ... {end} markers", path.display()));
+    };
+    let updated = format!("{}{start}\n{report}{}", &text[..a], &text[b..]);
+    std::fs::write(path, updated).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Quantisation cost: per-layer relative feature error ‖F_q8 − F_f32‖/‖F_f32‖ on real
+/// images, and the relative change of the objective, q8 file against float32 source.
+pub fn quantisation_report(f32_weights: &Weights, q8_weights: &Weights, images: &[(String, Image)], style: &Image) -> Result<String, String> {
+    use crate::model::{FeatureStack, LayerOp, VGG19};
+    let ctx = Arc::new(crate::gpu::native_context().map_err(|e| e.to_string())?);
+    let nets = [Network::upload(&ctx, f32_weights)?, Network::upload(&ctx, q8_weights)?];
+    let depth = nets[0].available_depth.min(nets[1].available_depth);
+    let conv_ops: Vec<usize> = (0..depth).filter(|&i| matches!(VGG19[i], LayerOp::Conv { .. })).collect();
+    let mut report = String::from("| image | layer | relative feature error |\n|---|---|---|\n");
+    let mut objective_rows = String::new();
+    for (name, image) in images {
+        let (h, w) = (image.height as usize, image.width as usize);
+        let mut features: Vec<Vec<Vec<f32>>> = Vec::new();
+        for net in &nets {
+            // Keep every conv output (op 0 counts as a content layer so it is kept too).
+            let stack = FeatureStack::new(net, h, w, depth, &conv_ops, &conv_ops, crate::kernels::pool::PoolKind::Max).map_err(|e| e.to_string())?;
+            let x = ctx.storage_buffer_init("x", bytemuck::cast_slice(&image.rgb));
+            let mut dispatches = vec![net.kernels.image.to_network_input(&ctx, h, w, &x, &stack.input, &net.input)];
+            dispatches.extend(stack.forward(net, |_, _| Vec::new()));
+            ctx.run(&dispatches.iter().collect::<Vec<_>>());
+            let mut per_layer = Vec::new();
+            for &op in &conv_ops {
+                let buffer = stack.kept_features(op).ok_or("feature not kept")?;
+                per_layer.push(pollster::block_on(ctx.read_f32(buffer, 0, stack.shapes[op].padded_len())).map_err(|e| e.to_string())?);
+            }
+            features.push(per_layer);
+        }
+        for (k, &op) in conv_ops.iter().enumerate() {
+            let LayerOp::Conv { name: conv, .. } = VGG19[op] else { continue };
+            let (a, b) = (&features[0][k], &features[1][k]);
+            let diff: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>().sqrt();
+            let norm: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+            writeln!(report, "| {name} | {} | {:.2e} |", conv.replace("conv", "relu"), diff / norm.max(1e-30)).unwrap();
+        }
+        // The objective at the content image's mirror (a start image away from the optimum).
+        let settings = Settings::default();
+        let mut start = image.clone();
+        for y in 0..h {
+            for x in 0..w {
+                let (from, to) = ((y * w + x) * 3, (y * w + (w - 1 - x)) * 3);
+                start.rgb[to..to + 3].copy_from_slice(&image.rgb[from..from + 3]);
+            }
+        }
+        let mut totals = Vec::new();
+        for net in &nets {
+            let mut st = pollster::block_on(Stylizer::new(ctx.clone(), net, &settings, image, &[(style.clone(), 1.0)], Some(&start))).map_err(|e| e.to_string())?;
+            st.evaluate();
+            totals.push(pollster::block_on(st.losses()).map_err(|e| e.to_string())?);
+        }
+        let change = (totals[1].total - totals[0].total) / totals[0].total;
+        writeln!(objective_rows, "| {name} | {:.6e} | {:.6e} | {:+.3}% |", totals[0].total, totals[1].total, 100.0 * change).unwrap();
+    }
+    report.push_str("\nObjective (default settings, start = the mirrored content image):\n\n| image | float32 | q8 | change |\n|---|---|---|---|\n");
+    report.push_str(&objective_rows);
+    Ok(report)
+}

@@ -1,0 +1,693 @@
+//! The native `stylize` command line (issue 2 §4): a style-transfer run, `convert-weights` and
+//! `bench`. Every option maps onto [`Settings`] through the same parser as the JS `configure`
+//! and share links ([`Overrides::set`]); order: defaults, then `--preset`, then the options given.
+//!
+//! Every failure (bad path, non-image, unknown layer, bad number, GPU error...) is one line
+//! `error: ...` on stderr and exit code 2; `--help`/`--version` exit 0.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::engine::{Network, StepLosses, Stylizer};
+use crate::imageio::{self, Image};
+use crate::settings::{self, Init, Overrides, Settings};
+use crate::weights::{self, Weights, WeightsDtype};
+
+/// Exit code of every error (usage, input, GPU).
+pub const EXIT_ERROR: i32 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "stylize",
+    version,
+    about = "Neural style transfer (Gatys et al.) on the GPU: repaints a content image in the style of one or more style images",
+    after_help = "Examples:\n  stylize --content cat.png --style starry_night.jpg --out out.png\n  \
+                  stylize --content cat.png --style a.jpg --style b.jpg --style-blend 0.7,0.3 --size 256 --out out.png\n  \
+                  stylize --content cat.png --style a.jpg --preset seed --steps 500 --out out.png\n\n\
+                  Presets: default, seed, neural-style, fast. Options given override the preset.",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    arg_required_else_help = true,
+    allow_negative_numbers = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Converts the float32 VGG19 source directory into the weights file the project commits.
+    ConvertWeights {
+        /// The source directory (manifest.json plus raw float32 per layer), e.g. ../shared/weights-src
+        #[arg(long, value_name = "DIR")]
+        src: PathBuf,
+        /// The weights file to write, e.g. weights/vgg19.q8.bin
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// q8: 8-bit kernels per output channel (the committed file); f32: unquantised, for exactness checks
+        #[arg(long, value_enum, default_value_t = DtypeArg::Q8)]
+        dtype: DtypeArg,
+    },
+    /// Prints ms per iteration, GFLOP/s, per-kernel times and GPU memory at several sizes.
+    Bench {
+        /// Image sizes (longest side, px), comma-separated
+        #[arg(long, value_name = "N,N,...", default_value = "64,128", value_delimiter = ',', value_parser = parse_sizes)]
+        sizes: Vec<u32>,
+        /// Optimisation steps timed at each size
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        steps: u32,
+        /// Sizes for which only the memory plan (no allocation) is printed
+        #[arg(long, value_name = "N,N,...", default_value = "512,1024,2048", value_delimiter = ',', value_parser = parse_sizes)]
+        plan_sizes: Vec<u32>,
+        /// Weights file (default: the committed weights/vgg19.q8.bin)
+        #[arg(long, value_name = "PATH")]
+        weights: Option<PathBuf>,
+        /// Also measure the quantisation cost against this float32 source directory
+        #[arg(long, value_name = "DIR")]
+        quantisation_src: Option<PathBuf>,
+        /// Write the figures into this README between its bench markers
+        #[arg(long, value_name = "FILE")]
+        readme: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DtypeArg {
+    Q8,
+    F32,
+}
+
+/// The options of a style-transfer run. Settings options are taken as text and parsed by
+/// [`Overrides::set`], so that the CLI, `configure(json)` and share links accept exactly the same values.
+#[derive(Args, Debug, Default)]
+pub struct RunArgs {
+    /// The content image (PNG or JPEG)
+    #[arg(long, value_name = "IMAGE", required = true)]
+    pub content: Option<PathBuf>,
+    /// A style image (PNG or JPEG); repeat for a blend of several
+    #[arg(long, value_name = "IMAGE", required = true)]
+    pub style: Vec<PathBuf>,
+    /// The output PNG
+    #[arg(long, value_name = "OUT.png", required = true)]
+    pub out: Option<PathBuf>,
+    /// Blend weights of the style images, one per --style, e.g. 0.7,0.3 (normalised; default equal)
+    #[arg(long, value_name = "W,W,...")]
+    pub style_blend: Option<String>,
+    /// Longest side of the output in px (16-4096; default 512); an image whose longest side is
+    /// already N is used pixel for pixel
+    #[arg(long, value_name = "N")]
+    pub size: Option<String>,
+    /// Each style image's longest side = F x size (0.05-8; default 1)
+    #[arg(long, value_name = "F")]
+    pub style_scale: Option<String>,
+    /// Optimisation steps (0-100000; default 500)
+    #[arg(long, value_name = "N")]
+    pub steps: Option<String>,
+    /// adam or lbfgs (default adam); changing it without --lr uses its default lr (adam 0.02, lbfgs 1)
+    #[arg(long, value_name = "adam|lbfgs")]
+    pub optimizer: Option<String>,
+    /// Learning rate (> 0): Adam's step in [0,1] pixel units (ImageNet-normalised units with
+    /// --loss-form seed); L-BFGS's step scale
+    #[arg(long, value_name = "F")]
+    pub lr: Option<String>,
+    /// L-BFGS history length (1-100; default 5)
+    #[arg(long, value_name = "M")]
+    pub lbfgs_history: Option<String>,
+    /// Content weight alpha (>= 0; default 5)
+    #[arg(long, value_name = "F")]
+    pub content_weight: Option<String>,
+    /// Style weight beta (>= 0; default 100)
+    #[arg(long, value_name = "F")]
+    pub style_weight: Option<String>,
+    /// Total-variation weight gamma (>= 0; default 0)
+    #[arg(long, value_name = "F")]
+    pub tv_weight: Option<String>,
+    /// Content layers with optional weights (default relu4_2)
+    #[arg(long, value_name = "relu4_2[:w],...")]
+    pub content_layers: Option<String>,
+    /// Style layers with optional weights (default relu1_1,relu2_1,relu3_1,relu4_1,relu5_1)
+    #[arg(long, value_name = "relu1_1[:w],...")]
+    pub style_layers: Option<String>,
+    /// max or avg (default max)
+    #[arg(long, value_name = "max|avg")]
+    pub pooling: Option<String>,
+    /// Start from the content, uniform noise, the (first) style, or an image file (default content;
+    /// write ./noise for a file named noise)
+    #[arg(long, value_name = "content|noise|style|PATH")]
+    pub init: Option<String>,
+    /// Seed of the noise init (default 0)
+    #[arg(long, value_name = "N")]
+    pub seed: Option<String>,
+    /// canonical or seed (the tutorial's formulation; default canonical)
+    #[arg(long, value_name = "canonical|seed")]
+    pub loss_form: Option<String>,
+    /// A named set of settings: default, seed, neural-style, fast; other options override it
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// The weights file, or the float32 source directory (default: the committed weights/vgg19.q8.bin)
+    #[arg(long, value_name = "PATH")]
+    pub weights: Option<PathBuf>,
+    /// Writes one JSON object per step k=1..N: {"step":k,"content":Lc,"style":Ls,"tv":Ltv,"total":L,"ms":t},
+    /// the objective at the start of step k and the step's wall time in ms
+    #[arg(long, value_name = "FILE")]
+    pub log_json: Option<PathBuf>,
+    /// Writes dL/dx at the initial image as .npy float32 of shape (H, W, 3), RGB in [0,1] units
+    #[arg(long, value_name = "FILE.npy")]
+    pub dump_grad: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// The options given on the command line, parsed and range-checked.
+    pub fn overrides(&self) -> Result<Overrides, CliError> {
+        let mut o = Overrides::default();
+        let given: [(&str, &Option<String>); 16] = [
+            ("size", &self.size),
+            ("steps", &self.steps),
+            ("optimizer", &self.optimizer),
+            ("lr", &self.lr),
+            ("lbfgs_history", &self.lbfgs_history),
+            ("content_weight", &self.content_weight),
+            ("style_weight", &self.style_weight),
+            ("tv_weight", &self.tv_weight),
+            ("content_layers", &self.content_layers),
+            ("style_layers", &self.style_layers),
+            ("pooling", &self.pooling),
+            ("init", &self.init),
+            ("seed", &self.seed),
+            ("loss_form", &self.loss_form),
+            ("style_scale", &self.style_scale),
+            ("style_blend", &self.style_blend),
+        ];
+        for (key, value) in given {
+            if let Some(v) = value {
+                o.set(key, v).map_err(|e| CliError(e.cli_message()))?;
+            }
+        }
+        Ok(o)
+    }
+
+    /// The settings of this run: preset (or defaults), then the options given.
+    pub fn settings(&self) -> Result<Settings, CliError> {
+        let settings = Settings::resolve(self.preset.as_deref(), &self.overrides()?)
+            .map_err(|e| CliError(e.cli_message()))?;
+        if !settings.style_blend.is_empty() && settings.style_blend.len() != self.style.len() {
+            return Err(CliError(format!(
+                "--style-blend has {} weights but {} --style images were given",
+                settings.style_blend.len(),
+                self.style.len()
+            )));
+        }
+        if self.style.len() > settings::MAX_STYLES {
+            return Err(CliError(format!(
+                "at most {} --style images are supported",
+                settings::MAX_STYLES
+            )));
+        }
+        Ok(settings)
+    }
+}
+
+/// A one-line error for the user.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CliError {}
+
+fn err(context: &str, e: impl fmt::Display) -> CliError {
+    CliError(format!("{context}: {e}"))
+}
+
+fn parse_sizes(s: &str) -> Result<u32, String> {
+    let (lo, hi) = settings::SIZE_RANGE;
+    let v: u32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{} is not a whole number", settings::show(s)))?;
+    if !(lo..=hi).contains(&v) {
+        return Err(format!("{v} is out of range; expected {lo} to {hi}"));
+    }
+    Ok(v)
+}
+
+/// Runs the command line `args` (including the program name); returns the process exit code.
+pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
+    install_panic_hook();
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => return report_clap_error(e),
+    };
+    let result = match cli.command {
+        Some(Command::ConvertWeights { src, out, dtype }) => convert_weights(&src, &out, dtype),
+        Some(Command::Bench { sizes, steps, plan_sizes, weights, quantisation_src, readme }) => {
+            bench(sizes, steps, plan_sizes, weights, quantisation_src, readme)
+        }
+        None => run(&cli.run),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e.0));
+            EXIT_ERROR
+        }
+    }
+}
+
+/// `main` of the binary.
+pub fn main() -> i32 {
+    main_with_args(std::env::args_os())
+}
+
+/// Help and version go to stdout with exit 0; every other clap error becomes one line and exit 2.
+fn report_clap_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            0
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            EXIT_ERROR
+        }
+        _ => {
+            // clap's message spans several lines (usage, tips); keep what precedes "Usage:".
+            let text = e.to_string();
+            let message = text.split("\nUsage:").next().unwrap_or(&text);
+            let message = message
+                .split("\nFor more information")
+                .next()
+                .unwrap_or(message);
+            let line = one_line(message);
+            let line = line.strip_prefix("error: ").unwrap_or(&line);
+            eprintln!("error: {line} (see stylize --help)");
+            EXIT_ERROR
+        }
+    }
+}
+
+/// Collapses whitespace and newlines so that every error is one line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Panics are bugs; if one happens anyway, say so in one line instead of a backtrace dump.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "error: internal error{place}: {}; this is a bug, please report it",
+            one_line(&what)
+        );
+    }));
+}
+
+fn convert_weights(src: &Path, out: &Path, dtype: DtypeArg) -> Result<(), CliError> {
+    let dtype = match dtype {
+        DtypeArg::Q8 => WeightsDtype::Q8,
+        DtypeArg::F32 => WeightsDtype::F32,
+    };
+    let report = weights::convert(src, out, dtype).map_err(|e| err("convert-weights", e))?;
+    print!("{report}");
+    Ok(())
+}
+
+fn bench(
+    sizes: Vec<u32>,
+    steps: u32,
+    plan_sizes: Vec<u32>,
+    weights_path: Option<PathBuf>,
+    quantisation_src: Option<PathBuf>,
+    readme: Option<PathBuf>,
+) -> Result<(), CliError> {
+    let weights_path = match weights_path {
+        Some(p) => p,
+        None => default_weights_path()?,
+    };
+    let weights = Weights::load(&weights_path).map_err(|e| err("--weights", e))?;
+    let opts = crate::bench::BenchOptions { sizes, steps, plan_sizes, readme: None };
+    let mut report = crate::bench::run(&weights, &opts).map_err(|e| err("bench", e))?;
+    if let Some(src) = quantisation_src {
+        let f32_weights = Weights::load(&src).map_err(|e| err("--quantisation-src", e))?;
+        let shared = src.join("../images");
+        let load = |p: &str, n: u32| -> Result<crate::imageio::Image, CliError> {
+            let image = crate::imageio::load(&shared.join(p)).map_err(|e| err("bench", e))?;
+            Ok(crate::imageio::resize_longest(&image, n))
+        };
+        let images = vec![
+            ("chelsea".to_string(), load("content/chelsea.png", 128)?),
+            ("astronaut".to_string(), load("content/astronaut.png", 128)?),
+        ];
+        let style = load("style/starry_night.jpg", 128)?;
+        let quant = crate::bench::quantisation_report(&f32_weights, &weights, &images, &style).map_err(|e| err("bench", e))?;
+        report.push_str("\nQuantisation cost (q8 file against the float32 source, 128 px):\n\n");
+        report.push_str(&quant);
+    }
+    println!("{report}");
+    if let Some(path) = readme {
+        crate::bench::write_readme(&path, &report).map_err(|e| err("--readme", e))?;
+    }
+    Ok(())
+}
+
+/// The default weights file: `weights/vgg19.q8.bin` of the repository the executable was built
+/// in (the nearest ancestor of the executable holding a Cargo.toml), else of the source tree this
+/// binary was compiled from.
+pub fn default_weights_path() -> Result<PathBuf, CliError> {
+    let rel = weights::DEFAULT_WEIGHTS_FILE;
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(repo) = exe
+            .ancestors()
+            .skip(1)
+            .find(|d| d.join("Cargo.toml").is_file())
+        {
+            candidates.push(repo.join(rel));
+        }
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel));
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    Err(CliError(format!(
+        "the weights file {} is missing; pass --weights PATH (a weights file or the float32 source directory), \
+         or build it with: stylize convert-weights --src ../shared/weights-src --out {rel}",
+        candidates.last().map(|p| p.display().to_string()).unwrap_or_default()
+    )))
+}
+
+/// Every content and style layer needs its conv layer in the weights (the committed file stops at
+/// conv5_1); say so before the GPU work starts.
+fn check_layers_present(
+    settings: &Settings,
+    weights: &Weights,
+    path: &Path,
+) -> Result<(), CliError> {
+    let layers = [
+        ("--content-layers", &settings.content_layers),
+        ("--style-layers", &settings.style_layers),
+    ];
+    for (option, list) in layers {
+        for l in list.iter() {
+            let conv = l.layer.replacen("relu", "conv", 1);
+            if weights.layer(&conv).is_none() {
+                let last = weights
+                    .layers
+                    .last()
+                    .map(|c| c.name.as_str())
+                    .unwrap_or("nothing");
+                return Err(CliError(format!(
+                    "{option}: {} needs {conv}, but {} stops at {last}; choose another layer or pass \
+                     --weights with the float32 source directory (e.g. ../shared/weights-src)",
+                    l.layer,
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A `.npy` (format 1.0) file of little-endian float32 with the given C-order shape.
+pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_text = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
+    // Magic (6) + version (2) + header length (2) + header, padded with spaces to a multiple of 64, ending in \n.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat(unpadded.div_ceil(64) * 64 - unpadded));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + data.len() * 4);
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// One `--log-json` line: `{"step":k,"content":..,"style":..,"tv":..,"total":..,"ms":..}`.
+pub fn log_line(losses: &StepLosses, ms: f64) -> String {
+    format!(
+        "{{\"step\":{},\"content\":{},\"style\":{},\"tv\":{},\"total\":{},\"ms\":{}}}",
+        losses.step,
+        json_f64(losses.content),
+        json_f64(losses.style),
+        json_f64(losses.tv),
+        json_f64(losses.total),
+        json_f64((ms * 1000.0).round() / 1000.0)
+    )
+}
+
+/// A JSON number in its shortest exact form; `null` for NaN and infinities (JSON has none).
+fn json_f64(x: f64) -> String {
+    if !x.is_finite() {
+        return "null".into();
+    }
+    let plain = format!("{x}");
+    let exp = format!("{x:e}");
+    if exp.len() < plain.len() {
+        exp
+    } else {
+        plain
+    }
+}
+
+fn load_image(option: &str, path: &Path) -> Result<Image, CliError> {
+    imageio::load(path).map_err(|e| err(option, e))
+}
+
+/// A file we will write later, created now so that a bad path fails before minutes of work.
+fn create_file(option: &str, path: &Path) -> Result<File, CliError> {
+    File::create(path).map_err(|e| err(option, format!("cannot write {}: {e}", path.display())))
+}
+
+fn check_writable_dir(option: &str, path: &Path) -> Result<(), CliError> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(err(
+            option,
+            format!(
+                "cannot write {}: the directory {} does not exist",
+                path.display(),
+                parent.display()
+            ),
+        ));
+    }
+    if path.is_dir() {
+        return Err(err(option, format!("{} is a directory", path.display())));
+    }
+    Ok(())
+}
+
+/// A style-transfer run: check everything the user gave before touching the GPU, then optimise.
+pub fn run(args: &RunArgs) -> Result<(), CliError> {
+    let settings = args.settings()?;
+    let (Some(content_path), Some(out)) = (&args.content, &args.out) else {
+        return Err(CliError("--content, --style and --out are required".into()));
+    };
+    if args.style.is_empty() {
+        return Err(CliError("at least one --style image is required".into()));
+    }
+
+    // Inputs.
+    let content = imageio::resize_longest(&load_image("--content", content_path)?, settings.size);
+    let style_side = ((settings.style_scale as f64 * settings.size as f64).round() as u32).max(1);
+    let mut styles = Vec::with_capacity(args.style.len());
+    for (i, path) in args.style.iter().enumerate() {
+        let image = imageio::resize_longest(&load_image("--style", path)?, style_side);
+        let weight = settings.style_blend.get(i).copied().unwrap_or(1.0);
+        styles.push((image, weight));
+    }
+    let init_image = match &settings.init {
+        Init::Path(p) => Some(imageio::resize_to(
+            &load_image("--init", Path::new(p))?,
+            content.width,
+            content.height,
+        )),
+        _ => None,
+    };
+
+    // Outputs: fail on a bad path now, not after the run.
+    check_writable_dir("--out", out)?;
+    for (option, path) in [
+        ("--log-json", &args.log_json),
+        ("--dump-grad", &args.dump_grad),
+    ] {
+        if let Some(p) = path {
+            check_writable_dir(option, p)?;
+        }
+    }
+
+    let weights_path = match &args.weights {
+        Some(p) => p.clone(),
+        None => default_weights_path()?,
+    };
+    let weights = Weights::load(&weights_path).map_err(|e| err("--weights", e))?;
+    check_layers_present(&settings, &weights, &weights_path)?;
+    let mut log = match &args.log_json {
+        Some(p) => Some(BufWriter::new(create_file("--log-json", p)?)),
+        None => None,
+    };
+
+    // GPU.
+    let ctx = Arc::new(crate::gpu::native_context().map_err(|e| err("GPU", e))?);
+    let net = Network::upload(&ctx, &weights).map_err(|e| err("--weights", e))?;
+    drop(weights);
+    let mut stylizer = pollster::block_on(Stylizer::new(
+        ctx.clone(),
+        &net,
+        &settings,
+        &content,
+        &styles,
+        init_image.as_ref(),
+    ))
+    .map_err(|e| err("engine", e))?;
+
+    if let Some(path) = &args.dump_grad {
+        let grad = pollster::block_on(stylizer.gradient()).map_err(|e| err("--dump-grad", e))?;
+        let (w, h) = (stylizer.width() as usize, stylizer.height() as usize);
+        if grad.len() != w * h * 3 {
+            return Err(err(
+                "--dump-grad",
+                format!("the engine gave {} values for a {w}x{h} image", grad.len()),
+            ));
+        }
+        std::fs::write(path, npy_bytes(&[h, w, 3], &grad)).map_err(|e| {
+            err(
+                "--dump-grad",
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
+    }
+
+    let started = Instant::now();
+    let last = optimise(&mut stylizer, settings.steps, log.as_mut())?;
+    let elapsed = started.elapsed();
+
+    let image = pollster::block_on(stylizer.image()).map_err(|e| err("engine", e))?;
+    image.save_png(out).map_err(|e| err("--out", e))?;
+    if let Some(mut log) = log {
+        log.flush().map_err(|e| err("--log-json", e))?;
+    }
+    let loss = last
+        .map(|l| format!(", loss {:.4e}", l.total))
+        .unwrap_or_default();
+    println!(
+        "wrote {} ({}x{}): {} steps in {:.1} s{loss}",
+        out.display(),
+        image.width,
+        image.height,
+        settings.steps,
+        elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Runs the steps with a progress bar (on a terminal) and the `--log-json` lines. Losses are read
+/// back after every step when logging; otherwise only about every 200 ms, so the GPU is kept busy.
+fn optimise(
+    stylizer: &mut Stylizer,
+    steps: u32,
+    mut log: Option<&mut BufWriter<File>>,
+) -> Result<Option<StepLosses>, CliError> {
+    let bar = progress_bar(steps);
+    let mut last: Option<StepLosses> = None;
+    let write = |log: &mut BufWriter<File>, losses: &StepLosses, ms: f64| -> Result<(), CliError> {
+        writeln!(log, "{}", log_line(losses, ms))
+            .and_then(|_| log.flush())
+            .map_err(|e| err("--log-json", e))
+    };
+
+    if steps == 0 {
+        if let Some(log) = log.as_deref_mut() {
+            // The objective of the initial image: evaluating the gradient computes it.
+            let t = Instant::now();
+            pollster::block_on(stylizer.gradient()).map_err(|e| err("engine", e))?;
+            let losses = pollster::block_on(stylizer.losses()).map_err(|e| err("engine", e))?;
+            write(log, &losses, t.elapsed().as_secs_f64() * 1e3)?;
+            last = Some(losses);
+        }
+        bar.finish_and_clear();
+        return Ok(last);
+    }
+
+    let mut sync_every: u32 = 1;
+    let mut since_sync = 0u32;
+    let mut window = Instant::now();
+    let run_started = Instant::now();
+    for k in 1..=steps {
+        let t = Instant::now();
+        stylizer.step();
+        since_sync += 1;
+        let logging = log.is_some();
+        if logging || since_sync >= sync_every || k == steps {
+            let losses = pollster::block_on(stylizer.losses()).map_err(|e| err("engine", e))?;
+            if let Some(log) = log.as_deref_mut() {
+                write(log, &losses, t.elapsed().as_secs_f64() * 1e3)?;
+            }
+            if !losses.total.is_finite() {
+                bar.finish_and_clear();
+                return Err(CliError(format!(
+                    "the loss became {} at step {k}; try a smaller --lr",
+                    losses.total
+                )));
+            }
+            // Aim for a readback about every 200 ms.
+            let per_step = window.elapsed().as_secs_f64() / since_sync as f64;
+            sync_every = ((0.2 / per_step.max(1e-6)) as u32).clamp(1, 50);
+            since_sync = 0;
+            window = Instant::now();
+            let rate = k as f64 / run_started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("{rate:.2} steps/s, loss {:.4e}", losses.total));
+            last = Some(losses);
+        }
+        bar.set_position(k as u64);
+    }
+    bar.finish_and_clear();
+    Ok(last)
+}
+
+fn progress_bar(steps: u32) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(steps as u64);
+    let style = indicatif::ProgressStyle::with_template("{bar:24} {pos}/{len}  {msg}  left {eta}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
+}

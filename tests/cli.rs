@@ -1,0 +1,429 @@
+//! The `stylize` binary: every bad input is one line `error: ...` with exit code 2, never a panic;
+//! plus the file formats it writes (`--dump-grad` .npy, `--log-json` lines).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use stylize::cli::{log_line, npy_bytes};
+use stylize::engine::StepLosses;
+
+const CHELSEA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/images/content/chelsea.png"
+);
+const STARRY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/images/style/starry_night.jpg"
+);
+const NOT_AN_IMAGE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("stylize-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stylize(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stylize"))
+        .args(args)
+        .output()
+        .expect("run stylize")
+}
+
+/// Runs `args` and checks the failure: exit 2, stderr one line `error: ...` containing `needle`,
+/// nothing that looks like a panic or a backtrace.
+fn fails_with(args: &[&str], needle: &str) {
+    let out = stylize(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: stderr {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{args:?}: not one line:\n{stderr}");
+    assert!(lines[0].starts_with("error: "), "{args:?}: {stderr}");
+    assert!(
+        lines[0].contains(needle),
+        "{args:?}: {needle:?} not in {stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+}
+
+/// A valid command line (up to the GPU) with `extra` appended; `--out` in the temp dir.
+fn run_args(extra: &[&'static str]) -> Vec<String> {
+    let out = temp_dir().join("out.png");
+    let mut args: Vec<String> = ["--content", CHELSEA, "--style", STARRY, "--out"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push(out.display().to_string());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn fails_run(extra: &[&'static str], needle: &str) {
+    let args = run_args(extra);
+    fails_with(&args.iter().map(String::as_str).collect::<Vec<_>>(), needle);
+}
+
+#[test]
+fn bad_paths() {
+    fails_with(
+        &[
+            "--content",
+            "/no/such/cat.png",
+            "--style",
+            STARRY,
+            "--out",
+            "/tmp/x.png",
+        ],
+        "--content: /no/such/cat.png",
+    );
+    fails_with(
+        &[
+            "--content",
+            CHELSEA,
+            "--style",
+            "/no/such/style.jpg",
+            "--out",
+            "/tmp/x.png",
+        ],
+        "--style: /no/such/style.jpg",
+    );
+    fails_with(
+        &[
+            "--content",
+            CHELSEA,
+            "--style",
+            STARRY,
+            "--out",
+            "/no/such/dir/out.png",
+        ],
+        "--out: cannot write /no/such/dir/out.png",
+    );
+    let dir = temp_dir();
+    fails_with(
+        &[
+            "--content",
+            CHELSEA,
+            "--style",
+            STARRY,
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+        "is a directory",
+    );
+    fails_run(
+        &["--init", "/no/such/init.png"],
+        "--init: /no/such/init.png",
+    );
+    fails_run(&["--weights", "/no/such/weights.bin"], "--weights");
+    fails_run(
+        &["--log-json", "/no/such/dir/log.json"],
+        "--log-json: cannot write",
+    );
+    fails_run(
+        &["--dump-grad", "/no/such/dir/g.npy"],
+        "--dump-grad: cannot write",
+    );
+}
+
+#[test]
+fn non_images() {
+    fails_with(
+        &[
+            "--content",
+            NOT_AN_IMAGE,
+            "--style",
+            STARRY,
+            "--out",
+            "/tmp/x.png",
+        ],
+        "not a PNG or JPEG image",
+    );
+    fails_with(
+        &[
+            "--content",
+            CHELSEA,
+            "--style",
+            NOT_AN_IMAGE,
+            "--out",
+            "/tmp/x.png",
+        ],
+        "--style",
+    );
+    let broken = temp_dir().join("broken.png");
+    let png = std::fs::read(CHELSEA).unwrap();
+    std::fs::write(&broken, &png[..png.len() / 2]).unwrap();
+    fails_with(
+        &[
+            "--content",
+            broken.to_str().unwrap(),
+            "--style",
+            STARRY,
+            "--out",
+            "/tmp/x.png",
+        ],
+        "broken",
+    );
+    let dir = temp_dir();
+    fails_with(
+        &[
+            "--content",
+            dir.to_str().unwrap(),
+            "--style",
+            STARRY,
+            "--out",
+            "/tmp/x.png",
+        ],
+        "--content",
+    );
+}
+
+#[test]
+fn unknown_layers() {
+    fails_run(
+        &["--style-layers", "relu1_1,relu9_9"],
+        "--style-layers: unknown layer 'relu9_9'",
+    );
+    fails_run(
+        &["--content-layers", "conv4_2"],
+        "valid layers: relu1_1, relu1_2",
+    );
+    fails_run(
+        &["--content-layers", ""],
+        "--content-layers: the layer list is empty",
+    );
+    fails_run(&["--style-layers", "relu1_1,relu1_1"], "twice");
+    fails_run(&["--style-layers", "relu1_1:x"], "bad weight");
+}
+
+#[test]
+fn bad_numbers() {
+    fails_run(&["--steps", "abc"], "--steps: 'abc' is not a whole number");
+    fails_run(&["--steps", "-3"], "--steps");
+    fails_run(&["--size", "12.5"], "--size");
+    fails_run(
+        &["--size", "8"],
+        "--size: '8' is out of range; expected 16 to 4096",
+    );
+    fails_run(&["--size", "99999999999999999999"], "--size");
+    fails_run(&["--lr", "nan"], "--lr");
+    fails_run(&["--lr", "0"], "--lr: must be a finite number > 0");
+    fails_run(&["--lr", "-1"], "--lr");
+    fails_run(&["--content-weight", "1e99"], "--content-weight");
+    fails_run(&["--style-weight", "-5"], "--style-weight");
+    fails_run(&["--tv-weight", "inf"], "--tv-weight");
+    fails_run(&["--lbfgs-history", "0"], "--lbfgs-history");
+    fails_run(&["--style-scale", "9"], "--style-scale");
+    fails_run(&["--seed", "-1"], "--seed");
+    fails_run(
+        &["--style-blend", "0.7,0.3"],
+        "--style-blend has 2 weights but 1 --style",
+    );
+    fails_run(&["--style-blend", "0,0"], "--style-blend");
+}
+
+#[test]
+fn layers_missing_from_the_weights_file() {
+    // The committed file holds conv1_1..conv5_1.
+    fails_run(
+        &["--style-layers", "relu1_1,relu5_4"],
+        "--style-layers: relu5_4 needs conv5_4, but",
+    );
+    fails_run(&["--content-layers", "relu5_2"], "stops at conv5_1");
+}
+
+#[test]
+fn bad_choices_and_presets() {
+    fails_run(
+        &["--preset", "bogus"],
+        "--preset: unknown preset 'bogus'; valid presets: default, seed, neural-style, fast",
+    );
+    fails_run(
+        &["--optimizer", "sgd"],
+        "--optimizer: unknown optimizer 'sgd'",
+    );
+    fails_run(&["--pooling", "min"], "--pooling");
+    fails_run(&["--loss-form", "other"], "--loss-form");
+    fails_run(&["--init", ""], "--init");
+    fails_run(&["--colour", "red"], "unexpected argument '--colour'");
+    fails_run(&["--steps"], "--steps");
+}
+
+#[test]
+fn missing_arguments() {
+    fails_with(&["--content", CHELSEA, "--style", STARRY], "--out");
+    fails_with(&["--content", CHELSEA, "--out", "/tmp/x.png"], "--style");
+    fails_with(&["--style", STARRY, "--out", "/tmp/x.png"], "--content");
+    // No arguments at all: the help, on stderr, with exit code 2.
+    let out = stylize(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Usage: stylize"));
+}
+
+#[test]
+fn subcommand_errors() {
+    fails_with(
+        &[
+            "convert-weights",
+            "--src",
+            "/no/such/dir",
+            "--out",
+            "/tmp/w.bin",
+        ],
+        "convert-weights",
+    );
+    fails_with(
+        &[
+            "convert-weights",
+            "--src",
+            "/tmp",
+            "--out",
+            "/tmp/w.bin",
+            "--dtype",
+            "q4",
+        ],
+        "q4",
+    );
+    fails_with(&["convert-weights", "--out", "/tmp/w.bin"], "--src");
+    fails_with(
+        &["bench", "--sizes", "64,big"],
+        "'big' is not a whole number",
+    );
+    fails_with(&["bench", "--sizes", "8"], "out of range");
+    fails_with(&["bench", "--steps", "x"], "--steps");
+    // A subcommand does not mix with the run's options.
+    fails_with(&["--content", CHELSEA, "bench"], "error");
+}
+
+#[test]
+fn help_lists_every_option_of_issue_2() {
+    let out = stylize(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for option in [
+        "--content",
+        "--style",
+        "--style-blend",
+        "--out",
+        "--size",
+        "--style-scale",
+        "--steps",
+        "--optimizer",
+        "--lr",
+        "--lbfgs-history",
+        "--content-weight",
+        "--style-weight",
+        "--tv-weight",
+        "--content-layers",
+        "--style-layers",
+        "--pooling",
+        "--init",
+        "--seed",
+        "--loss-form",
+        "--preset",
+        "--weights",
+        "--log-json",
+        "--dump-grad",
+        "convert-weights",
+        "bench",
+    ] {
+        assert!(help.contains(option), "{option} missing from --help");
+    }
+    let out = stylize(&["convert-weights", "--help"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--dtype"));
+    let out = stylize(&["bench", "--help"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--sizes"));
+    assert_eq!(stylize(&["--version"]).status.code(), Some(0));
+}
+
+#[test]
+fn npy_files_have_a_valid_header() {
+    let data: Vec<f32> = (0..2 * 5 * 3).map(|i| i as f32 * 0.5 - 3.0).collect();
+    let bytes = npy_bytes(&[2, 5, 3], &data);
+    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    assert_eq!(
+        (10 + header_len) % 64,
+        0,
+        "the data must start 64-byte aligned"
+    );
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    assert!(
+        header.starts_with("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 5, 3), }"),
+        "{header}"
+    );
+    assert!(header.ends_with('\n'));
+    let payload = &bytes[10 + header_len..];
+    assert_eq!(payload.len(), data.len() * 4);
+    let back: Vec<f32> = payload
+        .chunks(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    assert_eq!(back, data);
+    // One-dimensional shapes carry the trailing comma Python needs.
+    let one = npy_bytes(&[4], &[0.0; 4]);
+    let len = u16::from_le_bytes([one[8], one[9]]) as usize;
+    assert!(std::str::from_utf8(&one[10..10 + len])
+        .unwrap()
+        .contains("'shape': (4,)"));
+}
+
+#[test]
+fn log_lines_are_json_with_the_documented_keys() {
+    let l = StepLosses {
+        step: 3,
+        content: 1.5,
+        style: 1.54e6,
+        tv: 0.0,
+        total: 7.7e9,
+    };
+    let line = log_line(&l, 12.34567);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["step"], 3);
+    assert_eq!(v["content"].as_f64(), Some(1.5));
+    assert_eq!(v["style"].as_f64(), Some(1.54e6));
+    assert_eq!(v["tv"].as_f64(), Some(0.0));
+    assert_eq!(v["total"].as_f64(), Some(7.7e9));
+    assert_eq!(v["ms"].as_f64(), Some(12.346));
+    assert!(line.starts_with("{\"step\":3,\"content\":"), "{line}");
+    assert!(!line.contains('\n'));
+    // Non-finite losses stay valid JSON.
+    let bad = StepLosses {
+        step: 1,
+        content: f64::NAN,
+        style: f64::INFINITY,
+        tv: 0.0,
+        total: f64::NAN,
+    };
+    let v: serde_json::Value = serde_json::from_str(&log_line(&bad, 1.0)).unwrap();
+    assert!(v["total"].is_null());
+}
+
+#[test]
+fn convert_weights_reproduces_the_committed_file() {
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/weights-src");
+    let out = temp_dir().join("vgg19.q8.bin");
+    let run = stylize(&[
+        "convert-weights",
+        "--src",
+        src,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(String::from_utf8_lossy(&run.stdout).starts_with("wrote "));
+    let committed =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/weights/vgg19.q8.bin")).unwrap();
+    assert!(
+        std::fs::read(&out).unwrap() == committed,
+        "convert-weights output differs from weights/vgg19.q8.bin"
+    );
+    std::fs::remove_file(&out).unwrap();
+}

@@ -1,0 +1,248 @@
+//! conv3x3 + bias + ReLU (forward, ReLU mask, backward to the input) against the f64 CPU
+//! reference in support_conv, on odd shapes, and the backward kernel by finite differences.
+
+mod support_conv;
+
+use stylize::kernels::c4;
+use stylize::kernels::conv::{pad_bias, pad_weights, Conv3x3, ConvShape};
+use support_conv::*;
+
+/// (h, w, cin, cout): odd spatial sizes, channel counts that are and are not multiples of 4,
+/// maps smaller than one 4-pixel block, and one map larger than a 64-thread workgroup.
+const SHAPES: &[(usize, usize, usize, usize)] = &[
+    (7, 5, 3, 8),
+    (5, 9, 6, 12),
+    (1, 1, 3, 5),
+    (2, 3, 5, 7),
+    (6, 7, 10, 6),
+    (13, 11, 64, 20),
+    (23, 17, 9, 13),
+];
+
+/// Random input, kernel (He-like scale so pre-activations are O(1)) and bias, rounded to f32.
+struct Problem {
+    shape: ConvShape,
+    x: Vec<f64>,
+    k: Vec<f64>,
+    b: Vec<f64>,
+}
+
+impl Problem {
+    fn new(seed: u64, (h, w, cin, cout): (usize, usize, usize, usize)) -> Self {
+        let mut rng = Rng::new(seed);
+        let x = round_f32(&rng.vec(h * w * cin, 1.0));
+        let k = round_f32(&rng.vec(cout * 9 * cin, (3.0 / (9 * cin) as f64).sqrt()));
+        let b = round_f32(&rng.vec(cout, 0.3));
+        Problem { shape: ConvShape { h, w, cin, cout }, x, k, b }
+    }
+
+    fn weight_buffer(&self) -> wgpu::Buffer {
+        let k32: Vec<f32> = self.k.iter().map(|&v| v as f32).collect();
+        upload("weight", &pad_weights(self.shape.cin, self.shape.cout, &k32))
+    }
+
+    /// Runs the GPU forward pass; returns (output HWC cout4, mask words).
+    fn gpu_forward(&self, conv: &Conv3x3) -> (Vec<f32>, Vec<u32>) {
+        let s = self.shape;
+        let b32: Vec<f32> = self.b.iter().map(|&v| v as f32).collect();
+        let input = upload("input", &pad(&self.x, s.h * s.w, s.cin));
+        let weight = self.weight_buffer();
+        let bias = upload("bias", &pad_bias(s.cout, &b32));
+        let output = poisoned("output", s.output_len());
+        let mask = poisoned_words("mask", s.mask_words());
+        let d = conv.forward(ctx(), s, &input, &weight, &bias, &output, &mask);
+        assert_eq!(d.flops, 2 * (s.h * s.w * s.cin * s.cout * 9) as u64);
+        ctx().run(&[&d]);
+        (read_f32(&output, s.output_len()), read_u32(&mask, s.mask_words()))
+    }
+
+    /// Runs the GPU backward pass for grad_output `g` ([h][w][cout]) and `mask_words`.
+    fn gpu_backward(&self, conv: &Conv3x3, g: &[f64], mask_words: &[u32]) -> Vec<f32> {
+        let s = self.shape;
+        let grad_output = upload("grad_output", &pad(g, s.h * s.w, s.cout));
+        let mask = upload_u32("mask", mask_words);
+        let weight = self.weight_buffer();
+        let grad_input = poisoned("grad_input", s.input_len());
+        let d = conv.backward_input(ctx(), s, &grad_output, &mask, &weight, &grad_input);
+        assert_eq!(d.flops, 2 * (s.h * s.w * s.cin * s.cout * 9) as u64);
+        ctx().run(&[&d]);
+        read_f32(&grad_input, s.input_len())
+    }
+}
+
+#[test]
+fn pad_weights_layout() {
+    // cout=2, cin=3: values numbered by position so every move is visible
+    let k: Vec<f32> = (0..2 * 9 * 3).map(|i| i as f32 + 1.0).collect();
+    let p = pad_weights(3, 2, &k);
+    assert_eq!(p.len(), 4 * 9 * 4);
+    for co in 0..4 {
+        for tap in 0..9 {
+            for ci in 0..4 {
+                let expect = if co < 2 && ci < 3 { k[(co * 9 + tap) * 3 + ci] } else { 0.0 };
+                assert_eq!(p[(co * 9 + tap) * 4 + ci], expect, "co {co} tap {tap} ci {ci}");
+            }
+        }
+    }
+    assert_eq!(pad_bias(5, &[1.0, 2.0, 3.0, 4.0, 5.0]), vec![1.0, 2.0, 3.0, 4.0, 5.0, 0.0, 0.0, 0.0]);
+}
+
+#[test]
+#[should_panic(expected = "needs 54 values")]
+fn pad_weights_rejects_a_wrong_length() {
+    pad_weights(3, 2, &[0.0; 53]);
+}
+
+#[test]
+fn forward_matches_reference() {
+    let conv = Conv3x3::new(ctx());
+    for (i, &dims) in SHAPES.iter().enumerate() {
+        let pb = Problem::new(100 + i as u64, dims);
+        let ConvShape { h, w, cin, cout } = pb.shape;
+        let (pre, abs) = conv_pre(h, w, cin, cout, &pb.x, &pb.k, &pb.b);
+        let (out, mask) = pb.gpu_forward(&conv);
+        let cout4 = c4(cout);
+        let mut positive = 0;
+        for p in 0..h * w {
+            for co in 0..cout4 {
+                let got = out[p * cout4 + co] as f64;
+                let (word, slot) = block_slot(p, co, cout);
+                let bit = mask[word] >> slot & 1;
+                if co >= cout {
+                    assert_eq!(got, 0.0, "{dims:?} padded channel {co} at pixel {p}");
+                    assert_eq!(bit, 0, "{dims:?} mask bit of padded channel {co} at pixel {p}");
+                    continue;
+                }
+                let r = pre[p * cout + co];
+                let tol = 1e-5 * abs[p * cout + co] + 1e-7;
+                assert!((got - r.max(0.0)).abs() <= tol, "{dims:?} pixel {p} channel {co}: gpu {got} vs reference {}", r.max(0.0));
+                // the bit is exact wherever rounding cannot flip the sign
+                if r.abs() > tol {
+                    assert_eq!(bit, (r > 0.0) as u32, "{dims:?} mask bit at pixel {p} channel {co} (pre {r})");
+                }
+                positive += (r > 0.0) as usize;
+            }
+        }
+        // slots of pixels past the end of the map (h*w not a multiple of 4) stay 0
+        for p in h * w..(h * w).div_ceil(4) * 4 {
+            for co in 0..cout4 {
+                let (word, slot) = block_slot(p, co, cout);
+                assert_eq!(mask[word] >> slot & 1, 0, "{dims:?} mask bit past the end, pixel {p}");
+            }
+        }
+        // the data exercises both sides of the ReLU (too few outputs in the tiniest maps to insist)
+        assert!(h * w * cout < 32 || (positive > 0 && positive < h * w * cout), "{dims:?}: {positive} positive of {}", h * w * cout);
+    }
+}
+
+#[test]
+fn backward_input_matches_reference() {
+    let conv = Conv3x3::new(ctx());
+    for (i, &dims) in SHAPES.iter().enumerate() {
+        let pb = Problem::new(200 + i as u64, dims);
+        let ConvShape { h, w, cin, cout } = pb.shape;
+        let (pre, _) = conv_pre(h, w, cin, cout, &pb.x, &pb.k, &pb.b);
+        let mask: Vec<bool> = pre.iter().map(|&v| v > 0.0).collect();
+        let mut rng = Rng::new(300 + i as u64);
+        let g = round_f32(&rng.vec(h * w * cout, 1.0));
+        let (dx, abs) = conv_backward_input(h, w, cin, cout, &g, &mask, &pb.k);
+        let got = pb.gpu_backward(&conv, &g, &relu_mask_words(h, w, cout, &pre));
+        let cin4 = c4(cin);
+        for p in 0..h * w {
+            for ci in 0..cin4 {
+                let v = got[p * cin4 + ci] as f64;
+                if ci >= cin {
+                    assert_eq!(v, 0.0, "{dims:?} padded input channel {ci} at pixel {p}");
+                    continue;
+                }
+                let r = dx[p * cin + ci];
+                let tol = 1e-5 * abs[p * cin + ci] + 1e-7;
+                assert!((v - r).abs() <= tol, "{dims:?} pixel {p} channel {ci}: gpu {v} vs reference {r}");
+            }
+        }
+    }
+}
+
+/// The mask alone gates the gradient: an all-zero mask gives an all-zero gradient, an
+/// all-ones mask passes every grad_output element (checked against the reference).
+#[test]
+fn backward_input_honours_the_mask() {
+    let conv = Conv3x3::new(ctx());
+    let dims = (5, 6, 7, 9);
+    let pb = Problem::new(7, dims);
+    let ConvShape { h, w, cin, cout } = pb.shape;
+    let mut rng = Rng::new(8);
+    let g = round_f32(&rng.vec(h * w * cout, 1.0));
+    let words = stylize::kernels::mask_words(h, w, cout);
+    let none = pb.gpu_backward(&conv, &g, &vec![0; words]);
+    assert!(none.iter().all(|&v| v == 0.0), "zero mask must give a zero gradient");
+    let all_pre = vec![1.0; h * w * cout];
+    let got = pb.gpu_backward(&conv, &g, &relu_mask_words(h, w, cout, &all_pre));
+    let (dx, abs) = conv_backward_input(h, w, cin, cout, &g, &vec![true; h * w * cout], &pb.k);
+    for p in 0..h * w {
+        for ci in 0..cin {
+            let (v, r) = (got[p * c4(cin) + ci] as f64, dx[p * cin + ci]);
+            assert!((v - r).abs() <= 1e-5 * abs[p * cin + ci] + 1e-7, "pixel {p} channel {ci}: gpu {v} vs reference {r}");
+        }
+    }
+}
+
+/// L(x) = sum(r * relu(conv(x) + b)); the GPU backward (fed r and the GPU forward's mask)
+/// must match central differences of the f64 forward at random coordinates.
+#[test]
+fn backward_input_matches_finite_differences() {
+    let conv = Conv3x3::new(ctx());
+    for (i, &dims) in [(7, 5, 3, 8), (5, 6, 6, 7), (3, 9, 13, 4)].iter().enumerate() {
+        let pb = Problem::new(400 + i as u64, dims);
+        let ConvShape { h, w, cin, cout } = pb.shape;
+        let mut rng = Rng::new(500 + i as u64);
+        let r = round_f32(&rng.vec(h * w * cout, 1.0));
+        let (pre, _) = conv_pre(h, w, cin, cout, &pb.x, &pb.k, &pb.b);
+        let (_, gpu_mask) = pb.gpu_forward(&conv);
+        assert_eq!(gpu_mask, relu_mask_words(h, w, cout, &pre), "{dims:?}: GPU mask differs from the f64 reference");
+        let grad = pb.gpu_backward(&conv, &r, &gpu_mask);
+
+        let eps = 1e-4;
+        let mut checked = 0;
+        let mut worst: f64 = 0.0;
+        let mut tries = 0;
+        while checked < 24 {
+            tries += 1;
+            assert!(tries < 500, "{dims:?}: too many coordinates sit on a ReLU kink");
+            let j = rng.below(h * w * cin);
+            let mut xp = pb.x.clone();
+            xp[j] += eps;
+            let mut xm = pb.x.clone();
+            xm[j] -= eps;
+            // L is piecewise linear: skip coordinates where the step crosses a kink
+            let (pre_p, _) = conv_pre(h, w, cin, cout, &xp, &pb.k, &pb.b);
+            let (pre_m, _) = conv_pre(h, w, cin, cout, &xm, &pb.k, &pb.b);
+            let flips = pre.iter().zip(&pre_p).zip(&pre_m).any(|((a, b), c)| (*a > 0.0) != (*b > 0.0) || (*a > 0.0) != (*c > 0.0));
+            if flips {
+                continue;
+            }
+            let fd = (conv_loss(h, w, cin, cout, &xp, &pb.k, &pb.b, &r) - conv_loss(h, w, cin, cout, &xm, &pb.k, &pb.b, &r))
+                / (2.0 * eps);
+            let (p, ci) = (j / cin, j % cin);
+            let got = grad[p * c4(cin) + ci] as f64;
+            let err = (got - fd).abs() / (fd.abs() + 1e-2);
+            worst = worst.max(err);
+            assert!(err < 1e-4, "{dims:?} x[{p}][{ci}]: gpu {got} vs finite difference {fd}");
+            checked += 1;
+        }
+        eprintln!("{dims:?}: worst relative error {worst:.2e} over {checked} coordinates");
+    }
+}
+
+#[test]
+#[should_panic(expected = "the weight buffer holds")]
+fn forward_rejects_a_short_weight_buffer() {
+    let conv = Conv3x3::new(ctx());
+    let s = ConvShape { h: 3, w: 3, cin: 4, cout: 4 };
+    let input = ctx().storage_buffer("in", (s.input_len() * 4) as u64);
+    let weight = ctx().storage_buffer("w", 16);
+    let bias = ctx().storage_buffer("b", 16);
+    let output = ctx().storage_buffer("out", (s.output_len() * 4) as u64);
+    let mask = ctx().storage_buffer("mask", (s.mask_words() * 4) as u64);
+    conv.forward(ctx(), s, &input, &weight, &bias, &output, &mask);
+}

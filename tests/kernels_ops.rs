@@ -1,0 +1,527 @@
+//! GPU tests of the ops kernels (reduce, gram, content/style/TV losses, image in/out)
+//! against plain f64 CPU references in tests/support_ops, on odd shapes, plus
+//! finite-difference checks of every backward kernel. Runs on lavapipe: keep it tiny.
+
+mod support_ops;
+
+use std::sync::OnceLock;
+
+use stylize::gpu::{native_context, Dispatch, GpuContext};
+use stylize::kernels::gram::Gram;
+use stylize::kernels::image::{ImageOps, InputTransform};
+use stylize::kernels::loss::{content_scales, gram_scale, style_scales, ContentLoss, StyleLoss};
+use stylize::kernels::reduce::Reduce;
+use stylize::kernels::tv::{tv_scale, TvLoss};
+use support_ops::*;
+
+fn ctx() -> &'static GpuContext {
+    static CTX: OnceLock<GpuContext> = OnceLock::new();
+    CTX.get_or_init(|| native_context().expect("a Vulkan adapter (lavapipe: apt-get install mesa-vulkan-drivers)"))
+}
+
+fn upload(label: &str, data: &[f32]) -> wgpu::Buffer {
+    ctx().storage_buffer_init(label, bytemuck::cast_slice(data))
+}
+
+fn read(buffer: &wgpu::Buffer, first: usize, len: usize) -> Vec<f32> {
+    pollster::block_on(ctx().read_f32(buffer, first, len)).expect("GPU readback")
+}
+
+fn run(dispatches: &[&Dispatch]) {
+    ctx().run(dispatches);
+}
+
+const SENTINEL: f32 = 1234.5;
+
+/// A partials buffer filled with a sentinel, so writes outside an op's range show.
+fn sentinel_partials(len: usize) -> wgpu::Buffer {
+    upload("partials", &vec![SENTINEL; len])
+}
+
+fn assert_untouched(partials: &wgpu::Buffer, ranges: &[(usize, usize)]) {
+    for &(first, len) in ranges {
+        let values = read(partials, first, len);
+        assert!(values.iter().all(|&v| v == SENTINEL), "partials outside the op's range were written: {values:?}");
+    }
+}
+
+// ---------------------------------------------------------------- reduce
+
+#[test]
+fn reduce_finish_and_combine_match_reference() {
+    let ctx = ctx();
+    let reduce = Reduce::new(ctx);
+    let mut rng = Rng::new(1);
+    let n = 300_000;
+    // Positive like every loss partial; a mixed-sign range too.
+    let mut partials = rng.vec(n + 100, 0.0, 1.0);
+    for v in partials[10..1010].iter_mut() {
+        *v = *v * 2.0 - 1.0;
+    }
+    let partials_buf = upload("partials", &partials);
+    let initial = [1.5f32, -2.0, 3.0, 0.25, 99.0, 7.0, 99.0, 0.0];
+    let scalars = upload("scalars", &initial);
+    let big = reduce.finish(ctx, &partials_buf, 57, n, &scalars, 4, 0.5, false);
+    let small = reduce.finish(ctx, &partials_buf, 10, 1000, &scalars, 1, 2.0, true);
+    let empty = reduce.finish(ctx, &partials_buf, 0, 0, &scalars, 5, 1.0, true);
+    let one = reduce.finish(ctx, &partials_buf, 3, 1, &scalars, 3, -1.0, true);
+    let total = reduce.combine(ctx, &scalars, [4, 1, 0], [2.0, -1.0, 0.5], 6);
+    run(&[&big, &small, &empty, &one, &total]);
+    let got = read(&scalars, 0, 8);
+
+    let p = to_f64(&partials);
+    let big_want = 0.5 * p[57..57 + n].iter().sum::<f64>();
+    let small_sum: f64 = p[10..1010].iter().sum();
+    let small_abs: f64 = p[10..1010].iter().map(|v| v.abs()).sum();
+    let small_want = -2.0 + 2.0 * small_sum;
+    assert_scalar("finish over 300k partials", got[4], big_want, 1e-5);
+    assert!(
+        (got[1] as f64 - small_want).abs() <= 1e-5 * (2.0 + 2.0 * small_abs),
+        "finish with accumulate: GPU {} vs {small_want}",
+        got[1]
+    );
+    assert_eq!(got[5], 7.0, "finish over 0 partials with accumulate keeps the slot");
+    assert_scalar("finish of one partial", got[3], 0.25 - p[3], 1e-6);
+    assert_eq!(got[0], 1.5, "slots not named stay as they were");
+    assert_eq!(got[2], 3.0);
+    let total_want = 2.0 * got[4] as f64 - got[1] as f64 + 0.5 * 1.5;
+    assert!((got[6] as f64 - total_want).abs() <= 1e-6 * (2.0 * got[4].abs() as f64 + got[1].abs() as f64 + 1.0));
+}
+
+#[test]
+fn finish_overwrites_without_accumulate() {
+    let ctx = ctx();
+    let reduce = Reduce::new(ctx);
+    let partials = upload("partials", &[1.0, 2.0, 3.0, 4.0]);
+    let scalars = upload("scalars", &[f32::NAN, 5.0, 0.0, 0.0]);
+    let d = reduce.finish(ctx, &partials, 1, 3, &scalars, 0, 0.5, false);
+    run(&[&d]);
+    assert_eq!(read(&scalars, 0, 2), vec![4.5, 5.0]);
+}
+
+// ---------------------------------------------------------------- gram
+
+#[test]
+fn gram_matches_reference_on_odd_shapes() {
+    let ctx = ctx();
+    let gram_op = Gram::new(ctx);
+    let mut rng = Rng::new(2);
+    // (h, w, c, value range): odd spatial sizes, c not multiples of 4, several chunks
+    // for 64x64x5 and 32x32x64.
+    let shapes = [
+        (7, 5, 3, -1.0),
+        (13, 3, 5, 0.0),
+        (1, 1, 12, -1.0),
+        (7, 5, 64, 0.0),
+        (9, 11, 20, -1.0),
+        (4, 3, 7, -1.0),
+        (64, 64, 5, 0.0),
+        (32, 32, 64, -1.0),
+    ];
+    for (h, w, c, lo) in shapes {
+        let pixels = h * w;
+        let c4 = c4(c);
+        let f = feature_map(&mut rng, pixels, c, lo, 1.0);
+        let scale = 1.0 / (c * pixels) as f64;
+        let features = upload("features", &f);
+        let partials = ctx.storage_buffer("partials", (Gram::partials_len(h, w, c) * 4) as u64);
+        let out = upload("gram", &vec![f32::NAN; c4 * c4]);
+        let dispatches = gram_op.build(ctx, h, w, c, &features, &partials, &out, scale as f32);
+        run(&dispatches.iter().collect::<Vec<_>>());
+        let got = read(&out, 0, c4 * c4);
+        let f64s = to_f64(&f);
+        let want = gram(&f64s, pixels, c4, scale);
+        let bound = gram_abs(&f64s, pixels, c4, scale);
+        assert_close_scaled(&format!("gram {h}x{w}x{c}"), &got, &want, &bound, 1e-5);
+        for a in 0..c4 {
+            for b in 0..c4 {
+                if a >= c || b >= c {
+                    assert_eq!(got[a * c4 + b], 0.0, "gram {h}x{w}x{c}: padded entry ({a},{b}) must be 0");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn gram_accumulates_at_a_partials_offset_for_blended_targets() {
+    let ctx = ctx();
+    let gram_op = Gram::new(ctx);
+    let mut rng = Rng::new(3);
+    let (h, w, c) = (5, 7, 6);
+    let c4 = c4(c);
+    let f = feature_map(&mut rng, h * w, c, 0.0, 1.0);
+    let initial = matrix(&mut rng, c, -1.0, 1.0);
+    let features = upload("features", &f);
+    // At an offset in a shared partials buffer, whose other entries must stay as they were.
+    let offset = 8;
+    let len = Gram::partials_len(h, w, c);
+    let partials = sentinel_partials(offset + len + 4);
+    let out = upload("gram", &initial);
+    let dispatches = gram_op.build_into(ctx, h, w, c, &features, &partials, offset, &out, 0.3, true);
+    run(&dispatches.iter().collect::<Vec<_>>());
+    assert_untouched(&partials, &[(0, offset), (offset + len, 4)]);
+    let got = read(&out, 0, c4 * c4);
+    let g = gram(&to_f64(&f), h * w, c4, 0.3);
+    let want: Vec<f64> = g.iter().zip(&initial).map(|(a, b)| a + *b as f64).collect();
+    assert_close("gram accumulate", &got, &want, 1e-5);
+}
+
+// ---------------------------------------------------------------- content loss
+
+#[test]
+fn content_loss_partial_finish_and_grad_match_reference() {
+    let ctx = ctx();
+    let content = ContentLoss::new(ctx);
+    let reduce = Reduce::new(ctx);
+    let mut rng = Rng::new(4);
+    // 100x75x40 is a 300k-element reduction.
+    for (h, w, c) in [(7, 5, 3), (13, 3, 5), (1, 1, 12), (7, 5, 64), (4, 4, 8), (100, 75, 40)] {
+        let pixels = h * w;
+        let n = pixels * c4(c);
+        let f = feature_map(&mut rng, pixels, c, 0.0, 2.0);
+        let fc = feature_map(&mut rng, pixels, c, 0.0, 2.0);
+        let features = upload("features", &f);
+        let target = upload("content", &fc);
+        let len = ContentLoss::partials_len(h, w, c);
+        let offset = 3;
+        let partials = sentinel_partials(offset + len + 4);
+        let scalars = upload("scalars", &[0.0; 4]);
+        let scale = 0.25f32;
+        let partial = content.partial(ctx, h, w, c, &features, &target, &partials, offset);
+        let finish = reduce.finish(ctx, &partials, offset, len, &scalars, 2, scale, false);
+
+        let g0 = rng.vec(n, -1.0, 1.0);
+        let grad_acc = upload("grad", &g0);
+        let grad_new = upload("grad", &vec![f32::NAN; n]);
+        let coef = -0.75f32;
+        let acc = content.grad(ctx, h, w, c, &features, &target, &grad_acc, coef, true);
+        let new = content.grad(ctx, h, w, c, &features, &target, &grad_new, coef, false);
+        run(&[&partial, &finish, &acc, &new]);
+
+        let what = format!("content {h}x{w}x{c}");
+        let ff = to_f64(&f);
+        let fcc = to_f64(&fc);
+        let want = scale as f64 * squared_distance(&ff, &fcc);
+        assert_scalar(&format!("{what}: loss"), read(&scalars, 2, 1)[0], want, 1e-5);
+        assert_untouched(&partials, &[(0, offset), (offset + len, 4)]);
+        let diff: Vec<f64> = ff.iter().zip(&fcc).map(|(a, b)| coef as f64 * (a - b)).collect();
+        assert_close(&format!("{what}: grad"), &read(&grad_new, 0, n), &diff, 1e-5);
+        let acc_want: Vec<f64> = diff.iter().zip(&g0).map(|(d, g)| d + *g as f64).collect();
+        // The sum may cancel: bound the rounding by the sizes of both terms.
+        let acc_bound: Vec<f64> = diff.iter().zip(&g0).map(|(d, g)| d.abs() + g.abs() as f64).collect();
+        assert_close_scaled(&format!("{what}: accumulated grad"), &read(&grad_acc, 0, n), &acc_want, &acc_bound, 1e-5);
+    }
+}
+
+#[test]
+fn content_grad_matches_finite_differences() {
+    let ctx = ctx();
+    let content = ContentLoss::new(ctx);
+    let reduce = Reduce::new(ctx);
+    let mut rng = Rng::new(5);
+    let (h, w, c) = (7, 5, 5);
+    let (c4, pixels) = (c4(c), h * w);
+    let (layer_weight, alpha) = (0.7, 1.3);
+    let f = feature_map(&mut rng, pixels, c, 0.0, 1.0);
+    let fc = to_f64(&feature_map(&mut rng, pixels, c, 0.0, 1.0));
+    let scales = content_scales(layer_weight, c, h, w);
+    let features = upload("features", &f);
+    let target = upload("content", &fc.iter().map(|&v| v as f32).collect::<Vec<_>>());
+    let len = ContentLoss::partials_len(h, w, c);
+    let partials = ctx.storage_buffer("partials", (len * 4) as u64);
+    let scalars = ctx.storage_buffer("scalars", 16);
+    let grad = ctx.storage_buffer("grad", (pixels * c4 * 4) as u64);
+    let dispatches = [
+        content.partial(ctx, h, w, c, &features, &target, &partials, 0),
+        reduce.finish(ctx, &partials, 0, len, &scalars, 0, scales.loss, false),
+        reduce.combine(ctx, &scalars, [0, 0, 0], [alpha as f32, 0.0, 0.0], 1),
+        content.grad(ctx, h, w, c, &features, &target, &grad, alpha as f32 * scales.grad, false),
+    ];
+    run(&dispatches.iter().collect::<Vec<_>>());
+    let loss = |x: &[f64]| alpha * layer_weight * squared_distance(x, &fc) / (c * h * w) as f64;
+    let x = to_f64(&f);
+    assert_scalar("content loss", read(&scalars, 1, 1)[0], loss(&x), 1e-5);
+    let g = read(&grad, 0, pixels * c4);
+    check_finite_differences("content", &loss, &x, &g, &real_coordinates(&mut rng, pixels, c, 20), 1e-3);
+}
+
+/// Random coordinates of real (not padded) channels.
+fn real_coordinates(rng: &mut Rng, pixels: usize, c: usize, count: usize) -> Vec<usize> {
+    (0..count).map(|_| rng.below(pixels) * c4(c) + rng.below(c)).collect()
+}
+
+fn check_finite_differences(what: &str, loss: &dyn Fn(&[f64]) -> f64, x: &[f64], gpu: &[f32], at: &[usize], step: f64) {
+    let scale = gpu.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
+    assert!(scale > 0.0, "{what}: the GPU gradient is all zero");
+    for &i in at {
+        let fd = central_difference(loss, x, i, step);
+        let err = (gpu[i] as f64 - fd).abs();
+        assert!(
+            err <= 1e-4 * scale + 1e-4 * fd.abs(),
+            "{what}: d/dx[{i}]: GPU {} vs finite difference {fd} (error {err:e}, gradient scale {scale:e})",
+            gpu[i]
+        );
+    }
+}
+
+// ---------------------------------------------------------------- style loss
+
+#[test]
+fn style_loss_partial_and_grad_match_reference() {
+    let ctx = ctx();
+    let style = StyleLoss::new(ctx);
+    let reduce = Reduce::new(ctx);
+    let mut rng = Rng::new(6);
+    // Pixel counts not multiples of 4 (partial last block) and multiples of 4.
+    let shapes = [(7, 5, 3), (13, 3, 5), (1, 1, 12), (7, 5, 64), (13, 3, 64), (1, 1, 5), (4, 3, 7), (2, 2, 64)];
+    for (h, w, c) in shapes {
+        let (pixels, c4) = (h * w, c4(c));
+        let f = feature_map(&mut rng, pixels, c, 0.0, 1.0);
+        // Not symmetric, so that a transposed index would show.
+        let g = matrix(&mut rng, c, -1.0, 1.0);
+        let t = matrix(&mut rng, c, -1.0, 1.0);
+        let features = upload("features", &f);
+        let gram_buf = upload("gram", &g);
+        let target = upload("target", &t);
+        let len = StyleLoss::partials_len(c);
+        let offset = 5;
+        let partials = sentinel_partials(offset + len + 3);
+        let scalars = upload("scalars", &[0.5; 4]);
+        let partial = style.partial(ctx, c, &gram_buf, &target, &partials, offset);
+        let finish = reduce.finish(ctx, &partials, offset, len, &scalars, 1, 2.0, true);
+        let n = pixels * c4;
+        let g0 = rng.vec(n, -1.0, 1.0);
+        let grad_acc = upload("grad", &g0);
+        let grad_new = upload("grad", &vec![f32::NAN; n]);
+        let coef = 0.37f32;
+        let acc = style.grad(ctx, h, w, c, &features, &gram_buf, &target, &grad_acc, coef, true);
+        let new = style.grad(ctx, h, w, c, &features, &gram_buf, &target, &grad_new, coef, false);
+        run(&[&partial, &finish, &acc, &new]);
+
+        let what = format!("style {h}x{w}x{c}");
+        let (gg, tt) = (to_f64(&g), to_f64(&t));
+        let want = 0.5 + 2.0 * squared_distance(&gg, &tt);
+        assert_scalar(&format!("{what}: loss"), read(&scalars, 1, 1)[0], want, 1e-5);
+        assert_untouched(&partials, &[(0, offset), (offset + len, 3)]);
+        let d: Vec<f64> = gg.iter().zip(&tt).map(|(a, b)| a - b).collect();
+        let ff = to_f64(&f);
+        let grad_want = features_times(&ff, &d, pixels, c4, coef as f64);
+        // Rounding bound per element: coef * Σ_k |F_pk| |D_kc|.
+        let abs_f: Vec<f64> = ff.iter().map(|v| v.abs()).collect();
+        let abs_d: Vec<f64> = d.iter().map(|v| v.abs()).collect();
+        let bound = features_times(&abs_f, &abs_d, pixels, c4, coef as f64);
+        assert_close_scaled(&format!("{what}: grad"), &read(&grad_new, 0, n), &grad_want, &bound, 1e-5);
+        let acc_want: Vec<f64> = grad_want.iter().zip(&g0).map(|(a, b)| a + *b as f64).collect();
+        let acc_bound: Vec<f64> = bound.iter().zip(&g0).map(|(a, b)| a + b.abs() as f64).collect();
+        assert_close_scaled(&format!("{what}: accumulated grad"), &read(&grad_acc, 0, n), &acc_want, &acc_bound, 1e-5);
+    }
+}
+
+#[test]
+fn style_grad_through_gram_matches_finite_differences() {
+    let ctx = ctx();
+    let gram_op = Gram::new(ctx);
+    let style = StyleLoss::new(ctx);
+    let reduce = Reduce::new(ctx);
+    let mut rng = Rng::new(7);
+    for seed_form in [false, true] {
+        let (h, w, c) = (7, 5, 6);
+        let (pixels, c4) = (h * w, c4(c));
+        let (layer_weight, beta) = (0.8, 2.0);
+        let f = feature_map(&mut rng, pixels, c, 0.0, 1.0);
+        // The target: the Gram of another map (symmetric, padding 0), as the engine builds it.
+        let s = to_f64(&feature_map(&mut rng, pixels, c, 0.0, 1.0));
+        let gscale = gram_scale(c, h, w, seed_form) as f64;
+        let t: Vec<f64> = gram(&s, pixels, c4, gscale).iter().map(|&v| v as f32 as f64).collect();
+        let scales = style_scales(layer_weight, c, h, w, seed_form);
+
+        let features = upload("features", &f);
+        let target = upload("target", &t.iter().map(|&v| v as f32).collect::<Vec<_>>());
+        let gram_partials = ctx.storage_buffer("gram partials", (Gram::partials_len(h, w, c) * 4) as u64);
+        let gram_buf = ctx.storage_buffer("gram", (c4 * c4 * 4) as u64);
+        let len = StyleLoss::partials_len(c);
+        let partials = ctx.storage_buffer("partials", (len * 4) as u64);
+        let scalars = ctx.storage_buffer("scalars", 16);
+        let grad = ctx.storage_buffer("grad", (pixels * c4 * 4) as u64);
+        let mut dispatches = gram_op.build(ctx, h, w, c, &features, &gram_partials, &gram_buf, gscale as f32);
+        dispatches.push(style.partial(ctx, c, &gram_buf, &target, &partials, 0));
+        dispatches.push(reduce.finish(ctx, &partials, 0, len, &scalars, 0, scales.loss, false));
+        dispatches.push(reduce.combine(ctx, &scalars, [0, 0, 0], [beta as f32, 0.0, 0.0], 1));
+        dispatches.push(style.grad(
+            ctx,
+            h,
+            w,
+            c,
+            &features,
+            &gram_buf,
+            &target,
+            &grad,
+            beta as f32 * scales.grad,
+            false,
+        ));
+        run(&dispatches.iter().collect::<Vec<_>>());
+
+        let what = if seed_form { "style (seed form)" } else { "style (canonical)" };
+        let loss = |x: &[f64]| beta * style_loss(x, &t, pixels, c, layer_weight, seed_form);
+        let x = to_f64(&f);
+        assert_scalar(&format!("{what}: loss"), read(&scalars, 1, 1)[0], loss(&x), 1e-4);
+        let g = read(&grad, 0, pixels * c4);
+        check_finite_differences(what, &loss, &x, &g, &real_coordinates(&mut rng, pixels, c, 24), 1e-3);
+    }
+}
+
+// ---------------------------------------------------------------- total variation
+
+#[test]
+fn tv_loss_and_grad_match_reference_and_finite_differences() {
+    let ctx = ctx();
+    let tv_op = TvLoss::new(ctx);
+    let reduce = Reduce::new(ctx);
+    let mut rng = Rng::new(8);
+    for (h, w) in [(7, 5), (13, 3), (1, 1), (1, 9), (9, 1), (4, 4), (300, 200)] {
+        let n = h * w * 3;
+        let x = rng.vec(n, 0.0, 1.0);
+        let image = upload("x", &x);
+        let len = TvLoss::partials_len(h, w);
+        let offset = 2;
+        let partials = sentinel_partials(offset + len + 2);
+        let scalars = upload("scalars", &[0.0; 4]);
+        let gamma = 1.7;
+        let scale = tv_scale(h, w);
+        let dx0 = rng.vec(n, -1.0, 1.0);
+        let dx = upload("dx", &dx0);
+        let dispatches = [
+            tv_op.partial(ctx, h, w, &image, &partials, offset),
+            reduce.finish(ctx, &partials, offset, len, &scalars, 3, scale, false),
+            tv_op.grad(ctx, h, w, &image, &dx, (gamma * scale as f64) as f32),
+        ];
+        run(&dispatches.iter().collect::<Vec<_>>());
+
+        let what = format!("tv {h}x{w}");
+        let xx = to_f64(&x);
+        let loss = |v: &[f64]| gamma * tv(v, h, w) / (3 * h * w) as f64;
+        let got = read(&scalars, 3, 1)[0];
+        if h * w == 1 {
+            assert_eq!(got, 0.0, "{what}: a single pixel has no variation");
+        } else {
+            assert_scalar(&format!("{what}: loss"), got * gamma as f32, loss(&xx), 1e-5);
+        }
+        assert_untouched(&partials, &[(0, offset), (offset + len, 2)]);
+        let added: Vec<f32> = read(&dx, 0, n).iter().zip(&dx0).map(|(a, b)| a - b).collect();
+        if h * w == 1 {
+            assert!(added.iter().all(|&v| v == 0.0), "{what}: gradient must be 0");
+            continue;
+        }
+        let coords: Vec<usize> = if n <= 200 { (0..n).collect() } else { (0..20).map(|_| rng.below(n)).collect() };
+        // dx0 + g - dx0 loses a few bits of g; compare against the gradient's scale.
+        let scale_g = added.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for &i in &coords {
+            let fd = central_difference(&loss, &xx, i, 1e-3);
+            assert!(
+                (added[i] as f64 - fd).abs() <= 1e-4 * scale_g as f64 + 1e-4 * fd.abs() + 1e-7,
+                "{what}: d/dx[{i}]: GPU {} vs finite difference {fd}",
+                added[i]
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------- image in and out
+
+const VGG_MEAN_BGR: [f32; 3] = [103.939, 116.779, 123.68];
+
+#[test]
+fn network_input_matches_reference_and_round_trips() {
+    let ctx = ctx();
+    let ops = ImageOps::new(ctx);
+    let mut rng = Rng::new(9);
+    for (order, (h, w)) in [("BGR", (7, 5)), ("RGB", (13, 3)), ("GBR", (1, 1))] {
+        let transform = InputTransform::new(order, 255.0, VGG_MEAN_BGR).expect("valid order");
+        let pixels = h * w;
+        let x = rng.vec(pixels * 3, 0.0, 1.0);
+        let image = upload("x", &x);
+        let v = upload("v", &vec![f32::NAN; pixels * 4]);
+        let d = ops.to_network_input(ctx, h, w, &image, &v, &transform);
+        run(&[&d]);
+        let got = read(&v, 0, pixels * 4);
+        let mean = VGG_MEAN_BGR.map(|m| m as f64);
+        let want = to_network_input(&to_f64(&x), pixels, transform.perm, 255.0, mean);
+        let scale = vec![255.0; want.len()];
+        assert_close_scaled(&format!("network input {order}"), &got, &want, &scale, 1e-6);
+        // Back to x on the CPU: x[perm[k]] = (v[k] + mean[k]) / scale.
+        for p in 0..pixels {
+            assert_eq!(got[p * 4 + 3], 0.0, "padding channel must be 0");
+            for k in 0..3 {
+                let back = (got[p * 4 + k] as f64 + mean[k]) / 255.0;
+                let orig = x[p * 3 + transform.perm[k] as usize] as f64;
+                assert!((back - orig).abs() < 1e-6, "{order}: pixel {p} channel {k}: {back} vs {orig}");
+            }
+        }
+    }
+}
+
+#[test]
+fn network_grad_to_image_matches_finite_differences() {
+    let ctx = ctx();
+    let ops = ImageOps::new(ctx);
+    let mut rng = Rng::new(10);
+    let (h, w) = (7, 5);
+    let pixels = h * w;
+    let transform = InputTransform::new("BGR", 255.0, VGG_MEAN_BGR).unwrap();
+    // L(x) = Σ r · v(x) for a random r, so dL/dv = r.
+    let r = rng.vec(pixels * 4, -1.0, 1.0);
+    let dv = upload("dv", &r);
+    let dx = upload("dx", &vec![f32::NAN; pixels * 3]);
+    let d = ops.network_grad_to_image(ctx, h, w, &dv, &dx, &transform);
+    run(&[&d]);
+    let got = read(&dx, 0, pixels * 3);
+    let rr = to_f64(&r);
+    let mean = VGG_MEAN_BGR.map(|m| m as f64);
+    let loss = |x: &[f64]| -> f64 {
+        let v = to_network_input(x, pixels, transform.perm, 255.0, mean);
+        v.iter().zip(&rr).map(|(a, b)| a * b).sum()
+    };
+    let x = to_f64(&rng.vec(pixels * 3, 0.0, 1.0));
+    for (i, &g) in got.iter().enumerate() {
+        let fd = central_difference(&loss, &x, i, 1e-3);
+        assert!((g as f64 - fd).abs() <= 1e-6 * 255.0, "dx[{i}]: GPU {g} vs finite difference {fd}");
+    }
+}
+
+#[test]
+fn rgba8_packs_clamped_rounded_pixels() {
+    let ctx = ctx();
+    let ops = ImageOps::new(ctx);
+    let mut rng = Rng::new(11);
+    let (h, w) = (7, 5);
+    let pixels = h * w;
+    let mut x = rng.vec(pixels * 3, -0.2, 1.2);
+    x[..9].copy_from_slice(&[0.0, 1.0, 0.5, -3.0, 7.0, 1.0 / 255.0, f32::NAN, 0.999, 254.4 / 255.0]);
+    let image = upload("x", &x);
+    let out = ctx.storage_buffer("rgba", (pixels * 4) as u64);
+    let d = ops.to_rgba8(ctx, h, w, &image, &out);
+    run(&[&d]);
+    let got = pollster::block_on(ctx.read_u32(&out, 0, pixels)).unwrap();
+    assert_eq!(got, rgba8(&x, pixels));
+    assert_eq!(got[0], 0xFF80_FF00, "(0, 1, 0.5) packs as R=0, G=255, B=128, A=255");
+}
+
+#[test]
+fn input_transform_rejects_bad_channel_orders() {
+    for bad in ["BGRA", "BBR", "XYZ", "", "RG"] {
+        let err = InputTransform::new(bad, 255.0, [0.0; 3]).expect_err(bad);
+        assert!(err.to_string().contains("channel order"), "{err}");
+    }
+    assert_eq!(InputTransform::new("bgr", 255.0, [0.0; 3]).unwrap().perm, [2, 1, 0]);
+}
+
+#[test]
+#[should_panic(expected = "too small")]
+fn too_small_buffers_are_refused_with_a_message() {
+    let ctx = ctx();
+    let content = ContentLoss::new(ctx);
+    let small = ctx.storage_buffer("small", 16);
+    let partials = ctx.storage_buffer("partials", 16);
+    let _ = content.partial(ctx, 7, 5, 3, &small, &small, &partials, 0);
+}

@@ -1,0 +1,210 @@
+//! The whole objective and its gradient on the GPU against an independent f64 CPU
+//! implementation (tests/support_objective), with the real float32 VGG19 weights.
+
+mod support_objective;
+
+use std::sync::Arc;
+use stylize::engine::{Network, Stylizer};
+use stylize::gpu::GpuContext;
+use stylize::imageio::{self, Image};
+use stylize::settings::{LayerWeight, LossForm, OptimizerChoice, Pooling, Settings};
+use stylize::weights::Weights;
+use support_objective::{op_of, Problem, Reference};
+
+const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared");
+
+struct Fixture {
+    ctx: Arc<GpuContext>,
+    weights: Weights,
+    net: Network,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: std::sync::OnceLock<Fixture> = std::sync::OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let _ = std::env::var("XDG_RUNTIME_DIR");
+        let ctx = Arc::new(stylize::gpu::native_context().expect("a GPU adapter (lavapipe in CI)"));
+        let weights = Weights::from_source_dir(std::path::Path::new(&format!("{SHARED}/weights-src"))).expect("float32 source weights");
+        let net = Network::upload(&ctx, &weights).expect("upload");
+        Fixture { ctx, weights, net }
+    })
+}
+
+fn image(path: &str, w: u32, h: u32) -> Image {
+    let full = imageio::load(std::path::Path::new(&format!("{SHARED}/images/{path}"))).expect("test image");
+    imageio::resize_to(&full, w, h)
+}
+
+fn layers(spec: &[(&str, f32)]) -> Vec<LayerWeight> {
+    spec.iter().map(|(l, w)| LayerWeight { layer: l.to_string(), weight: *w }).collect()
+}
+
+fn to_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs().max(1e-30)
+}
+
+/// Builds the same problem for the GPU engine and the f64 reference, then compares
+/// the four loss values (1e-4 relative) and dL/dx (1e-3 relative L2).
+fn check(settings: &Settings, content: &Image, styles: &[(Image, f32)], start: &Image) {
+    let f = fixture();
+    let reference = Reference { weights: &f.weights, avg_pool: settings.pooling == Pooling::Avg };
+    let seed_form = settings.loss_form == LossForm::Seed;
+    let (h, w) = (content.height as usize, content.width as usize);
+
+    let content_layers: Vec<(usize, f64, support_objective::Map)> = settings
+        .content_layers
+        .iter()
+        .map(|l| {
+            let op = op_of(&l.layer);
+            (op, l.weight as f64, reference.features(&to_f64(&content.rgb), h, w, op))
+        })
+        .collect();
+    let style_ops: Vec<usize> = settings.style_layers.iter().map(|l| op_of(&l.layer)).collect();
+    let blend: f64 = styles.iter().map(|s| s.1 as f64).sum();
+    let mut targets: Vec<Vec<f64>> = Vec::new();
+    for (img, b) in styles {
+        let grams = reference.grams(&to_f64(&img.rgb), img.height as usize, img.width as usize, &style_ops, seed_form);
+        if targets.is_empty() {
+            targets = grams.iter().map(|g| vec![0.0; g.len()]).collect();
+        }
+        for (t, g) in targets.iter_mut().zip(grams) {
+            t.iter_mut().zip(g).for_each(|(t, g)| *t += *b as f64 / blend * g);
+        }
+    }
+    let problem = Problem {
+        h,
+        w,
+        content: content_layers,
+        style: settings.style_layers.iter().zip(targets).map(|(l, t)| (op_of(&l.layer), l.weight as f64, t)).collect(),
+        alpha: settings.content_weight as f64,
+        beta: settings.style_weight as f64,
+        gamma: settings.tv_weight as f64,
+        seed_form,
+    };
+    let expected = reference.objective(&problem, &to_f64(&start.rgb));
+
+    let mut stylizer = pollster::block_on(Stylizer::new(f.ctx.clone(), &f.net, settings, content, styles, Some(start))).expect("stylizer");
+    let grad = pollster::block_on(stylizer.gradient()).expect("gradient");
+    let got = pollster::block_on(stylizer.losses()).expect("losses");
+
+    for (name, g, e) in [
+        ("content", got.content, expected.content),
+        ("style", got.style, expected.style),
+        ("tv", got.tv, expected.tv),
+        ("total", got.total, expected.total),
+    ] {
+        assert!(rel(g, e) < 1e-4, "{name}: GPU {g:e}, f64 reference {e:e}, relative error {:e}", rel(g, e));
+    }
+    let diff: f64 = grad.iter().zip(&expected.grad).map(|(a, b)| (*a as f64 - b).powi(2)).sum::<f64>().sqrt();
+    let norm: f64 = expected.grad.iter().map(|b| b * b).sum::<f64>().sqrt();
+    assert!(norm > 0.0, "reference gradient is zero: the test would prove nothing");
+    assert!(diff / norm < 1e-3, "gradient relative L2 error {:e}", diff / norm);
+}
+
+fn base_settings() -> Settings {
+    let mut s = Settings::default();
+    s.content_weight = 5.0;
+    s.style_weight = 100.0;
+    s.tv_weight = 0.5;
+    s
+}
+
+#[test]
+fn canonical_objective_and_gradient_match_f64_reference() {
+    let content = image("content/chelsea.png", 24, 20);
+    let style = image("style/starry_night.jpg", 22, 18);
+    let start = image("content/coffee.png", 24, 20);
+    check(&base_settings(), &content, &[(style, 1.0)], &start);
+}
+
+#[test]
+fn seed_form_matches_f64_reference() {
+    let mut s = base_settings();
+    s.loss_form = LossForm::Seed;
+    s.content_weight = 1.0;
+    s.style_weight = 1e6;
+    s.style_layers = layers(&[("relu1_1", 1.0), ("relu2_1", 0.75), ("relu3_1", 0.2), ("relu4_1", 0.2), ("relu5_1", 0.2)]);
+    let content = image("content/chelsea.png", 24, 20);
+    let style = image("style/the_scream.jpg", 20, 25);
+    let start = image("content/astronaut.png", 24, 20);
+    check(&s, &content, &[(style, 1.0)], &start);
+}
+
+#[test]
+fn avg_pooling_blends_and_odd_layers_match_f64_reference() {
+    let mut s = base_settings();
+    s.pooling = Pooling::Avg;
+    // relu1_1 as a content layer (kept, not recomputed), two content layers, odd size.
+    s.content_layers = layers(&[("relu1_1", 0.5), ("relu3_2", 2.0)]);
+    s.style_layers = layers(&[("relu1_2", 1.0), ("relu2_2", 0.5), ("relu4_1", 3.0)]);
+    let content = image("content/coffee.png", 23, 19);
+    let styles = [(image("style/shipwreck.jpg", 21, 17), 0.7), (image("style/woman-with-hat-matisse.jpg", 19, 23), 0.3)];
+    let start = image("content/chelsea.png", 23, 19);
+    check(&s, &content, &styles, &start);
+}
+
+fn run_steps(settings: &Settings, steps: u32) -> (f64, f64, Image) {
+    let f = fixture();
+    let content = image("content/chelsea.png", 32, 24);
+    let style = image("style/starry_night.jpg", 32, 24);
+    let mut st = pollster::block_on(Stylizer::new(f.ctx.clone(), &f.net, settings, &content, &[(style, 1.0)], None)).expect("stylizer");
+    st.step();
+    let first = pollster::block_on(st.losses()).unwrap().total;
+    for _ in 1..steps {
+        st.step();
+    }
+    st.evaluate();
+    let last = pollster::block_on(st.losses()).unwrap().total;
+    (first, last, pollster::block_on(st.image()).unwrap())
+}
+
+#[test]
+fn twenty_adam_steps_lower_the_objective() {
+    let mut s = base_settings();
+    s.optimizer = OptimizerChoice::Adam;
+    s.lr = 0.02;
+    let (first, last, _) = run_steps(&s, 20);
+    assert!(last < 0.8 * first, "Adam: objective {first:e} -> {last:e}");
+}
+
+#[test]
+fn twenty_lbfgs_steps_lower_the_objective() {
+    let mut s = base_settings();
+    s.optimizer = OptimizerChoice::Lbfgs;
+    s.lr = 1.0;
+    let (first, last, _) = run_steps(&s, 20);
+    assert!(last < 0.8 * first, "L-BFGS: objective {first:e} -> {last:e}");
+}
+
+#[test]
+fn same_seed_gives_the_same_result() {
+    let mut s = base_settings();
+    s.init = stylize::settings::Init::Noise;
+    s.seed = 7;
+    let (_, a_loss, a) = run_steps(&s, 3);
+    let (_, b_loss, b) = run_steps(&s, 3);
+    assert_eq!(a_loss.to_bits(), b_loss.to_bits());
+    assert_eq!(a.rgb, b.rgb);
+    s.seed = 8;
+    let (_, _, c) = run_steps(&s, 3);
+    assert_ne!(a.rgb, c.rgb, "a different seed must give a different start");
+}
+
+/// Each term alone, so that a small term cannot hide behind a large one in the sum.
+#[test]
+fn each_term_alone_matches_f64_reference() {
+    let content = image("content/chelsea.png", 21, 18);
+    let style = image("style/starry_night.jpg", 18, 21);
+    let start = image("content/coffee.png", 21, 18);
+    for (alpha, beta, gamma) in [(5.0, 0.0, 0.0), (0.0, 100.0, 0.0), (0.0, 0.0, 1.0)] {
+        let mut s = base_settings();
+        s.content_weight = alpha;
+        s.style_weight = beta;
+        s.tv_weight = gamma;
+        check(&s, &content, &[(style.clone(), 1.0)], &start);
+    }
+}
