@@ -4,6 +4,8 @@
 #
 #   ./build.sh          build www/ (a plain static site: put it on any static host as is)
 #   ./build.sh serve    build, then serve it on http://localhost:8080 (PORT=... to change)
+#   ./build.sh test     npm ci (playwright-core, binaryen), build, then every test: `cargo test --release`
+#                       (native GPU tests) and the browser end-to-end tests (node tests/browser/e2e.mjs)
 #
 # It installs what is missing: the rustup target and wasm-bindgen-cli at the exact version the crate pins
 # (the CLI and the library must match, or the generated JS does not fit the wasm).
@@ -14,11 +16,26 @@ ROOT=$(pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 PORT=${PORT:-8080}
 WEIGHTS_FILE=weights/vgg19.q8.bin
+MODE=${1:-build}
+case "$MODE" in
+    build | serve | test) ;;
+    *) printf '[build.sh] error: unknown argument %s (use: ./build.sh [serve|test])\n' "$MODE" >&2; exit 2 ;;
+esac
 
 log() { printf '\033[1m[build.sh]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[build.sh] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
 command -v cargo >/dev/null || die "cargo is missing: install Rust from https://rustup.rs"
+
+# 0. The test tools (exact versions from package-lock.json): playwright-core drives Chromium, binaryen's
+#    wasm-opt shrinks the wasm. Only `test` installs them; a plain build uses wasm-opt if it is there.
+if [ "$MODE" = test ]; then
+    command -v npm >/dev/null || die "npm is missing: apt-get install nodejs npm"
+    if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+        log "npm ci"
+        npm ci --no-audit --no-fund
+    fi
+fi
 
 # 1. The wasm32 target.
 if command -v rustup >/dev/null; then
@@ -98,14 +115,24 @@ else
     log "warning: $WEIGHTS_FILE is missing; the page will say so when it tries to load it"
 fi
 
-if [ "${1:-}" = "serve" ]; then
-    log "serving www/ on http://localhost:$PORT/ (Ctrl-C stops)"
-    if command -v python3 >/dev/null; then
-        exec python3 -m http.server "$PORT" --bind 127.0.0.1 --directory www
-    else
-        exec node tests/browser/serve.mjs www "$PORT"
-    fi
-elif [ -n "${1:-}" ]; then
-    die "unknown argument '$1' (use: ./build.sh [serve])"
-fi
-log "done: www/ is ready (./build.sh serve to try it)"
+case "$MODE" in
+    serve)
+        log "serving www/ on http://localhost:$PORT/ (Ctrl-C stops)"
+        if command -v python3 >/dev/null; then
+            exec python3 -m http.server "$PORT" --bind 127.0.0.1 --directory www
+        else
+            exec node tests/browser/serve.mjs www "$PORT"
+        fi
+        ;;
+    test)
+        # Mesa's software Vulkan (lavapipe) wants a runtime dir; a private one keeps its logs quiet.
+        export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
+        log "cargo test --release"
+        cargo test --release
+        log "node tests/browser/e2e.mjs"
+        node tests/browser/e2e.mjs
+        ;;
+    *)
+        log "done: www/ is ready (./build.sh serve to try it)"
+        ;;
+esac

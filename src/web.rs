@@ -36,8 +36,10 @@ use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::engine::{plan_bytes, Network, Stylizer};
+use crate::engine::{plan_bytes, vgg19_weight_bytes, Network, Stylizer};
 use crate::gpu::GpuContext;
+use crate::kernels::c4;
+use crate::model::{layer_index, relu_layer_names, LayerOp, VGG19};
 use crate::imageio::{self, Image};
 use crate::settings::{self, Init, Settings};
 use crate::weights::Weights;
@@ -64,44 +66,57 @@ fn object(pairs: &[(&str, JsValue)]) -> JsValue {
     obj.into()
 }
 
-/// VGG19 convolutions up to relu5_4 as (name, cin, cout, pooling stages before it): used for the
-/// time estimate (FLOPs per step) and the size of the largest buffers.
-const CONVS: [(&str, u64, u64, u32); 16] = [
-    ("relu1_1", 3, 64, 0),
-    ("relu1_2", 64, 64, 0),
-    ("relu2_1", 64, 128, 1),
-    ("relu2_2", 128, 128, 1),
-    ("relu3_1", 128, 256, 2),
-    ("relu3_2", 256, 256, 2),
-    ("relu3_3", 256, 256, 2),
-    ("relu3_4", 256, 256, 2),
-    ("relu4_1", 256, 512, 3),
-    ("relu4_2", 512, 512, 3),
-    ("relu4_3", 512, 512, 3),
-    ("relu4_4", 512, 512, 3),
-    ("relu5_1", 512, 512, 4),
-    ("relu5_2", 512, 512, 4),
-    ("relu5_3", 512, 512, 4),
-    ("relu5_4", 512, 512, 4),
-];
-
-/// Floating point operations of one optimisation step (forward to the deepest layer used, and the
-/// backward to the input, which costs about the same again per conv).
-pub fn flops_per_step(width: u32, height: u32, settings: &Settings) -> u64 {
-    let deepest = settings
+/// Ops of VGG19 needed by the deepest content or style layer (at least one).
+fn depth_needed(settings: &Settings) -> usize {
+    settings
         .content_layers
         .iter()
         .chain(settings.style_layers.iter())
-        .filter_map(|l| CONVS.iter().position(|c| c.0 == l.layer))
+        .filter_map(|l| layer_index(&l.layer))
         .max()
-        .unwrap_or(0);
+        .map_or(1, |i| i + 1)
+}
+
+/// Floating point operations of one optimisation step: the convolutions forward to the deepest
+/// layer used and backward to the input (about the same again), the rest being negligible.
+pub fn flops_per_step(width: u32, height: u32, settings: &Settings) -> u64 {
+    let (mut h, mut w) = (height as u64, width as u64);
     let mut total = 0u64;
-    for &(_, cin, cout, pools) in &CONVS[..=deepest] {
-        // Floor mode: each pooling halves and drops an odd last row/column.
-        let (h, w) = ((height >> pools) as u64, (width >> pools) as u64);
-        total += 2 * h * w * cin.div_ceil(4) * 4 * cout * 9 * 2;
+    for op in &VGG19[..depth_needed(settings)] {
+        match *op {
+            // Floor mode: an odd size drops its last row/column.
+            LayerOp::Pool => (h, w) = (h / 2, w / 2),
+            LayerOp::Conv { cin, cout, .. } => total += 2 * (2 * h * w * c4(cin) as u64 * cout as u64 * 9),
+        }
     }
     total
+}
+
+/// The largest feature map (bytes) of a run: it bounds the largest GPU buffer.
+fn largest_feature_bytes(width: u32, height: u32, settings: &Settings) -> u64 {
+    let (mut h, mut w) = (height as u64, width as u64);
+    let mut largest = 0u64;
+    for op in &VGG19[..depth_needed(settings)] {
+        match *op {
+            LayerOp::Pool => (h, w) = (h / 2, w / 2),
+            LayerOp::Conv { cout, .. } => largest = largest.max(h * w * c4(cout) as u64 * 4),
+        }
+    }
+    largest
+}
+
+/// Refuses layers the loaded weights file does not contain (the engine would, later and slower).
+fn check_layers_available(settings: &Settings, available_depth: usize) -> Result<(), String> {
+    for l in settings.content_layers.iter().chain(settings.style_layers.iter()) {
+        if layer_index(&l.layer).is_some_and(|i| i >= available_depth) {
+            return Err(format!(
+                "{} needs {}, which the weights file does not contain: use a shallower layer",
+                l.layer,
+                l.layer.replace("relu", "conv")
+            ));
+        }
+    }
+    Ok(())
 }
 
 // Device-lost callbacks must be `Send` (wgpu's bound), so they cannot hold a JS function: they
@@ -293,9 +308,16 @@ impl StyleTransfer {
         future_to_promise(async move {
             inner.check_usable()?;
             let weights = Weights::from_bytes(&bytes).map_err(|e| js_error(format!("the weights file is unusable: {e}")))?;
-            let net = Network::upload(&inner.ctx, &weights);
+            let net = Network::upload(&inner.ctx, &weights)
+                .map_err(|e| js_error(format!("the weights file does not fit VGG19: {e}")))?;
             if let Some(e) = inner.ctx.take_error() {
                 return Err(js_error(format!("uploading the weights to the GPU failed: {e}")));
+            }
+            let available = Array::new();
+            for name in relu_layer_names() {
+                if layer_index(&name).is_some_and(|i| i < net.available_depth) {
+                    available.push(&JsValue::from_str(&name));
+                }
             }
             inner.inputs.borrow_mut().net = Some(Rc::new(net));
             inner.changed();
@@ -307,6 +329,7 @@ impl StyleTransfer {
                 ("layers", JsValue::from(weights.layers.len() as u32)),
                 ("dtype", JsValue::from_str(dtype)),
                 ("bytes", JsValue::from(bytes.len() as f64)),
+                ("availableLayers", available.into()),
             ]))
         })
     }
@@ -478,15 +501,21 @@ impl StyleTransfer {
     /// `{bytes, largestBuffer, maxBuffer, flopsPerStep, fits, reason}`. `fits` is false (with the
     /// reason) when a buffer would exceed what this GPU allows; building such a run would fail.
     pub fn estimate(&self, width: u32, height: u32, settings_json: Option<String>) -> Result<JsValue, JsValue> {
-        let mut settings = self.inner.inputs.borrow().settings.clone();
+        let (mut settings, net) = {
+            let inputs = self.inner.inputs.borrow();
+            (inputs.settings.clone(), inputs.net.clone())
+        };
         if let Some(json) = settings_json {
             apply_settings_json(&mut settings, &json)?;
         }
+        if let Some(net) = &net {
+            check_layers_available(&settings, net.available_depth).map_err(js_error)?;
+        }
+        let weight_bytes = net.as_ref().map_or_else(|| vgg19_weight_bytes(VGG19.len()), |n| n.weight_bytes());
+        let bytes = plan_bytes(weight_bytes, width, height, &settings).map_err(js_error)?;
         let limits = &self.inner.ctx.limits;
         let max_buffer = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
-        let bytes = plan_bytes(width, height, &settings);
-        // conv1_x outputs are the largest tensors: H*W*64 floats.
-        let largest = width as u64 * height as u64 * 64 * 4;
+        let largest = largest_feature_bytes(width, height, &settings);
         let fits = largest <= max_buffer;
         let reason = if fits {
             String::new()

@@ -265,6 +265,7 @@ async function loadWeights() {
       app.weightsBytes = fetched.bytes;
       app.weightsReady = true;
       app.weightsFromCache = fetched.fromCache;
+      app.form.setAvailableLayers(info.availableLayers);
       bar.max = 1;
       bar.value = 1;
       status.textContent = `${formatBytes(fetched.bytes.length)}, ${info.layers} layers (${info.dtype}), checksum OK` +
@@ -365,6 +366,8 @@ function updateEstimate() {
   try {
     est = app.st.estimate(w, h, JSON.stringify(settings.raw));
   } catch (e) {
+    app.refusal = errorText(e);
+    el.textContent = '';
     say('error', `Settings: ${errorText(e)}`, 'settings');
     return;
   }
@@ -811,6 +814,9 @@ function showStats() {
 function rememberSpeed() {
   const run = app.run;
   if (!(run.stepSeconds > 0) || !run.flopsPerStep || !app.adapterName) return;
+  // Tiny runs are dominated by per-dispatch overhead: they would make big sizes look slower than they
+  // are, so they only count while nothing better is known.
+  if (run.width * run.height < 96 * 96 && measuredGflops() !== null) return;
   const gflops = run.flopsPerStep / run.stepSeconds / 1e9;
   try {
     localStorage.setItem(`stylize.gflops.${app.adapterName}`, gflops.toPrecision(3));

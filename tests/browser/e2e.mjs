@@ -357,7 +357,7 @@ async function main() {
       await evaluate(first, () => document.querySelectorAll('.layer-grid input').forEach((i) => { i.value = ''; }));
       await setControls(first, {
         'set-content_layers-relu3_2': '0.5', 'set-content_layers-relu4_2': '1',
-        'set-style_layers-relu1_1': '0.3', 'set-style_layers-relu2_2': '1.5', 'set-style_layers-relu5_4': '2',
+        'set-style_layers-relu1_1': '0.3', 'set-style_layers-relu2_2': '1.5', 'set-style_layers-relu5_1': '2',
       });
       for (const [file, weight] of [['starry_night.jpg', '0.4'], ['the_scream.jpg', '0.6']]) {
         await first.fill('#style-url', `${corsSite.url}/${file}`);
@@ -399,7 +399,7 @@ async function main() {
         'set-lr': '0.0125', 'set-lbfgs_history': '9', 'set-content_weight': '2.5', 'set-tv_weight': '0.001',
         'set-style_scale': '0.75', 'set-pooling': 'avg', 'set-init': 'style', 'set-seed': '12345', 'set-loss_form': 'seed',
         'set-content_layers-relu3_2': '0.5', 'set-content_layers-relu4_2': '1', 'set-content_layers-relu4_1': '',
-        'set-style_layers-relu1_1': '0.3', 'set-style_layers-relu2_2': '1.5', 'set-style_layers-relu5_4': '2',
+        'set-style_layers-relu1_1': '0.3', 'set-style_layers-relu2_2': '1.5', 'set-style_layers-relu5_1': '2',
         'set-style_layers-relu2_1': '' };
       for (const [id, value] of Object.entries(wanted)) {
         const got = await second.locator(`#${id}`).inputValue();

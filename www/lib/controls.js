@@ -218,7 +218,23 @@ export class SettingsForm {
   }
 
   setEnabled(enabled) {
-    for (const el of this.form.querySelectorAll('input, select')) el.disabled = !enabled;
+    for (const el of this.form.querySelectorAll('input, select')) {
+      el.disabled = !enabled || el.dataset.unavailable === 'true';
+    }
+  }
+
+  /** Greys out the layers the loaded weights file does not have (e.g. relu5_2..relu5_4). */
+  setAvailableLayers(available) {
+    for (const key of ['content_layers', 'style_layers']) {
+      const inputs = this.inputs.get(key);
+      if (!(inputs instanceof Map)) continue;
+      for (const [layer, el] of inputs) {
+        const missing = !available.includes(layer);
+        el.dataset.unavailable = String(missing);
+        el.disabled = missing;
+        if (missing) el.title = `${layer}: not in the weights file (it holds ${available[0]}..${available[available.length - 1]})`;
+      }
+    }
   }
 
   /** The control element of a key (for tests and focus), or the input of one layer. */
