@@ -254,9 +254,14 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     let result = match cli.command {
         Some(Command::ConvertWeights { src, out, dtype }) => convert_weights(&src, &out, dtype),
-        Some(Command::Bench { sizes, steps, plan_sizes, weights, quantisation_src, readme }) => {
-            bench(sizes, steps, plan_sizes, weights, quantisation_src, readme)
-        }
+        Some(Command::Bench {
+            sizes,
+            steps,
+            plan_sizes,
+            weights,
+            quantisation_src,
+            readme,
+        }) => bench(sizes, steps, plan_sizes, weights, quantisation_src, readme),
         None => run(&cli.run),
     };
     match result {
@@ -349,7 +354,12 @@ fn bench(
         None => default_weights_path()?,
     };
     let weights = Weights::load(&weights_path).map_err(|e| err("--weights", e))?;
-    let opts = crate::bench::BenchOptions { sizes, steps, plan_sizes, readme: None };
+    let opts = crate::bench::BenchOptions {
+        sizes,
+        steps,
+        plan_sizes,
+        readme: None,
+    };
     let mut report = crate::bench::run(&weights, &opts).map_err(|e| err("bench", e))?;
     if let Some(src) = quantisation_src {
         let f32_weights = Weights::load(&src).map_err(|e| err("--quantisation-src", e))?;
@@ -363,7 +373,8 @@ fn bench(
             ("astronaut".to_string(), load("content/astronaut.png", 128)?),
         ];
         let style = load("style/starry_night.jpg", 128)?;
-        let quant = crate::bench::quantisation_report(&f32_weights, &weights, &images, &style).map_err(|e| err("bench", e))?;
+        let quant = crate::bench::quantisation_report(&f32_weights, &weights, &images, &style)
+            .map_err(|e| err("bench", e))?;
         report.push_str("\nQuantisation cost (q8 file against the float32 source, 128 px):\n\n");
         report.push_str(&quant);
     }
@@ -633,9 +644,9 @@ fn optimise(
 
     if steps == 0 {
         if let Some(log) = log.as_deref_mut() {
-            // The objective of the initial image: evaluating the gradient computes it.
+            // The objective of the initial image, evaluated without an update.
             let t = Instant::now();
-            pollster::block_on(stylizer.gradient()).map_err(|e| err("engine", e))?;
+            stylizer.evaluate();
             let losses = pollster::block_on(stylizer.losses()).map_err(|e| err("engine", e))?;
             write(log, &losses, t.elapsed().as_secs_f64() * 1e3)?;
             last = Some(losses);
