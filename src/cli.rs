@@ -497,6 +497,21 @@ fn load_image(option: &str, path: &Path) -> Result<Image, CliError> {
     imageio::load(path).map_err(|e| err(option, e))
 }
 
+/// Each pooling halves the image; the deepest layer must still have a pixel.
+fn check_min_side(option: &str, image: &Image, min: u32, raise: &str) -> Result<(), CliError> {
+    if image.width.min(image.height) < min {
+        return Err(err(
+            option,
+            format!(
+                "the image is {}x{} px after scaling, but the deepest layer asked for needs at least {min} px \
+                 on each side; raise {raise} or use shallower layers",
+                image.width, image.height
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A file we will write later, created now so that a bad path fails before minutes of work.
 fn create_file(option: &str, path: &Path) -> Result<File, CliError> {
     File::create(path).map_err(|e| err(option, format!("cannot write {}: {e}", path.display())))
@@ -541,6 +556,15 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         let image = imageio::resize_longest(&load_image("--style", path)?, style_side);
         let weight = settings.style_blend.get(i).copied().unwrap_or(1.0);
         styles.push((image, weight));
+    }
+    check_min_side("--content", &content, settings.min_content_side(), "--size")?;
+    for (image, _) in &styles {
+        check_min_side(
+            "--style",
+            image,
+            settings.min_style_side(),
+            "--size or --style-scale",
+        )?;
     }
     let init_image = match &settings.init {
         Init::Path(p) => Some(imageio::resize_to(

@@ -235,6 +235,21 @@ fn layers_missing_from_the_weights_file() {
 }
 
 #[test]
+fn images_too_small_for_the_deepest_layer() {
+    // relu5_1 sits after four poolings: 16 px per side at least.
+    fails_run(
+        &["--size", "24", "--style-scale", "0.5"],
+        "--style: the image is 12x8 px after scaling",
+    );
+    fails_run(&["--size", "20"], "--content: the image is 20x13 px after scaling, but the deepest layer asked for needs at least 16 px");
+    // Shallower style layers need less: relu4_1 needs 8 px, and starry night at 6 px is too small.
+    fails_run(
+        &["--size", "24", "--style-scale", "0.25", "--style-layers", "relu4_1"],
+        "--style: the image is 6x4 px after scaling, but the deepest layer asked for needs at least 8 px",
+    );
+}
+
+#[test]
 fn bad_choices_and_presets() {
     fails_run(
         &["--preset", "bogus"],
@@ -541,4 +556,71 @@ fn a_tiny_run_writes_the_image_the_log_and_the_gradient() {
         .iter()
         .zip(&written.rgb)
         .all(|(a, b)| (a - b).abs() <= 0.5 / 255.0 + 1e-6));
+}
+
+/// The other run options reach the engine: two blended styles at half scale, an init file,
+/// L-BFGS, the seed loss form, average pooling, custom layers.
+#[test]
+fn a_tiny_run_with_blend_init_file_and_lbfgs() {
+    let dir = temp_dir();
+    let (out, log) = (dir.join("blend.png"), dir.join("blend.jsonl"));
+    let scream = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/images/style/the_scream.jpg"
+    );
+    for extra in [
+        &["--optimizer", "lbfgs", "--init", STARRY, "--pooling", "avg"][..],
+        &[
+            "--preset",
+            "seed",
+            "--init",
+            "noise",
+            "--seed",
+            "7",
+            "--style-layers",
+            "relu1_1:2,relu2_1",
+        ][..],
+    ] {
+        let mut args = vec![
+            "--content",
+            CHELSEA,
+            "--style",
+            STARRY,
+            "--style",
+            scream,
+            "--style-blend",
+            "0.7,0.3",
+            "--style-scale",
+            "0.75",
+            "--size",
+            "48",
+            "--steps",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+            "--log-json",
+            log.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let run = stylize(&args);
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let lines = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(lines.lines().count(), 2, "{extra:?}");
+        for line in lines.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(
+                v["total"]
+                    .as_f64()
+                    .is_some_and(|t| t.is_finite() && t > 0.0),
+                "{extra:?}: {line}"
+            );
+        }
+        let img = stylize::imageio::load(&out).unwrap();
+        assert_eq!((img.width, img.height), (48, 32));
+    }
 }
