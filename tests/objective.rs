@@ -208,3 +208,21 @@ fn each_term_alone_matches_f64_reference() {
         check(&s, &content, &[(style.clone(), 1.0)], &start);
     }
 }
+
+#[test]
+fn images_too_small_for_the_deepest_layer_are_refused() {
+    let f = fixture();
+    let s = base_settings();
+    let content = image("content/chelsea.png", 24, 20);
+    let tiny_style = image("style/starry_night.jpg", 12, 8);
+    let err = pollster::block_on(Stylizer::new(f.ctx.clone(), &f.net, &s, &content, &[(tiny_style, 1.0)], None))
+        .err()
+        .expect("a 12×8 style image cannot reach relu5_1");
+    assert!(err.to_string().contains("too small"), "{err}");
+    let tiny_content = image("content/chelsea.png", 15, 40);
+    let style = image("style/starry_night.jpg", 24, 20);
+    let err = pollster::block_on(Stylizer::new(f.ctx.clone(), &f.net, &s, &tiny_content, &[(style, 1.0)], None))
+        .err()
+        .expect("a 15 px side cannot reach relu5_1");
+    assert!(err.to_string().contains("16 px"), "{err}");
+}
