@@ -254,9 +254,14 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     let result = match cli.command {
         Some(Command::ConvertWeights { src, out, dtype }) => convert_weights(&src, &out, dtype),
-        Some(Command::Bench { sizes, steps, plan_sizes, weights, quantisation_src, readme }) => {
-            bench(sizes, steps, plan_sizes, weights, quantisation_src, readme)
-        }
+        Some(Command::Bench {
+            sizes,
+            steps,
+            plan_sizes,
+            weights,
+            quantisation_src,
+            readme,
+        }) => bench(sizes, steps, plan_sizes, weights, quantisation_src, readme),
         None => run(&cli.run),
     };
     match result {
@@ -349,7 +354,12 @@ fn bench(
         None => default_weights_path()?,
     };
     let weights = Weights::load(&weights_path).map_err(|e| err("--weights", e))?;
-    let opts = crate::bench::BenchOptions { sizes, steps, plan_sizes, readme: None };
+    let opts = crate::bench::BenchOptions {
+        sizes,
+        steps,
+        plan_sizes,
+        readme: None,
+    };
     let mut report = crate::bench::run(&weights, &opts).map_err(|e| err("bench", e))?;
     if let Some(src) = quantisation_src {
         let f32_weights = Weights::load(&src).map_err(|e| err("--quantisation-src", e))?;
@@ -363,7 +373,8 @@ fn bench(
             ("astronaut".to_string(), load("content/astronaut.png", 128)?),
         ];
         let style = load("style/starry_night.jpg", 128)?;
-        let quant = crate::bench::quantisation_report(&f32_weights, &weights, &images, &style).map_err(|e| err("bench", e))?;
+        let quant = crate::bench::quantisation_report(&f32_weights, &weights, &images, &style)
+            .map_err(|e| err("bench", e))?;
         report.push_str("\nQuantisation cost (q8 file against the float32 source, 128 px):\n\n");
         report.push_str(&quant);
     }
@@ -486,6 +497,21 @@ fn load_image(option: &str, path: &Path) -> Result<Image, CliError> {
     imageio::load(path).map_err(|e| err(option, e))
 }
 
+/// Each pooling halves the image; the deepest layer must still have a pixel.
+fn check_min_side(option: &str, image: &Image, min: u32, raise: &str) -> Result<(), CliError> {
+    if image.width.min(image.height) < min {
+        return Err(err(
+            option,
+            format!(
+                "the image is {}x{} px after scaling, but the deepest layer asked for needs at least {min} px \
+                 on each side; raise {raise} or use shallower layers",
+                image.width, image.height
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A file we will write later, created now so that a bad path fails before minutes of work.
 fn create_file(option: &str, path: &Path) -> Result<File, CliError> {
     File::create(path).map_err(|e| err(option, format!("cannot write {}: {e}", path.display())))
@@ -530,6 +556,15 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         let image = imageio::resize_longest(&load_image("--style", path)?, style_side);
         let weight = settings.style_blend.get(i).copied().unwrap_or(1.0);
         styles.push((image, weight));
+    }
+    check_min_side("--content", &content, settings.min_content_side(), "--size")?;
+    for (image, _) in &styles {
+        check_min_side(
+            "--style",
+            image,
+            settings.min_style_side(),
+            "--size or --style-scale",
+        )?;
     }
     let init_image = match &settings.init {
         Init::Path(p) => Some(imageio::resize_to(
@@ -633,9 +668,9 @@ fn optimise(
 
     if steps == 0 {
         if let Some(log) = log.as_deref_mut() {
-            // The objective of the initial image: evaluating the gradient computes it.
+            // The objective of the initial image, evaluated without an update.
             let t = Instant::now();
-            pollster::block_on(stylizer.gradient()).map_err(|e| err("engine", e))?;
+            stylizer.evaluate();
             let losses = pollster::block_on(stylizer.losses()).map_err(|e| err("engine", e))?;
             write(log, &losses, t.elapsed().as_secs_f64() * 1e3)?;
             last = Some(losses);

@@ -169,6 +169,8 @@ pub struct Stylizer {
     evaluate: Vec<Dispatch>,
     optimizer: Optimizer,
     steps: u32,
+    /// The step whose starting objective the scalars hold (1-based).
+    evaluated_step: u32,
     /// Buffers this run allocated (bytes), weights excluded.
     allocated: u64,
     // Kept alive: the dispatches bind these.
@@ -200,6 +202,10 @@ impl Stylizer {
         let blend_sum: f64 = styles.iter().map(|(_, w)| *w as f64).sum();
         if !styles.is_empty() && blend_sum <= 0.0 {
             return Err(EngineError::Settings("the style blend weights must not all be 0".into()));
+        }
+        check_feature_sizes("content", content, layers.depth)?;
+        for (image, _) in styles {
+            check_feature_sizes("style", image, layers.style_depth)?;
         }
         let allocated_before = ctx.allocated_bytes();
         let pooling = pool_kind(settings);
@@ -289,6 +295,7 @@ impl Stylizer {
             evaluate,
             optimizer,
             steps: 0,
+            evaluated_step: 1,
             allocated,
             _stack: stack,
         })
@@ -308,12 +315,14 @@ impl Stylizer {
         self.ctx.submit(encoder);
         self.optimizer.finish_step();
         self.steps += 1;
+        self.evaluated_step = self.steps;
     }
 
     /// Computes the objective and dL/dx at the current image without updating it.
     pub fn evaluate(&mut self) {
         let dispatches: Vec<&Dispatch> = self.evaluate.iter().collect();
         self.ctx.run(&dispatches);
+        self.evaluated_step = self.steps + 1;
     }
 
     pub fn steps_done(&self) -> u32 {
@@ -324,7 +333,7 @@ impl Stylizer {
     pub async fn losses(&self) -> Result<StepLosses, EngineError> {
         let v = self.ctx.read_f32(&self.objective.scalars, 0, SCALAR_SLOTS).await?;
         Ok(StepLosses {
-            step: self.steps.max(1),
+            step: self.evaluated_step,
             content: v[crate::objective::SLOT_CONTENT] as f64,
             style: v[crate::objective::SLOT_STYLE] as f64,
             tv: v[crate::objective::SLOT_TV] as f64,
@@ -369,6 +378,22 @@ impl Stylizer {
     pub fn evaluate_dispatches(&self) -> &[Dispatch] {
         &self.evaluate
     }
+}
+
+/// Each pooling halves the map: an image too small for the deepest layer would leave it empty.
+fn check_feature_sizes(what: &str, image: &Image, depth: usize) -> Result<(), EngineError> {
+    let shapes = crate::model::output_shapes(image.height as usize, image.width as usize, depth);
+    if shapes.last().is_some_and(|s| s.h == 0 || s.w == 0) {
+        let pools = VGG19[..depth].iter().filter(|op| matches!(op, crate::model::LayerOp::Pool)).count();
+        return Err(EngineError::Input(format!(
+            "the {what} image ({}×{}) is too small for the deepest layer used, which needs at least {} px per side; \
+             use a larger size or style scale, or shallower layers",
+            image.width,
+            image.height,
+            1usize << pools
+        )));
+    }
+    Ok(())
 }
 
 fn check_image(what: &str, image: &Image) -> Result<(), EngineError> {

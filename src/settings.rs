@@ -224,6 +224,19 @@ impl LayerWeight {
     }
 }
 
+/// The smallest width and height an image may have for `layers`: every 2×2 pooling before the
+/// deepest layer halves the size (dropping an odd last row or column), and must leave at least
+/// one pixel, so a layer of block b (`relu<b>_i`) needs 2^(b-1) pixels per side (relu5_x: 16).
+pub fn min_side_for(layers: &[LayerWeight]) -> u32 {
+    let block = |l: &LayerWeight| {
+        l.layer
+            .as_bytes()
+            .get(4)
+            .map_or(1, |b| b.saturating_sub(b'0').clamp(1, 5))
+    };
+    layers.iter().map(block).max().map_or(1, |b| 1 << (b - 1))
+}
+
 /// Every option of a style-transfer run. The fields mean exactly what the CLI options of the same
 /// name (with `-` for `_`) mean; see `stylize --help`.
 #[derive(Clone, Debug, PartialEq)]
@@ -509,6 +522,16 @@ impl Settings {
             style_scale,
             style_blend
         );
+    }
+
+    /// The smallest side the content image (and so the output) may have: see [`min_side_for`].
+    pub fn min_content_side(&self) -> u32 {
+        min_side_for(&self.content_layers).max(min_side_for(&self.style_layers))
+    }
+
+    /// The smallest side a style image may have (it only goes as deep as the style layers).
+    pub fn min_style_side(&self) -> u32 {
+        min_side_for(&self.style_layers)
     }
 
     /// Checks every field's range; the error names the first bad option.

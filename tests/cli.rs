@@ -235,6 +235,21 @@ fn layers_missing_from_the_weights_file() {
 }
 
 #[test]
+fn images_too_small_for_the_deepest_layer() {
+    // relu5_1 sits after four poolings: 16 px per side at least.
+    fails_run(
+        &["--size", "24", "--style-scale", "0.5"],
+        "--style: the image is 12x8 px after scaling",
+    );
+    fails_run(&["--size", "20"], "--content: the image is 20x13 px after scaling, but the deepest layer asked for needs at least 16 px");
+    // Shallower style layers need less: relu4_1 needs 8 px, and starry night at 6 px is too small.
+    fails_run(
+        &["--size", "24", "--style-scale", "0.25", "--style-layers", "relu4_1"],
+        "--style: the image is 6x4 px after scaling, but the deepest layer asked for needs at least 8 px",
+    );
+}
+
+#[test]
 fn bad_choices_and_presets() {
     fails_run(
         &["--preset", "bogus"],
@@ -426,4 +441,186 @@ fn convert_weights_reproduces_the_committed_file() {
         "convert-weights output differs from weights/vgg19.q8.bin"
     );
     std::fs::remove_file(&out).unwrap();
+}
+
+/// A real run on the GPU (lavapipe in CI): tiny, but end to end through the engine.
+#[test]
+fn a_tiny_run_writes_the_image_the_log_and_the_gradient() {
+    let dir = temp_dir();
+    let (out, log, grad) = (
+        dir.join("tiny.png"),
+        dir.join("tiny.jsonl"),
+        dir.join("tiny.npy"),
+    );
+    let run = stylize(&[
+        "--content",
+        CHELSEA,
+        "--style",
+        STARRY,
+        "--out",
+        out.to_str().unwrap(),
+        "--size",
+        "32",
+        "--steps",
+        "3",
+        "--log-json",
+        log.to_str().unwrap(),
+        "--dump-grad",
+        grad.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let img = stylize::imageio::load(&out).unwrap();
+    assert_eq!((img.width, img.height), (32, 21), "chelsea is 451x300");
+
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for (k, line) in lines.iter().enumerate() {
+        assert_eq!(line["step"].as_u64(), Some(k as u64 + 1));
+        for key in ["content", "style", "tv", "total", "ms"] {
+            assert!(
+                line[key]
+                    .as_f64()
+                    .is_some_and(|v| v.is_finite() && v >= 0.0),
+                "{key} in {line}"
+            );
+        }
+        let (c, s, t) = (
+            line["content"].as_f64().unwrap(),
+            line["style"].as_f64().unwrap(),
+            line["tv"].as_f64().unwrap(),
+        );
+        let total = line["total"].as_f64().unwrap();
+        assert!(
+            (5.0 * c + 100.0 * s + 0.0 * t - total).abs() <= 1e-4 * total,
+            "{line}"
+        );
+    }
+    // Starting from the content: no content loss at first, and the objective goes down.
+    assert_eq!(lines[0]["content"].as_f64(), Some(0.0));
+    assert!(lines[2]["total"].as_f64().unwrap() < lines[0]["total"].as_f64().unwrap());
+
+    let npy = std::fs::read(&grad).unwrap();
+    let header_len = u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    assert!(std::str::from_utf8(&npy[10..10 + header_len])
+        .unwrap()
+        .contains("'shape': (21, 32, 3)"));
+    let g: Vec<f32> = npy[10 + header_len..]
+        .chunks(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    assert_eq!(g.len(), 21 * 32 * 3);
+    assert!(g.iter().all(|v| v.is_finite()) && g.iter().any(|v| *v != 0.0));
+
+    // --steps 0: one line for the initial image, and the output is the (resized) content.
+    let run = stylize(&[
+        "--content",
+        CHELSEA,
+        "--style",
+        STARRY,
+        "--out",
+        out.to_str().unwrap(),
+        "--size",
+        "32",
+        "--steps",
+        "0",
+        "--log-json",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.lines().count(), 1);
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let rel = (first["total"].as_f64().unwrap() / lines[0]["total"].as_f64().unwrap() - 1.0).abs();
+    assert!(
+        rel < 1e-5,
+        "the initial objective differs: {first} vs {}",
+        lines[0]
+    );
+    let content =
+        stylize::imageio::resize_longest(&stylize::imageio::load(CHELSEA.as_ref()).unwrap(), 32);
+    let written = stylize::imageio::load(&out).unwrap();
+    assert!(content
+        .rgb
+        .iter()
+        .zip(&written.rgb)
+        .all(|(a, b)| (a - b).abs() <= 0.5 / 255.0 + 1e-6));
+}
+
+/// The other run options reach the engine: two blended styles at half scale, an init file,
+/// L-BFGS, the seed loss form, average pooling, custom layers.
+#[test]
+fn a_tiny_run_with_blend_init_file_and_lbfgs() {
+    let dir = temp_dir();
+    let (out, log) = (dir.join("blend.png"), dir.join("blend.jsonl"));
+    let scream = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/images/style/the_scream.jpg"
+    );
+    for extra in [
+        &["--optimizer", "lbfgs", "--init", STARRY, "--pooling", "avg"][..],
+        &[
+            "--preset",
+            "seed",
+            "--init",
+            "noise",
+            "--seed",
+            "7",
+            "--style-layers",
+            "relu1_1:2,relu2_1",
+        ][..],
+    ] {
+        let mut args = vec![
+            "--content",
+            CHELSEA,
+            "--style",
+            STARRY,
+            "--style",
+            scream,
+            "--style-blend",
+            "0.7,0.3",
+            "--style-scale",
+            "0.75",
+            "--size",
+            "48",
+            "--steps",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+            "--log-json",
+            log.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let run = stylize(&args);
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let lines = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(lines.lines().count(), 2, "{extra:?}");
+        for line in lines.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(
+                v["total"]
+                    .as_f64()
+                    .is_some_and(|t| t.is_finite() && t > 0.0),
+                "{extra:?}: {line}"
+            );
+        }
+        let img = stylize::imageio::load(&out).unwrap();
+        assert_eq!((img.width, img.height), (48, 32));
+    }
 }

@@ -208,3 +208,42 @@ fn each_term_alone_matches_f64_reference() {
         check(&s, &content, &[(style.clone(), 1.0)], &start);
     }
 }
+
+#[test]
+fn images_too_small_for_the_deepest_layer_are_refused() {
+    let f = fixture();
+    let s = base_settings();
+    let content = image("content/chelsea.png", 24, 20);
+    let tiny_style = image("style/starry_night.jpg", 12, 8);
+    let err = pollster::block_on(Stylizer::new(f.ctx.clone(), &f.net, &s, &content, &[(tiny_style, 1.0)], None))
+        .err()
+        .expect("a 12×8 style image cannot reach relu5_1");
+    assert!(err.to_string().contains("too small"), "{err}");
+    let tiny_content = image("content/chelsea.png", 15, 40);
+    let style = image("style/starry_night.jpg", 24, 20);
+    let err = pollster::block_on(Stylizer::new(f.ctx.clone(), &f.net, &s, &tiny_content, &[(style, 1.0)], None))
+        .err()
+        .expect("a 15 px side cannot reach relu5_1");
+    assert!(err.to_string().contains("16 px"), "{err}");
+}
+
+/// The committed q8 weights change the objective by less than 1% (issue 2's target).
+#[test]
+fn quantised_weights_keep_the_objective_within_one_percent() {
+    let f = fixture();
+    let q8 = Weights::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/weights/vgg19.q8.bin"))).expect("committed weights");
+    let q8_net = Network::upload(&f.ctx, &q8).expect("upload q8");
+    let s = base_settings();
+    let content = image("content/astronaut.png", 48, 48);
+    let style = image("style/starry_night.jpg", 48, 38);
+    let start = image("content/coffee.png", 48, 48);
+    let mut totals = Vec::new();
+    for net in [&f.net, &q8_net] {
+        let mut st = pollster::block_on(Stylizer::new(f.ctx.clone(), net, &s, &content, &[(style.clone(), 1.0)], Some(&start))).unwrap();
+        st.evaluate();
+        totals.push(pollster::block_on(st.losses()).unwrap().total);
+    }
+    let change = (totals[1] - totals[0]).abs() / totals[0];
+    assert!(change < 0.01, "q8 objective {:e} vs float32 {:e}: {:.3}%", totals[1], totals[0], 100.0 * change);
+    assert!(change > 0.0, "the two networks cannot be identical");
+}

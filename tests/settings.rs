@@ -863,3 +863,28 @@ fn float_text_is_short_and_exact() {
     assert_eq!(settings::fmt_f32(1e6), "1e6");
     assert_eq!(settings::fmt_f32(0.02), "0.02");
 }
+
+#[test]
+fn minimum_image_sides_follow_the_deepest_layer() {
+    assert_eq!(
+        settings::min_side_for(&parse_layers("relu1_1,relu1_2").unwrap()),
+        1
+    );
+    assert_eq!(settings::min_side_for(&parse_layers("relu2_2").unwrap()), 2);
+    assert_eq!(
+        settings::min_side_for(&parse_layers("relu1_1,relu3_4").unwrap()),
+        4
+    );
+    assert_eq!(settings::min_side_for(&parse_layers("relu4_2").unwrap()), 8);
+    assert_eq!(
+        settings::min_side_for(&parse_layers("relu5_4,relu1_1").unwrap()),
+        16
+    );
+    let s = Settings::default();
+    assert_eq!((s.min_content_side(), s.min_style_side()), (16, 16));
+    let s = Settings {
+        style_layers: parse_layers("relu1_1,relu2_1").unwrap(),
+        ..Settings::default()
+    };
+    assert_eq!((s.min_content_side(), s.min_style_side()), (8, 2));
+}
