@@ -516,9 +516,15 @@ impl StyleTransfer {
         let limits = &self.inner.ctx.limits;
         let max_buffer = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let largest = largest_feature_bytes(width, height, &settings);
-        let fits = largest <= max_buffer;
+        let min_side = settings.min_content_side();
+        let fits = largest <= max_buffer && width.min(height) >= min_side;
         let reason = if fits {
             String::new()
+        } else if width.min(height) < min_side {
+            format!(
+                "the result would be {width}x{height}, but the deepest layer used needs at least {min_side} px per side \
+                 (each pooling halves the image): choose a larger size, a less elongated image, or shallower layers"
+            )
         } else {
             format!(
                 "{width}x{height} needs {:.0} MiB buffers but this GPU allows at most {:.0} MiB per buffer: choose a smaller size",
