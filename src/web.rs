@@ -204,7 +204,8 @@ impl Inner {
             return Err(js_error("the style blend weights are all 0: give at least one style a weight above 0"));
         }
         let content = imageio::resize_longest(content, settings.size);
-        let style_side = ((settings.size as f32 * settings.style_scale).round() as u32).max(1);
+        // As the CLI computes it (f64), so that both resize the style to the same size.
+        let style_side = ((settings.style_scale as f64 * settings.size as f64).round() as u32).max(1);
         let styles = inputs
             .styles
             .iter()
