@@ -59,8 +59,17 @@ impl GpuContext {
     /// Picks the high-performance adapter and asks for its own limits, so that
     /// large images can use the largest buffers the GPU allows.
     pub async fn new() -> Result<Self, GpuError> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = instance
+        Self::from_adapter(Self::request_adapter(&Self::instance()).await?).await
+    }
+
+    /// A wgpu instance whose backends follow `WGPU_BACKEND` (natively) or WebGPU (in the browser).
+    pub fn instance() -> wgpu::Instance {
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+    }
+
+    /// The high-performance adapter of the platform (WebGPU in the browser, Vulkan/Metal/DX12/GL natively).
+    pub async fn request_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter, GpuError> {
+        instance
             .request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,
                 force_fallback_adapter: false,
@@ -68,8 +77,7 @@ impl GpuContext {
                 apply_limit_buckets: false,
             })
             .await
-            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
-        Self::from_adapter(adapter).await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))
     }
 
     /// Creates the device on a chosen adapter (the web page picks its own).
@@ -85,6 +93,8 @@ impl GpuContext {
         limits.max_compute_workgroup_size_x = adapter_limits.max_compute_workgroup_size_x.min(256);
         limits.max_compute_workgroup_size_y = adapter_limits.max_compute_workgroup_size_y.min(256);
         limits.max_compute_workgroup_storage_size = adapter_limits.max_compute_workgroup_storage_size.min(16384);
+        // The web renderer draws the image into a canvas texture of the output's size.
+        limits.max_texture_dimension_2d = adapter_limits.max_texture_dimension_2d;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("stylize"),
@@ -133,7 +143,7 @@ impl GpuContext {
 
     /// Fails with a clear message when one buffer would exceed what the device allows.
     pub fn check_size(&self, what: &str, bytes: u64) -> Result<(), GpuError> {
-        let limit = (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size);
+        let limit = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
         if bytes > limit {
             return Err(GpuError::TooLarge { what: what.to_string(), bytes, limit });
         }
@@ -361,7 +371,7 @@ pub fn groups_2d(count: u32) -> [u32; 3] {
 }
 
 fn pad4(data: &[u8]) -> Cow<'_, [u8]> {
-    if data.len() % 4 == 0 {
+    if data.len().is_multiple_of(4) {
         Cow::Borrowed(data)
     } else {
         let mut v = data.to_vec();

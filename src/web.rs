@@ -238,17 +238,14 @@ impl StyleTransfer {
     /// error when the browser has no WebGPU or no usable adapter.
     pub fn create() -> Promise {
         future_to_promise(async move {
-            let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-            let adapter = instance
-                .request_adapter(&wgpu::RequestAdapterOptions {
-                    power_preference: wgpu::PowerPreference::HighPerformance,
-                    force_fallback_adapter: false,
-                    compatible_surface: None,
-                    apply_limit_buckets: false,
-                })
+            let instance = GpuContext::instance();
+            let adapter = GpuContext::request_adapter(&instance)
                 .await
                 .map_err(|e| {
-                    let first = e.to_string();
+                    let first = match e {
+                        crate::gpu::GpuError::NoAdapter(reason) => reason,
+                        other => other.to_string(),
+                    };
                     let first = first.split(';').next().unwrap_or_default().trim().to_string();
                     js_error(format!(
                         "WebGPU is not available: the browser offered no GPU adapter ({first}). Use Chrome or Edge \
