@@ -2,7 +2,7 @@
 //! respect to the input: `shaders/conv3x3.wgsl`.
 //!
 //! The convolution is a tiled implicit GEMM: no im2col buffer (at 512 px that alone
-//! would need 600 MB). Each thread computes a 4-pixel × 4-channel block; the forward
+//! would need 600 MB). Each thread computes 4 pixels × 8 channels; the forward
 //! pass also writes the ReLU mask (1 bit per output element, 4×4-block word layout,
 //! see [`crate::kernels`]) that the backward pass reads instead of the activations.
 
@@ -14,6 +14,7 @@ const SHADER: &str = include_str!("../../shaders/conv3x3.wgsl");
 /// Invocations per workgroup (the shader's `WG`); each handles 4 pixels.
 const WORKGROUP: usize = 64;
 const PIXELS_PER_THREAD: usize = 4;
+const CHANNELS_PER_THREAD: usize = 8;
 
 /// The size of one convolution: an `h`×`w` map with `cin` channels in, `cout` out
 /// (real channel counts; buffers hold them padded to multiples of 4).
@@ -62,11 +63,12 @@ impl ConvShape {
         );
     }
 
-    /// Workgroups: x (and z past 65535) over groups of 64 four-pixel blocks, y over 4-channel blocks.
+    /// Workgroups: x (and z past 65535) over groups of 64 four-pixel blocks, y over
+    /// 8-channel blocks (of the output channels forward, the input channels backward).
     fn workgroups(&self, channels: usize) -> [u32; 3] {
         let pixel_groups = crate::gpu::groups(self.h * self.w, WORKGROUP * PIXELS_PER_THREAD);
         let [x, z, _] = crate::gpu::groups_2d(pixel_groups);
-        [x, (c4(channels) / 4) as u32, z]
+        [x, channels.div_ceil(CHANNELS_PER_THREAD) as u32, z]
     }
 }
 

@@ -131,6 +131,7 @@ pub fn conv_pre(h: usize, w: usize, cin: usize, cout: usize, x: &[f64], k: &[f64
 }
 
 /// L = sum(r * relu(conv(x) + b)): the scalar whose gradient the backward kernel computes for grad_output = r.
+#[allow(clippy::too_many_arguments)]
 pub fn conv_loss(h: usize, w: usize, cin: usize, cout: usize, x: &[f64], k: &[f64], b: &[f64], r: &[f64]) -> f64 {
     let (pre, _) = conv_pre(h, w, cin, cout, x, k, b);
     pre.iter().zip(r).map(|(p, r)| p.max(0.0) * r).sum()
