@@ -107,7 +107,7 @@ fn bench_size(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u
     // Per kernel: each dispatch run alone, repeated, grouped by label.
     let mut per_label: BTreeMap<String, (f64, u64, u32)> = BTreeMap::new();
     let reps = 3;
-    for d in st.evaluate_dispatches() {
+    for d in st.evaluate_dispatches().iter().chain(st.optimizer_dispatches()) {
         ctx.run(&[d]);
         ctx.finish();
         let t = Instant::now();

@@ -378,6 +378,11 @@ impl Stylizer {
     pub fn evaluate_dispatches(&self) -> &[Dispatch] {
         &self.evaluate
     }
+
+    /// The optimiser's dispatches of the next step, for the benchmark's per-kernel timing.
+    pub fn optimizer_dispatches(&self) -> Vec<&Dispatch> {
+        self.optimizer.step_dispatches()
+    }
 }
 
 /// Each pooling halves the map: an image too small for the deepest layer would leave it empty.
