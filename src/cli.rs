@@ -641,12 +641,14 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         .map(|l| format!(", loss {:.4e}", l.total))
         .unwrap_or_default();
     println!(
-        "wrote {} ({}x{}): {} steps in {:.1} s{loss}",
+        "wrote {} ({}x{}): {} steps in {:.1} s{loss}, {:.1} MiB of GPU memory (weights {:.1} MiB)",
         out.display(),
         image.width,
         image.height,
         settings.steps,
-        elapsed.as_secs_f64()
+        elapsed.as_secs_f64(),
+        (stylizer.allocated_bytes() + net.weight_bytes()) as f64 / 1048576.0,
+        net.weight_bytes() as f64 / 1048576.0
     );
     Ok(())
 }
