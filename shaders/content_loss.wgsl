@@ -21,6 +21,7 @@ struct GradParams {
     _pad0: u32,
 }
 
+// Also the lane count of workgroup_sum (workgroup_sum.wgsl, appended by src/kernels).
 const THREADS: u32 = 64u;
 const PER_THREAD: u32 = 8u;
 
@@ -31,8 +32,6 @@ const PER_THREAD: u32 = 8u;
 
 @group(0) @binding(0) var<uniform> gp: GradParams;
 @group(0) @binding(3) var<storage, read_write> grad_features: array<vec4<f32>>;
-
-var<workgroup> lane_sums: array<f32, 64>;
 
 @compute @workgroup_size(64)
 fn partial(
@@ -51,16 +50,9 @@ fn partial(
             acc = acc + d * d;
         }
     }
-    lane_sums[lane] = (acc.x + acc.y) + (acc.z + acc.w);
-    workgroupBarrier();
-    for (var stride = THREADS / 2u; stride > 0u; stride = stride / 2u) {
-        if (lane < stride) {
-            lane_sums[lane] = lane_sums[lane] + lane_sums[lane + stride];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(lane, (acc.x + acc.y) + (acc.z + acc.w));
     if (lane == 0u && block < pp.blocks) {
-        partials[pp.offset + block] = lane_sums[0];
+        partials[pp.offset + block] = total;
     }
 }
 

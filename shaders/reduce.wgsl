@@ -29,30 +29,23 @@ struct CombineParams {
 @group(0) @binding(0) var<uniform> comb: CombineParams;
 @group(0) @binding(1) var<storage, read_write> combine_scalars: array<f32>;
 
-const FINISH_THREADS: u32 = 256u;
-var<workgroup> lane_sums: array<f32, 256>;
+// Also the lane count of workgroup_sum (workgroup_sum.wgsl, appended by src/kernels).
+const THREADS: u32 = 256u;
 
 // One workgroup: each lane sums a strided share, then a tree adds the lanes.
 @compute @workgroup_size(256)
 fn finish(@builtin(local_invocation_index) lane: u32) {
     var sum = 0.0;
-    for (var i = lane; i < fin.count; i += FINISH_THREADS) {
+    for (var i = lane; i < fin.count; i += THREADS) {
         sum += partials[fin.offset + i];
     }
-    lane_sums[lane] = sum;
-    workgroupBarrier();
-    for (var stride = FINISH_THREADS / 2u; stride > 0u; stride = stride / 2u) {
-        if (lane < stride) {
-            lane_sums[lane] = lane_sums[lane] + lane_sums[lane + stride];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(lane, sum);
     if (lane == 0u) {
         var previous = 0.0;
         if (fin.accumulate != 0u) {
             previous = scalars[fin.slot];
         }
-        scalars[fin.slot] = previous + fin.scale * lane_sums[0];
+        scalars[fin.slot] = previous + fin.scale * total;
     }
 }
 

@@ -484,13 +484,7 @@ fn json_f64(x: f64) -> String {
     if !x.is_finite() {
         return "null".into();
     }
-    let plain = format!("{x}");
-    let exp = format!("{x:e}");
-    if exp.len() < plain.len() {
-        exp
-    } else {
-        plain
-    }
+    settings::fmt_float(x)
 }
 
 fn load_image(option: &str, path: &Path) -> Result<Image, CliError> {

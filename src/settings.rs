@@ -571,22 +571,22 @@ impl Settings {
             "size" => self.size.to_string(),
             "steps" => self.steps.to_string(),
             "optimizer" => self.optimizer.name().to_string(),
-            "lr" => fmt_f32(self.lr),
+            "lr" => fmt_float(self.lr),
             "lbfgs_history" => self.lbfgs_history.to_string(),
-            "content_weight" => fmt_f32(self.content_weight),
-            "style_weight" => fmt_f32(self.style_weight),
-            "tv_weight" => fmt_f32(self.tv_weight),
+            "content_weight" => fmt_float(self.content_weight),
+            "style_weight" => fmt_float(self.style_weight),
+            "tv_weight" => fmt_float(self.tv_weight),
             "content_layers" => format_layers(&self.content_layers),
             "style_layers" => format_layers(&self.style_layers),
             "pooling" => self.pooling.name().to_string(),
             "init" => self.init.name().to_string(),
             "seed" => self.seed.to_string(),
             "loss_form" => self.loss_form.name().to_string(),
-            "style_scale" => fmt_f32(self.style_scale),
+            "style_scale" => fmt_float(self.style_scale),
             "style_blend" => self
                 .style_blend
                 .iter()
-                .map(|w| fmt_f32(*w))
+                .map(|w| fmt_float(*w))
                 .collect::<Vec<_>>()
                 .join(","),
             _ => return None,
@@ -650,7 +650,7 @@ impl Settings {
         }
         let num = |x: f32| -> serde_json::Value {
             // Through the shortest f32 text, so 0.02f32 is written 0.02, not 0.019999999552965164.
-            let v: f64 = fmt_f32(x).parse().unwrap_or(0.0);
+            let v: f64 = fmt_float(x).parse().unwrap_or(0.0);
             serde_json::Number::from_f64(v)
                 .map(Into::into)
                 .unwrap_or(serde_json::Value::Null)
@@ -789,8 +789,9 @@ pub fn show(s: &str) -> String {
     out
 }
 
-/// Shortest text that parses back to exactly `x` (Rust's `{}` or `{:e}`, whichever is shorter).
-pub fn fmt_f32(x: f32) -> String {
+/// Shortest text that parses back to exactly `x` (Rust's `{}` or `{:e}`, whichever is shorter),
+/// for f32 (settings, share links) and f64 (the CLI's JSON log) alike.
+pub fn fmt_float<T: fmt::Display + fmt::LowerExp>(x: T) -> String {
     let plain = format!("{x}");
     let exp = format!("{x:e}");
     if exp.len() < plain.len() {
@@ -852,7 +853,7 @@ fn check_lr(v: f32) -> Result<f32, String> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
     } else {
-        Err(format!("must be a finite number > 0, got {}", fmt_f32(v)))
+        Err(format!("must be a finite number > 0, got {}", fmt_float(v)))
     }
 }
 
@@ -860,7 +861,7 @@ fn check_weight(v: f32) -> Result<f32, String> {
     if v.is_finite() && v >= 0.0 {
         Ok(v)
     } else {
-        Err(format!("must be a finite number >= 0, got {}", fmt_f32(v)))
+        Err(format!("must be a finite number >= 0, got {}", fmt_float(v)))
     }
 }
 
@@ -869,7 +870,7 @@ fn check_style_scale(v: f32) -> Result<f32, String> {
     if v.is_finite() && (lo..=hi).contains(&v) {
         Ok(v)
     } else {
-        Err(format!("must be from {lo} to {hi}, got {}", fmt_f32(v)))
+        Err(format!("must be from {lo} to {hi}, got {}", fmt_float(v)))
     }
 }
 
@@ -924,7 +925,7 @@ pub fn format_layers(layers: &[LayerWeight]) -> String {
             if l.weight == 1.0 {
                 l.layer.clone()
             } else {
-                format!("{}:{}", l.layer, fmt_f32(l.weight))
+                format!("{}:{}", l.layer, fmt_float(l.weight))
             }
         })
         .collect::<Vec<_>>()
@@ -1024,7 +1025,7 @@ pub fn to_share_fragment_with_content(
     }
     for (url, weight) in style_urls {
         if check_url(url).is_ok() && check_weight(*weight).is_ok() {
-            pairs.push(("style", format!("{}:{url}", fmt_f32(*weight))));
+            pairs.push(("style", format!("{}:{url}", fmt_float(*weight))));
         }
     }
     pairs

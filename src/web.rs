@@ -644,7 +644,7 @@ impl StyleTransfer {
         let styles = Array::new();
         for (url, weight) in &link.style_urls {
             // Through the shortest f32 text: 0.4f32 reaches JS as 0.4, not 0.4000000059604645.
-            let weight: f64 = settings::fmt_f32(*weight).parse().unwrap_or(1.0);
+            let weight: f64 = settings::fmt_float(*weight).parse().unwrap_or(1.0);
             styles.push(&object(&[("url", JsValue::from_str(url)), ("weight", JsValue::from(weight))]));
         }
         let warnings = Array::new();

@@ -1,27 +1,15 @@
 //! The `stylize` binary: every bad input is one line `error: ...` with exit code 2, never a panic;
 //! plus the file formats it writes (`--dump-grad` .npy, `--log-json` lines).
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::{Command, Output};
 
+use common::{temp_dir, CHELSEA, STARRY};
 use stylize::cli::{log_line, npy_bytes};
 use stylize::engine::StepLosses;
 
-const CHELSEA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/images/content/chelsea.png"
-);
-const STARRY: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/images/style/starry_night.jpg"
-);
 const NOT_AN_IMAGE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
-
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("stylize-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn stylize(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_stylize"))
@@ -51,7 +39,7 @@ fn fails_with(args: &[&str], needle: &str) {
 
 /// A valid command line (up to the GPU) with `extra` appended; `--out` in the temp dir.
 fn run_args(extra: &[&'static str]) -> Vec<String> {
-    let out = temp_dir().join("out.png");
+    let out = temp_dir("cli").join("out.png");
     let mut args: Vec<String> = ["--content", CHELSEA, "--style", STARRY, "--out"]
         .iter()
         .map(|s| s.to_string())
@@ -101,7 +89,7 @@ fn bad_paths() {
         ],
         "--out: cannot write /no/such/dir/out.png",
     );
-    let dir = temp_dir();
+    let dir = temp_dir("cli");
     fails_with(
         &[
             "--content",
@@ -152,7 +140,7 @@ fn non_images() {
         ],
         "--style",
     );
-    let broken = temp_dir().join("broken.png");
+    let broken = temp_dir("cli").join("broken.png");
     let png = std::fs::read(CHELSEA).unwrap();
     std::fs::write(&broken, &png[..png.len() / 2]).unwrap();
     fails_with(
@@ -166,7 +154,7 @@ fn non_images() {
         ],
         "broken",
     );
-    let dir = temp_dir();
+    let dir = temp_dir("cli");
     fails_with(
         &[
             "--content",
@@ -419,7 +407,7 @@ fn log_lines_are_json_with_the_documented_keys() {
 #[test]
 fn convert_weights_reproduces_the_committed_file() {
     let src = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/weights-src");
-    let out = temp_dir().join("vgg19.q8.bin");
+    let out = temp_dir("cli").join("vgg19.q8.bin");
     let run = stylize(&[
         "convert-weights",
         "--src",
@@ -446,7 +434,7 @@ fn convert_weights_reproduces_the_committed_file() {
 /// A real run on the GPU (lavapipe in CI): tiny, but end to end through the engine.
 #[test]
 fn a_tiny_run_writes_the_image_the_log_and_the_gradient() {
-    let dir = temp_dir();
+    let dir = temp_dir("cli");
     let (out, log, grad) = (
         dir.join("tiny.png"),
         dir.join("tiny.jsonl"),
@@ -562,7 +550,7 @@ fn a_tiny_run_writes_the_image_the_log_and_the_gradient() {
 /// L-BFGS, the seed loss form, average pooling, custom layers.
 #[test]
 fn a_tiny_run_with_blend_init_file_and_lbfgs() {
-    let dir = temp_dir();
+    let dir = temp_dir("cli");
     let (out, log) = (dir.join("blend.png"), dir.join("blend.jsonl"));
     let scream = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -1,22 +1,14 @@
 //! Image decoding (formats, alpha, EXIF orientation, bad input), resizing and PNG output.
 
+mod common;
+
 use std::path::PathBuf;
 
+use common::{CHELSEA, STARRY};
 use stylize::imageio::{self, decode, resize_longest, resize_to, Image, ImageError};
 
-const CHELSEA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/images/content/chelsea.png"
-);
-const STARRY: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/images/style/starry_night.jpg"
-);
-
 fn temp_path(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("stylize-imageio-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    common::temp_dir("imageio").join(name)
 }
 
 /// An image whose pixel (x, y) is `f(x, y)`.

@@ -1,8 +1,10 @@
 //! conv3x3 + bias + ReLU (forward, ReLU mask, backward to the input) against the f64 CPU
 //! reference in support_conv, on odd shapes, and the backward kernel by finite differences.
 
+mod common;
 mod support_conv;
 
+use common::{ctx, Rng};
 use stylize::kernels::c4;
 use stylize::kernels::conv::{pad_bias, pad_weights, Conv3x3, ConvShape};
 use support_conv::*;
@@ -30,9 +32,9 @@ struct Problem {
 impl Problem {
     fn new(seed: u64, (h, w, cin, cout): (usize, usize, usize, usize)) -> Self {
         let mut rng = Rng::new(seed);
-        let x = round_f32(&rng.vec(h * w * cin, 1.0));
-        let k = round_f32(&rng.vec(cout * 9 * cin, (3.0 / (9 * cin) as f64).sqrt()));
-        let b = round_f32(&rng.vec(cout, 0.3));
+        let x = round_f32(&rng.vec_sym(h * w * cin, 1.0));
+        let k = round_f32(&rng.vec_sym(cout * 9 * cin, (3.0 / (9 * cin) as f64).sqrt()));
+        let b = round_f32(&rng.vec_sym(cout, 0.3));
         Problem { shape: ConvShape { h, w, cin, cout }, x, k, b }
     }
 
@@ -144,7 +146,7 @@ fn backward_input_matches_reference() {
         let (pre, _) = conv_pre(h, w, cin, cout, &pb.x, &pb.k, &pb.b);
         let mask: Vec<bool> = pre.iter().map(|&v| v > 0.0).collect();
         let mut rng = Rng::new(300 + i as u64);
-        let g = round_f32(&rng.vec(h * w * cout, 1.0));
+        let g = round_f32(&rng.vec_sym(h * w * cout, 1.0));
         let (dx, abs) = conv_backward_input(h, w, cin, cout, &g, &mask, &pb.k);
         let got = pb.gpu_backward(&conv, &g, &relu_mask_words(h, w, cout, &pre));
         let cin4 = c4(cin);
@@ -172,7 +174,7 @@ fn backward_input_honours_the_mask() {
     let pb = Problem::new(7, dims);
     let ConvShape { h, w, cin, cout } = pb.shape;
     let mut rng = Rng::new(8);
-    let g = round_f32(&rng.vec(h * w * cout, 1.0));
+    let g = round_f32(&rng.vec_sym(h * w * cout, 1.0));
     let words = stylize::kernels::mask_words(h, w, cout);
     let none = pb.gpu_backward(&conv, &g, &vec![0; words]);
     assert!(none.iter().all(|&v| v == 0.0), "zero mask must give a zero gradient");
@@ -196,7 +198,7 @@ fn backward_input_matches_finite_differences() {
         let pb = Problem::new(400 + i as u64, dims);
         let ConvShape { h, w, cin, cout } = pb.shape;
         let mut rng = Rng::new(500 + i as u64);
-        let r = round_f32(&rng.vec(h * w * cout, 1.0));
+        let r = round_f32(&rng.vec_sym(h * w * cout, 1.0));
         let (pre, _) = conv_pre(h, w, cin, cout, &pb.x, &pb.k, &pb.b);
         let (_, gpu_mask) = pb.gpu_forward(&conv);
         assert_eq!(gpu_mask, relu_mask_words(h, w, cout, &pre), "{dims:?}: GPU mask differs from the f64 reference");

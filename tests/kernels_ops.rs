@@ -2,22 +2,17 @@
 //! against plain f64 CPU references in tests/support_ops, on odd shapes, plus
 //! finite-difference checks of every backward kernel. Runs on lavapipe: keep it tiny.
 
+mod common;
 mod support_ops;
 
-use std::sync::OnceLock;
-
-use stylize::gpu::{native_context, Dispatch, GpuContext};
+use common::{ctx, to_f64, Rng};
+use stylize::gpu::Dispatch;
 use stylize::kernels::gram::Gram;
 use stylize::kernels::image::{ImageOps, InputTransform};
 use stylize::kernels::loss::{content_scales, gram_scale, style_scales, ContentLoss, StyleLoss};
 use stylize::kernels::reduce::Reduce;
 use stylize::kernels::tv::{tv_scale, TvLoss};
 use support_ops::*;
-
-fn ctx() -> &'static GpuContext {
-    static CTX: OnceLock<GpuContext> = OnceLock::new();
-    CTX.get_or_init(|| native_context().expect("a Vulkan adapter (lavapipe: apt-get install mesa-vulkan-drivers)"))
-}
 
 fn upload(label: &str, data: &[f32]) -> wgpu::Buffer {
     ctx().storage_buffer_init(label, bytemuck::cast_slice(data))
@@ -54,7 +49,7 @@ fn reduce_finish_and_combine_match_reference() {
     let mut rng = Rng::new(1);
     let n = 300_000;
     // Positive like every loss partial; a mixed-sign range too.
-    let mut partials = rng.vec(n + 100, 0.0, 1.0);
+    let mut partials = rng.vec_f32(n + 100, 0.0, 1.0);
     for v in partials[10..1010].iter_mut() {
         *v = *v * 2.0 - 1.0;
     }
@@ -191,7 +186,7 @@ fn content_loss_partial_finish_and_grad_match_reference() {
         let partial = content.partial(ctx, h, w, c, &features, &target, &partials, offset);
         let finish = reduce.finish(ctx, &partials, offset, len, &scalars, 2, scale, false);
 
-        let g0 = rng.vec(n, -1.0, 1.0);
+        let g0 = rng.vec_f32(n, -1.0, 1.0);
         let grad_acc = upload("grad", &g0);
         let grad_new = upload("grad", &vec![f32::NAN; n]);
         let coef = -0.75f32;
@@ -291,7 +286,7 @@ fn style_loss_partial_and_grad_match_reference() {
         let partial = style.partial(ctx, c, &gram_buf, &target, &partials, offset);
         let finish = reduce.finish(ctx, &partials, offset, len, &scalars, 1, 2.0, true);
         let n = pixels * c4;
-        let g0 = rng.vec(n, -1.0, 1.0);
+        let g0 = rng.vec_f32(n, -1.0, 1.0);
         let grad_acc = upload("grad", &g0);
         let grad_new = upload("grad", &vec![f32::NAN; n]);
         let coef = 0.37f32;
@@ -381,7 +376,7 @@ fn tv_loss_and_grad_match_reference_and_finite_differences() {
     let mut rng = Rng::new(8);
     for (h, w) in [(7, 5), (13, 3), (1, 1), (1, 9), (9, 1), (4, 4), (300, 200)] {
         let n = h * w * 3;
-        let x = rng.vec(n, 0.0, 1.0);
+        let x = rng.vec_f32(n, 0.0, 1.0);
         let image = upload("x", &x);
         let len = TvLoss::partials_len(h, w);
         let offset = 2;
@@ -389,7 +384,7 @@ fn tv_loss_and_grad_match_reference_and_finite_differences() {
         let scalars = upload("scalars", &[0.0; 4]);
         let gamma = 1.7;
         let scale = tv_scale(h, w);
-        let dx0 = rng.vec(n, -1.0, 1.0);
+        let dx0 = rng.vec_f32(n, -1.0, 1.0);
         let dx = upload("dx", &dx0);
         let dispatches = [
             tv_op.partial(ctx, h, w, &image, &partials, offset),
@@ -439,7 +434,7 @@ fn network_input_matches_reference_and_round_trips() {
     for (order, (h, w)) in [("BGR", (7, 5)), ("RGB", (13, 3)), ("GBR", (1, 1))] {
         let transform = InputTransform::new(order, 255.0, VGG_MEAN_BGR).expect("valid order");
         let pixels = h * w;
-        let x = rng.vec(pixels * 3, 0.0, 1.0);
+        let x = rng.vec_f32(pixels * 3, 0.0, 1.0);
         let image = upload("x", &x);
         let v = upload("v", &vec![f32::NAN; pixels * 4]);
         let d = ops.to_network_input(ctx, h, w, &image, &v, &transform);
@@ -470,7 +465,7 @@ fn network_grad_to_image_matches_finite_differences() {
     let pixels = h * w;
     let transform = InputTransform::new("BGR", 255.0, VGG_MEAN_BGR).unwrap();
     // L(x) = Σ r · v(x) for a random r, so dL/dv = r.
-    let r = rng.vec(pixels * 4, -1.0, 1.0);
+    let r = rng.vec_f32(pixels * 4, -1.0, 1.0);
     let dv = upload("dv", &r);
     let dx = upload("dx", &vec![f32::NAN; pixels * 3]);
     let d = ops.network_grad_to_image(ctx, h, w, &dv, &dx, &transform);
@@ -482,7 +477,7 @@ fn network_grad_to_image_matches_finite_differences() {
         let v = to_network_input(x, pixels, transform.perm, 255.0, mean);
         v.iter().zip(&rr).map(|(a, b)| a * b).sum()
     };
-    let x = to_f64(&rng.vec(pixels * 3, 0.0, 1.0));
+    let x = to_f64(&rng.vec_f32(pixels * 3, 0.0, 1.0));
     for (i, &g) in got.iter().enumerate() {
         let fd = central_difference(&loss, &x, i, 1e-3);
         assert!((g as f64 - fd).abs() <= 1e-6 * 255.0, "dx[{i}]: GPU {g} vs finite difference {fd}");
@@ -496,7 +491,7 @@ fn rgba8_packs_clamped_rounded_pixels() {
     let mut rng = Rng::new(11);
     let (h, w) = (7, 5);
     let pixels = h * w;
-    let mut x = rng.vec(pixels * 3, -0.2, 1.2);
+    let mut x = rng.vec_f32(pixels * 3, -0.2, 1.2);
     x[..9].copy_from_slice(&[0.0, 1.0, 0.5, -3.0, 7.0, 1.0 / 255.0, f32::NAN, 0.999, 254.4 / 255.0]);
     let image = upload("x", &x);
     let out = ctx.storage_buffer("rgba", (pixels * 4) as u64);

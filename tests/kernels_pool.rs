@@ -1,8 +1,10 @@
 //! 2x2 max and average pooling (floor mode) against the f64 CPU reference in support_conv,
 //! on odd shapes, with the choice words, and the backward kernels by finite differences.
 
+mod common;
 mod support_conv;
 
+use common::{ctx, Rng};
 use stylize::kernels::pool::{choice_words as choice_len, Pool2x2, PoolKind};
 use stylize::kernels::{c4, mask_words};
 use support_conv::*;
@@ -32,7 +34,7 @@ fn input(seed: u64, n: usize, ties: bool) -> Vec<f64> {
     if ties {
         (0..n).map(|_| rng.below(3) as f64).collect()
     } else {
-        round_f32(&rng.vec(n, 1.0))
+        round_f32(&rng.vec_sym(n, 1.0))
     }
 }
 
@@ -121,7 +123,7 @@ fn backward_matches_reference() {
             let x = input(30 + i as u64, h * w * c, true);
             let (_, choice) = pool_forward(kind, h, w, c, &x);
             let mut rng = Rng::new(40 + i as u64);
-            let g = round_f32(&rng.vec((h / 2) * (w / 2) * c, 1.0));
+            let g = round_f32(&rng.vec_sym((h / 2) * (w / 2) * c, 1.0));
             let expect = pool_backward(kind, h, w, c, &g, &choice);
             let got = gpu_backward(&pool, kind, h, w, c, &g, &choice_words(h / 2, w / 2, c, &choice));
             check_map(&what, &got, &expect, h * w, c);
@@ -139,7 +141,7 @@ fn backward_matches_finite_differences() {
             let what = format!("{kind:?} {h}x{w}x{c}");
             let x = input(50 + i as u64, h * w * c, false);
             let mut rng = Rng::new(60 + i as u64);
-            let r = round_f32(&rng.vec((h / 2) * (w / 2) * c, 1.0));
+            let r = round_f32(&rng.vec_sym((h / 2) * (w / 2) * c, 1.0));
             let (_, choice) = pool_forward(kind, h, w, c, &x);
             let (_, words) = gpu_forward(&pool, kind, h, w, c, &x);
             let words = words.unwrap_or_else(|| vec![0; choice_len(h, w, c)]);

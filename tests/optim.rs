@@ -1,7 +1,9 @@
 //! Adam and L-BFGS on the GPU against plain Rust f64 references (torch semantics).
 
+mod common;
 mod support_optim;
 
+use common::{context, to_f32, to_f64, Rng};
 use stylize::kernels::adam::AdamKernel;
 use stylize::kernels::lbfgs::{schedule, FinishMode, LbfgsOp, ReductionShape, SCALAR_GAMMA, SCALAR_RHO, SCALAR_T};
 use stylize::optim::{Optimizer, OptimizerConfig, OptimizerKind, IMAGENET_STD};
@@ -11,7 +13,7 @@ use support_optim::*;
 const N_SMALL: usize = 7 * 5 * 3;
 
 fn adam_run(clamp: bool, seed: u64) -> (Vec<f64>, Vec<f64>) {
-    let mut rng = XorShift::new(seed);
+    let mut rng = Rng::new(seed);
     let x0 = to_f64(&to_f32(&rng.vec(N_SMALL, 0.0, 1.0)));
     // distinct scales per channel, so a wrong channel index cannot pass
     let cfg = OptimizerConfig {
@@ -85,7 +87,7 @@ fn seed_form_adam_uses_imagenet_std() {
 }
 
 fn quadratic_setup(seed: u64, n: usize, kappa: f64) -> (Quadratic, Vec<f64>) {
-    let mut rng = XorShift::new(seed);
+    let mut rng = Rng::new(seed);
     let q = Quadratic::random(&mut rng, n, kappa);
     let x0 = to_f64(&to_f32(&rng.vec(n, 0.0, 1.0)));
     (q, x0)
@@ -172,7 +174,7 @@ fn lbfgs_rejected_pair_in_a_full_ring_matches_the_ring_reference() {
 
 #[test]
 fn lbfgs_does_not_move_without_a_descent_direction() {
-    let mut rng = XorShift::new(13);
+    let mut rng = Rng::new(13);
     // x near 0, so that f32 resolves the short step 3 (its pair comes from the tiny s of step 2)
     let x0 = to_f32(&rng.vec(N_SMALL, 0.0, 1e-6));
     let tiny = rng.vec(N_SMALL, -1e-6, 1e-6);

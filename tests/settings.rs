@@ -852,7 +852,7 @@ fn float_text_is_short_and_exact() {
         123456.79,
         0.0,
     ] {
-        let t = settings::fmt_f32(x);
+        let t = settings::fmt_float(x);
         assert_eq!(
             t.parse::<f32>().unwrap().to_bits(),
             x.to_bits(),
@@ -860,8 +860,8 @@ fn float_text_is_short_and_exact() {
         );
         assert!(t.len() <= 15, "{t}");
     }
-    assert_eq!(settings::fmt_f32(1e6), "1e6");
-    assert_eq!(settings::fmt_f32(0.02), "0.02");
+    assert_eq!(settings::fmt_float(1e6f32), "1e6");
+    assert_eq!(settings::fmt_float(0.02f32), "0.02");
 }
 
 #[test]

@@ -25,8 +25,8 @@ use crate::gpu::{self, Dispatch, GpuContext, Kernel};
 use crate::kernels::c4;
 use crate::kernels::reduce::{module, require_f32s, to_u32};
 
-const CONTENT_SOURCE: &str = include_str!("../../shaders/content_loss.wgsl");
-const STYLE_SOURCE: &str = include_str!("../../shaders/style_loss.wgsl");
+const CONTENT_SOURCE: &str = concat!(include_str!("../../shaders/content_loss.wgsl"), include_str!("../../shaders/workgroup_sum.wgsl"));
+const STYLE_SOURCE: &str = concat!(include_str!("../../shaders/style_loss.wgsl"), include_str!("../../shaders/workgroup_sum.wgsl"));
 
 /// vec4s one `partial` workgroup sums (64 threads × 8): one partial per block.
 const VEC4_PER_BLOCK: usize = 64 * 8;

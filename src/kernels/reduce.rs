@@ -10,7 +10,8 @@
 
 use crate::gpu::{Dispatch, GpuContext, Kernel};
 
-const SOURCE: &str = include_str!("../../shaders/reduce.wgsl");
+/// WGSL has no #include: the shaders that use `workgroup_sum` get its file appended.
+const SOURCE: &str = concat!(include_str!("../../shaders/reduce.wgsl"), include_str!("../../shaders/workgroup_sum.wgsl"));
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]

@@ -7,7 +7,7 @@
 use crate::gpu::{self, Dispatch, GpuContext, Kernel};
 use crate::kernels::reduce::{module, require_f32s, to_u32};
 
-const SOURCE: &str = include_str!("../../shaders/tv_loss.wgsl");
+const SOURCE: &str = concat!(include_str!("../../shaders/tv_loss.wgsl"), include_str!("../../shaders/workgroup_sum.wgsl"));
 
 /// Pixels one `partial` workgroup covers (64 threads × 4): one partial per block.
 const PIXELS_PER_BLOCK: usize = 64 * 4;

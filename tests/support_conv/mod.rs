@@ -1,49 +1,13 @@
-//! Plain f64 CPU references for the conv3x3 and pool2x2 kernels, a tiny deterministic
-//! PRNG, and GPU buffer helpers, shared by tests/kernels_conv.rs and tests/kernels_pool.rs.
+//! Plain f64 CPU references for the conv3x3 and pool2x2 kernels and GPU buffer helpers,
+//! shared by tests/kernels_conv.rs and tests/kernels_pool.rs.
 //!
 //! Reference maps are unpadded HWC f64 (`[h][w][c]`); the `pad`/`unpad` helpers convert
 //! to and from the kernels' channel-padded f32 layout.
 #![allow(dead_code)]
 
-use std::sync::OnceLock;
-use stylize::gpu::GpuContext;
+use crate::common::ctx;
 use stylize::kernels::{c4, mask_words};
 use wgpu::Buffer;
-
-/// xorshift64*: deterministic, no dependency.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Uniform in [-scale, scale).
-    pub fn sym(&mut self, scale: f64) -> f64 {
-        (2.0 * self.unit() - 1.0) * scale
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-    pub fn vec(&mut self, n: usize, scale: f64) -> Vec<f64> {
-        (0..n).map(|_| self.sym(scale)).collect()
-    }
-}
-
-/// One GPU context per test binary, shared by its (concurrent) tests.
-pub fn ctx() -> &'static GpuContext {
-    static CTX: OnceLock<GpuContext> = OnceLock::new();
-    CTX.get_or_init(|| stylize::gpu::native_context().expect("a Vulkan adapter (lavapipe: apt-get install mesa-vulkan-drivers)"))
-}
 
 /// `[pixels][c]` f64 -> `[pixels][c4]` f32 with zero padding.
 pub fn pad(data: &[f64], pixels: usize, c: usize) -> Vec<f32> {

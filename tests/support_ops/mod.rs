@@ -1,37 +1,8 @@
-//! Plain f64 CPU references for the ops kernels (gram, losses, TV, image), a tiny
-//! deterministic PRNG, and comparison helpers. Shared by tests/kernels_ops.rs.
+//! Plain f64 CPU references for the ops kernels (gram, losses, TV, image), and comparison
+//! helpers (the PRNG is tests/common's). Shared by tests/kernels_ops.rs.
 #![allow(dead_code)]
 
-/// xorshift64* — deterministic, no dependencies.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Uniform in [lo, hi).
-    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-    pub fn vec(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f32> {
-        (0..n).map(|_| self.range(lo, hi) as f32).collect()
-    }
-}
+use crate::common::Rng;
 
 pub fn c4(c: usize) -> usize {
     c.div_ceil(4) * 4
@@ -59,10 +30,6 @@ pub fn matrix(rng: &mut Rng, c: usize, lo: f64, hi: f64) -> Vec<f32> {
         }
     }
     m
-}
-
-pub fn to_f64(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|&x| x as f64).collect()
 }
 
 /// G = scale · FᵀF (c4×c4) for F pixels×c4.

@@ -1,54 +1,11 @@
-//! Test support for the optimisers: a deterministic PRNG, test objectives, plain Rust
-//! (f64) references of Adam and L-BFGS, and a harness that drives an `Optimizer` on the
-//! GPU step by step (the tests read x back and upload the gradient each step; the
+//! Test support for the optimisers: test objectives, plain Rust (f64) references of Adam
+//! and L-BFGS, and a harness that drives an `Optimizer` on the GPU step by step (the tests read x back and upload the gradient each step; the
 //! optimiser itself never reads anything back).
 #![allow(dead_code, clippy::needless_range_loop)]
 
-use stylize::gpu::{native_context, GpuContext};
+use crate::common::{context, to_f32, to_f64, Rng};
+use stylize::gpu::GpuContext;
 use stylize::optim::{Optimizer, OptimizerConfig};
-
-/// xorshift64*: small, deterministic, good enough for test data.
-pub struct XorShift(u64);
-
-impl XorShift {
-    pub fn new(seed: u64) -> Self {
-        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-
-    pub fn vec(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-        (0..n).map(|_| self.range(lo, hi)).collect()
-    }
-}
-
-pub fn context() -> GpuContext {
-    native_context().expect("a GPU adapter (lavapipe: apt-get install mesa-vulkan-drivers)")
-}
-
-pub fn to_f32(v: &[f64]) -> Vec<f32> {
-    v.iter().map(|&a| a as f32).collect()
-}
-
-pub fn to_f64(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|&a| a as f64).collect()
-}
 
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -74,7 +31,7 @@ pub struct Quadratic {
 }
 
 impl Quadratic {
-    pub fn random(rng: &mut XorShift, n: usize, kappa: f64) -> Self {
+    pub fn random(rng: &mut Rng, n: usize, kappa: f64) -> Self {
         Quadratic { a: rng.vec(n, 0.5, 2.0), b: rng.vec(n, 0.0, 1.0), kappa }
     }
 
