@@ -18,7 +18,8 @@ use crate::settings::Settings;
 use crate::weights::Weights;
 
 pub struct BenchOptions {
-    /// Longest side of the square test images to run.
+    /// Longest side of the square test images to run; empty: 64 and 128, plus 256 and 512 on a
+    /// hardware GPU (a software rasteriser such as lavapipe would take minutes per step there).
     pub sizes: Vec<u32>,
     /// Optimisation steps timed per size (after one warm-up step).
     pub steps: u32,
@@ -58,7 +59,15 @@ pub fn run(weights: &Weights, opts: &BenchOptions) -> Result<String, String> {
     writeln!(report, "| size | ms/step | GFLOP/step | GFLOP/s | allocated MiB | planned MiB |").unwrap();
     writeln!(report, "|---|---|---|---|---|---|").unwrap();
     let mut kernel_tables = String::new();
-    for &size in &opts.sizes {
+    let sizes = if opts.sizes.is_empty() {
+        match ctx.adapter_info.device_type {
+            wgpu::DeviceType::Cpu => vec![64, 128],
+            _ => vec![64, 128, 256, 512],
+        }
+    } else {
+        opts.sizes.clone()
+    };
+    for &size in &sizes {
         let (line, kernels) = bench_size(&ctx, &net, &settings, size, opts.steps)?;
         report.push_str(&line);
         kernel_tables.push_str(&kernels);

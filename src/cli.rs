@@ -60,8 +60,8 @@ pub enum Command {
     },
     /// Prints ms per iteration, GFLOP/s, per-kernel times and GPU memory at several sizes.
     Bench {
-        /// Image sizes (longest side, px), comma-separated
-        #[arg(long, value_name = "N,N,...", default_value = "64,128", value_delimiter = ',', value_parser = parse_sizes)]
+        /// Image sizes (longest side, px), comma-separated [default: 64,128, plus 256,512 on a hardware GPU]
+        #[arg(long, value_name = "N,N,...", value_delimiter = ',', value_parser = parse_sizes)]
         sizes: Vec<u32>,
         /// Optimisation steps timed at each size
         #[arg(long, value_name = "N", default_value_t = 10)]

@@ -612,3 +612,20 @@ fn a_tiny_run_with_blend_init_file_and_lbfgs() {
         assert_eq!((img.width, img.height), (48, 32));
     }
 }
+
+/// `stylize bench` runs, and its memory plan (made without allocating) equals what the run allocated.
+#[test]
+fn bench_reports_speed_and_a_memory_plan_equal_to_the_allocation() {
+    let out = stylize(&["bench", "--sizes", "32", "--steps", "1", "--plan-sizes", "512"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text.lines().find(|l| l.starts_with("| 32 |")).expect("a row for 32 px");
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    // | size | ms/step | GFLOP/step | GFLOP/s | allocated MiB | planned MiB |
+    assert_eq!(cells[5], cells[6], "allocated and planned MiB differ: {row}");
+    assert!(cells[2].parse::<f64>().unwrap() > 0.0, "{row}");
+    assert!(text.contains("conv3x3_forward"), "per-kernel table missing:\n{text}");
+    let plan = text.lines().find(|l| l.starts_with("| 512 |")).expect("a plan row for 512 px");
+    let mib: f64 = plan.split('|').nth(2).unwrap().trim().parse().unwrap();
+    assert!(mib <= 350.0, "the 512 px plan must fit 350 MiB: {plan}");
+}
