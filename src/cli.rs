@@ -392,11 +392,8 @@ pub fn default_weights_path() -> Result<PathBuf, CliError> {
     let rel = weights::DEFAULT_WEIGHTS_FILE;
     let mut candidates = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
-        if let Some(repo) = exe
-            .ancestors()
-            .skip(1)
-            .find(|d| d.join("Cargo.toml").is_file())
-        {
+        let exe_dir = exe.parent().unwrap_or(Path::new("."));
+        if let Some(repo) = exe_dir.ancestors().find(|d| d.join("Cargo.toml").is_file()) {
             candidates.push(repo.join(rel));
         }
     }
