@@ -141,7 +141,7 @@ pub struct RunArgs {
     /// max or avg (default max)
     #[arg(long, value_name = "max|avg")]
     pub pooling: Option<String>,
-    /// Start from the content, uniform noise, the (first) style, or an image file (default content;
+    /// Start from the content, seeded noise around mid-grey, the (first) style, or an image file (default content;
     /// write ./noise for a file named noise)
     #[arg(long, value_name = "content|noise|style|PATH")]
     pub init: Option<String>,

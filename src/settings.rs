@@ -132,7 +132,7 @@ impl Pooling {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Init {
     Content,
-    /// Uniform noise from `seed`.
+    /// Gaussian noise around mid-grey (0.5 ± 0.15, clamped), from `seed`.
     Noise,
     /// The (first) style image, resized to the content's size.
     Style,
