@@ -247,3 +247,25 @@ fn quantised_weights_keep_the_objective_within_one_percent() {
     assert!(change < 0.01, "q8 objective {:e} vs float32 {:e}: {:.3}%", totals[1], totals[0], 100.0 * change);
     assert!(change > 0.0, "the two networks cannot be identical");
 }
+
+/// shared/notes/reference-result.md: an independent float32 implementation of the canonical
+/// objective gives 1.540e8 at step 1 (content 0, style 1.54e6) for chelsea and starry_night at
+/// 256 px. This ties our whole pipeline, image resizing included, to that result.
+#[test]
+fn objective_at_step_one_matches_the_independent_reference_result() {
+    let f = fixture();
+    let load = |p: &str| imageio::resize_longest(&imageio::load(std::path::Path::new(&format!("{SHARED}/images/{p}"))).unwrap(), 256);
+    let content = load("content/chelsea.png");
+    let style = load("style/starry_night.jpg");
+    assert_eq!((content.width, content.height, style.width, style.height), (256, 170, 256, 160));
+    let mut s = Settings::default();
+    s.content_weight = 5.0;
+    s.style_weight = 100.0;
+    s.tv_weight = 0.0;
+    let mut st = pollster::block_on(Stylizer::new(f.ctx.clone(), &f.net, &s, &content, &[(style, 1.0)], None)).unwrap();
+    st.evaluate();
+    let l = pollster::block_on(st.losses()).unwrap();
+    assert_eq!(l.content, 0.0);
+    assert!(rel(l.total, 1.540e8) < 0.02, "total {:e}, reference 1.540e8", l.total);
+    assert!(rel(l.style, 1.54e6) < 0.02, "style {:e}, reference 1.54e6", l.style);
+}
