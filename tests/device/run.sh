@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The one prepared check for a lent GPU machine (see the device tool's README): `stylize bench` at
+# 256 and 512 px through native wgpu on Vulkan, then the same objective in PyTorch on the same GPU.
+# Build the release binary here first (`cargo build --release`), carry it and the Vulkan loader:
+#   run(command="bash tests/device/run.sh", carry=[".gl", "target/release/stylize"])
+set -uo pipefail
+for f in .gl/*.deb; do dpkg -x "$f" /; done
+ldconfig
+if ! ls /usr/share/vulkan/icd.d/*nvidia* >/dev/null 2>&1; then
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+fi
+out=${OUT:-/tmp}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
+WGPU_BACKEND=vulkan ./target/release/stylize bench --sizes 64,128,256,512 --steps 20 2>&1 | tee "$out/stylize-bench.md"
+python3 tests/device/torch_objective.py --sizes 64,128,256,512 --steps 20 2>&1 | tee "$out/torch.md"
