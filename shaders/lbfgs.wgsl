@@ -60,6 +60,8 @@ const FIN_GTD: u32 = 4u;   // sum g.d: t = lr
 
 // torch: the pair is kept only if y.s > 1e-10
 const CURVATURE_MIN: f32 = 1e-10;
+// Largest mean |x step| per element, in [0,1] pixel units (not in torch: see FIN_GTD)
+const MAX_MEAN_MOVE: f32 = 0.05;
 // torch (tolerance_change): no move if g.d > -1e-9
 const DESCENT_MIN: f32 = -1e-9;
 
@@ -161,7 +163,8 @@ fn lbfgs_axpy_dot(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgro
         if (i < p.n) {
             let v = (dir[i] + c * vec_a[i]) * scale;
             dir[i] = v;
-            acc.x = acc.x + vec_b[i] * v;
+            // .y: |d|_1, for the step-length bound (only the last dispatch's is used)
+            acc = acc + vec4<f32>(vec_b[i] * v, abs(v), 0.0, 0.0);
         }
     }
     let total = workgroup_sum(lid.x, acc);
@@ -215,7 +218,11 @@ fn lbfgs_finish(@builtin(local_invocation_id) lid: vec3<u32>) {
         }
         case FIN_GTD: {
             scalars[GTD] = total.x;
-            scalars[T] = p.lr;
+            // Without a line search, a step from a poor curvature estimate can throw the image
+            // far outside [0,1] (and overflow to NaN in the deep layers). Bound the step so that
+            // pixels move by at most MAX_MEAN_MOVE on average; healthy steps are far below it.
+            let limit = MAX_MEAN_MOVE * f32(p.n);
+            scalars[T] = select(p.lr, limit / total.y, p.lr * total.y > limit);
         }
         default: {}
     }

@@ -106,11 +106,7 @@ fn check(settings: &Settings, content: &Image, styles: &[(Image, f32)], start: &
 }
 
 fn base_settings() -> Settings {
-    let mut s = Settings::default();
-    s.content_weight = 5.0;
-    s.style_weight = 100.0;
-    s.tv_weight = 0.5;
-    s
+    Settings { content_weight: 5.0, style_weight: 100.0, tv_weight: 0.5, ..Settings::default() }
 }
 
 #[test]
@@ -258,10 +254,7 @@ fn objective_at_step_one_matches_the_independent_reference_result() {
     let content = load("content/chelsea.png");
     let style = load("style/starry_night.jpg");
     assert_eq!((content.width, content.height, style.width, style.height), (256, 170, 256, 160));
-    let mut s = Settings::default();
-    s.content_weight = 5.0;
-    s.style_weight = 100.0;
-    s.tv_weight = 0.0;
+    let s = Settings { content_weight: 5.0, style_weight: 100.0, tv_weight: 0.0, ..Settings::default() };
     let mut st = pollster::block_on(Stylizer::new(f.ctx.clone(), &f.net, &s, &content, &[(style, 1.0)], None)).unwrap();
     st.evaluate();
     let l = pollster::block_on(st.losses()).unwrap();

@@ -207,7 +207,15 @@ impl LbfgsRef {
             let l1: f64 = g.iter().map(|v| v.abs()).sum();
             (1.0f64).min(1.0 / l1) * self.lr
         } else {
-            self.lr
+            // Our one departure from torch (shaders/lbfgs.wgsl, FIN_GTD): the step moves pixels by
+            // at most 0.05 on average.
+            let d_l1: f64 = self.d.iter().map(|v| v.abs()).sum();
+            let limit = 0.05 * x.len() as f64;
+            if self.lr * d_l1 > limit {
+                limit / d_l1
+            } else {
+                self.lr
+            }
         };
         // torch: stop before moving when d is not a descent direction
         if dot(g, &self.d) > -1e-9 {
