@@ -13,8 +13,8 @@
 //! L-BFGS follows torch.optim.LBFGS without a line search, with one addition: from step 2
 //! on, a step is shortened so that pixels move by at most 0.05 on average (`[0,1]` units).
 //! Without it, a step built from a poor first curvature pair can throw the image far out of
-//! range (the objective jumped ×27000 in a 32 px run, and went to NaN in another); healthy
-//! steps are far below the bound, so they match torch exactly.
+//! range (the objective jumped ×27000 in a 32 px run, and went to NaN in another). Steps
+//! below the bound match torch exactly.
 
 use std::fmt;
 
