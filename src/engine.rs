@@ -428,14 +428,13 @@ async fn style_grams(
     let stack = FeatureStack::new(net, h, w, depth, &ops, &[], pooling)?;
     let x = ctx.storage_buffer_init("style x", bytemuck::cast_slice(&image.rgb));
     let shapes = stack.shapes.clone();
-    let style_ops: Vec<usize> = ops.clone();
     let scratch_len = style
         .iter()
         .map(|l| crate::kernels::gram::Gram::partials_len(shapes[l.op].h, shapes[l.op].w, shapes[l.op].c))
         .max()
         .unwrap_or(1);
     let partials = ctx.storage_buffer("style gram partials", scratch_len as u64 * 4);
-    let grams: Vec<(usize, wgpu::Buffer)> = style_ops
+    let grams: Vec<(usize, wgpu::Buffer)> = ops
         .iter()
         .map(|&op| (op, ctx.storage_buffer("style gram", crate::kernels::c4(shapes[op].c).pow(2) as u64 * 4)))
         .collect();

@@ -395,17 +395,13 @@ impl FeatureStack {
                 ),
             });
             grad = 1 - grad;
-            if i > 0 && self.is_loss_op(i - 1) {
+            if i > 0 && self.loss[i - 1] {
                 // The buffer we just read (grad_out) is free now: op 0's recomputation may use it.
                 let features = self.features_for_backward(i - 1, &mut dispatches, net, 1 - grad);
                 dispatches.extend(loss_grad(i - 1, features, &self.ping[grad], true));
             }
         }
         (dispatches, &self.ping[grad])
-    }
-
-    fn is_loss_op(&self, i: usize) -> bool {
-        self.loss[i]
     }
 
     /// Op i's features during the backward pass: its kept buffer, or (op 0 only) a

@@ -74,7 +74,8 @@ pub struct Objective {
     pub terms: TermWeights,
 }
 
-/// Bytes of scratch buffers for the reductions of a stack (shared by every term).
+/// f32 lengths of the two scratch buffers (loss partials, Gram partials), each shared by every
+/// term: a term's partial sums are finished before the next term writes.
 fn scratch_lens(shapes: &[MapShape], style_ops: &[usize], content_ops: &[usize], h: usize, w: usize) -> (usize, usize) {
     let mut partials = crate::kernels::tv::TvLoss::partials_len(h, w);
     let mut gram_partials = 1;
