@@ -4,8 +4,6 @@
 //   For VGG's Caffe convention perm = (2, 1, 0) (BGR), scale = 255, mean = BGR means.
 // - `network_grad_to_image`: dx[p][perm[k]] = scale * dv[p][k], the chain rule through
 //   that affine map (it overwrites dx; the TV gradient is added afterwards).
-// - `to_rgba8`: x -> one packed RGBA8 word per pixel (clamped to [0,1], rounded,
-//   alpha 255), red in the lowest byte, for display and PNG output.
 
 struct ImageParams {
     perm: vec4<u32>,   // source RGB channel of network channel k (w unused)
@@ -16,23 +14,12 @@ struct ImageParams {
     _pad1: u32,
 }
 
-struct PackParams {
-    pixels: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
 @group(0) @binding(0) var<uniform> ip: ImageParams;
 @group(0) @binding(1) var<storage, read> image: array<f32>;
 @group(0) @binding(2) var<storage, read_write> network_input: array<vec4<f32>>;
 
 @group(0) @binding(1) var<storage, read> network_grad: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> image_grad: array<f32>;
-
-@group(0) @binding(0) var<uniform> kp: PackParams;
-@group(0) @binding(1) var<storage, read> pack_image: array<f32>;
-@group(0) @binding(2) var<storage, read_write> rgba: array<u32>;
 
 fn linear_id(wg: vec3<u32>, nwg: vec3<u32>, lane: u32) -> u32 {
     return (wg.x + wg.y * nwg.x) * 64u + lane;
@@ -68,22 +55,4 @@ fn network_grad_to_image(
     image_grad[base + ip.perm.x] = g.x;
     image_grad[base + ip.perm.y] = g.y;
     image_grad[base + ip.perm.z] = g.z;
-}
-
-@compute @workgroup_size(64)
-fn to_rgba8(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lane: u32,
-) {
-    let p = linear_id(wg, nwg, lane);
-    if (p >= kp.pixels) {
-        return;
-    }
-    let base = 3u * p;
-    var rgb = vec3<f32>(pack_image[base], pack_image[base + 1u], pack_image[base + 2u]);
-    // NaN (x != x) becomes 0 rather than whatever clamp makes of it.
-    rgb = select(vec3<f32>(0.0), rgb, rgb == rgb);
-    let q = vec3<u32>(round(clamp(rgb, vec3<f32>(0.0), vec3<f32>(1.0)) * 255.0));
-    rgba[p] = q.x | (q.y << 8u) | (q.z << 16u) | (255u << 24u);
 }

@@ -11,9 +11,10 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::engine::{plan_bytes, vgg19_weight_bytes, Network, Stylizer};
+use crate::engine::{Network, Stylizer};
 use crate::gpu::GpuContext;
 use crate::imageio::Image;
+use crate::plan::Plan;
 use crate::settings::Settings;
 use crate::weights::Weights;
 
@@ -25,8 +26,11 @@ pub struct BenchOptions {
     pub steps: u32,
     /// Sizes for which only the memory plan is reported.
     pub plan_sizes: Vec<u32>,
-    /// Write the report into this README between the bench markers.
-    pub readme: Option<std::path::PathBuf>,
+}
+
+/// The plan of a square `size` run with one square style image of the same size.
+fn square_plan(settings: &Settings, size: u32, weight_convs: usize) -> Result<Plan, String> {
+    Plan::at_sizes(settings, (size, size), &[(size, size)], &[1.0], weight_convs).map_err(|e| e.to_string())
 }
 
 /// A deterministic test pattern (the content of the pixels does not change the work).
@@ -80,11 +84,8 @@ pub fn run(weights: &Weights, opts: &BenchOptions) -> Result<String, String> {
     writeln!(report, "| size | planned MiB |").unwrap();
     writeln!(report, "|---|---|").unwrap();
     for &size in &opts.plan_sizes {
-        let bytes = plan_bytes(vgg19_weight_bytes(17), size, size, &settings).map_err(|e| e.to_string())?;
-        writeln!(report, "| {size} | {:.1} |", mib(bytes)).unwrap();
-    }
-    if let Some(path) = &opts.readme {
-        write_readme(path, &report)?;
+        let plan = square_plan(&settings, size, crate::weights::REQUIRED_LAYERS)?;
+        writeln!(report, "| {size} | {:.1} |", mib(plan.total_bytes())).unwrap();
     }
     Ok(report)
 }
@@ -104,7 +105,8 @@ fn bench_size(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u
     let ms = t0.elapsed().as_secs_f64() * 1000.0 / steps.max(1) as f64;
     let flops: u64 = st.evaluate_dispatches().iter().map(|d| d.flops).sum();
     let allocated = st.allocated_bytes() + net.weight_bytes();
-    let planned = plan_bytes(net.weight_bytes(), size, size, settings).map_err(|e| e.to_string())?;
+    let plan = square_plan(settings, size, net.convs.len())?;
+    let planned = plan.weight_bytes() + plan.run_bytes();
     let line = format!(
         "| {size} | {ms:.1} | {:.2} | {:.2} | {:.1} | {:.1} |\n",
         flops as f64 / 1e9,
@@ -154,11 +156,11 @@ pub fn write_readme(path: &std::path::Path, report: &str) -> Result<(), String> 
 /// Quantisation cost: per-layer relative feature error ‖F_q8 − F_f32‖/‖F_f32‖ on real
 /// images, and the relative change of the objective, q8 file against float32 source.
 pub fn quantisation_report(f32_weights: &Weights, q8_weights: &Weights, images: &[(String, Image)], style: &Image) -> Result<String, String> {
-    use crate::model::{FeatureStack, LayerOp, VGG19};
+    use crate::model::{FeatureStack, LayerOp, StackLayout, VGG19};
     let ctx = Arc::new(crate::gpu::native_context().map_err(|e| e.to_string())?);
     let nets = [Network::upload(&ctx, f32_weights)?, Network::upload(&ctx, q8_weights)?];
     let depth = nets[0].available_depth.min(nets[1].available_depth);
-    let conv_ops: Vec<usize> = (0..depth).filter(|&i| matches!(VGG19[i], LayerOp::Conv { .. })).collect();
+    let conv_ops: Vec<usize> = (0..depth).filter(|&i| matches!(VGG19[i], LayerOp::Conv(_))).collect();
     let mut report = String::from("| image | layer | relative feature error |\n|---|---|---|\n");
     let mut objective_rows = String::new();
     for (name, image) in images {
@@ -166,7 +168,8 @@ pub fn quantisation_report(f32_weights: &Weights, q8_weights: &Weights, images: 
         let mut features: Vec<Vec<Vec<f32>>> = Vec::new();
         for net in &nets {
             // Keep every conv output (op 0 counts as a content layer so it is kept too).
-            let stack = FeatureStack::new(net, h, w, depth, &conv_ops, &conv_ops, crate::kernels::pool::PoolKind::Max).map_err(|e| e.to_string())?;
+            let layout = StackLayout::new(h, w, depth, &conv_ops, &conv_ops, crate::kernels::pool::PoolKind::Max);
+            let stack = FeatureStack::new(net, &layout);
             let x = ctx.storage_buffer_init("x", bytemuck::cast_slice(&image.rgb));
             let mut dispatches = vec![net.kernels.image.to_network_input(&ctx, h, w, &x, &stack.input, &net.input)];
             dispatches.extend(stack.forward(net, |_, _| Vec::new()));
@@ -179,11 +182,11 @@ pub fn quantisation_report(f32_weights: &Weights, q8_weights: &Weights, images: 
             features.push(per_layer);
         }
         for (k, &op) in conv_ops.iter().enumerate() {
-            let LayerOp::Conv { name: conv, .. } = VGG19[op] else { continue };
+            let LayerOp::Conv(conv) = VGG19[op] else { continue };
             let (a, b) = (&features[0][k], &features[1][k]);
             let diff: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>().sqrt();
             let norm: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-            writeln!(report, "| {name} | {} | {:.2e} |", conv.replace("conv", "relu"), diff / norm.max(1e-30)).unwrap();
+            writeln!(report, "| {name} | {} | {:.2e} |", conv.relu, diff / norm.max(1e-30)).unwrap();
         }
         // The objective at the content image's mirror (a start image away from the optimum).
         let settings = Settings::default();

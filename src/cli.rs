@@ -1,4 +1,4 @@
-//! The native `stylize` command line (issue 2 §4): a style-transfer run, `convert-weights` and
+//! The native `stylize` command line: a style-transfer run, `plan`, `convert-weights` and
 //! `bench`. Every option maps onto [`Settings`] through the same parser as the JS `configure`
 //! and share links ([`Overrides::set`]); order: defaults, then `--preset`, then the options given.
 //!
@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::engine::{Network, StepLosses, Stylizer};
 use crate::imageio::{self, Image};
+use crate::plan::{self, Budget, Plan};
 use crate::settings::{self, Init, Overrides, Settings};
 use crate::weights::{self, Weights, WeightsDtype};
 
@@ -79,6 +80,9 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         readme: Option<PathBuf>,
     },
+    /// Prints the plan of a run as one JSON object (sizes, every GPU buffer, total and largest
+    /// buffer, FLOPs per step, whether it fits the memory budget) without touching the GPU.
+    Plan(PlanArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -87,8 +91,7 @@ pub enum DtypeArg {
     F32,
 }
 
-/// The options of a style-transfer run. Settings options are taken as text and parsed by
-/// [`Overrides::set`], so that the CLI, `configure(json)` and share links accept exactly the same values.
+/// The images and outputs of a style-transfer run; its settings are [`SettingsArgs`].
 #[derive(Args, Debug, Default)]
 pub struct RunArgs {
     /// The content image (PNG or JPEG)
@@ -100,6 +103,50 @@ pub struct RunArgs {
     /// The output PNG
     #[arg(long, value_name = "OUT.png", required = true)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub options: SettingsArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Writes one JSON object per step k=1..N: {"step":k,"content":Lc,"style":Ls,"tv":Ltv,"total":L,"ms":t},
+    /// the objective at the start of step k and the step's wall time in ms
+    #[arg(long, value_name = "FILE")]
+    pub log_json: Option<PathBuf>,
+    /// Writes dL/dx at the initial image as .npy float32 of shape (H, W, 3), RGB in [0,1] units
+    #[arg(long, value_name = "FILE.npy")]
+    pub dump_grad: Option<PathBuf>,
+}
+
+/// `stylize plan`: the images are optional (without them, square images of the size).
+#[derive(Args, Debug, Default)]
+pub struct PlanArgs {
+    /// The content image (only its header is read); default: a square image of --size
+    #[arg(long, value_name = "IMAGE")]
+    pub content: Option<PathBuf>,
+    /// A style image (only its header is read); repeat for several; default: one square image
+    #[arg(long, value_name = "IMAGE")]
+    pub style: Vec<PathBuf>,
+    #[command(flatten)]
+    pub options: SettingsArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+/// Which weights, and how much GPU memory a run may take.
+#[derive(Args, Debug, Default)]
+pub struct DeviceArgs {
+    /// The weights file, or the float32 source directory (default: the committed weights/vgg19.q8.bin)
+    #[arg(long, value_name = "PATH")]
+    pub weights: Option<PathBuf>,
+    /// GPU memory a run may use, e.g. 2G, 512M, 1.5G or bytes (default 2G); larger runs are refused
+    /// before anything is allocated
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub memory_budget: Option<u64>,
+}
+
+/// The settings of a run, taken as text and parsed by [`Overrides::set`], so that the CLI,
+/// `configure(json)` and share links accept exactly the same values.
+#[derive(Args, Debug, Default)]
+pub struct SettingsArgs {
     /// Blend weights of the style images, one per --style, e.g. 0.7,0.3 (normalised; default equal)
     #[arg(long, value_name = "W,W,...")]
     pub style_blend: Option<String>,
@@ -154,19 +201,9 @@ pub struct RunArgs {
     /// A named set of settings: default, seed, neural-style, fast; other options override it
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
-    /// The weights file, or the float32 source directory (default: the committed weights/vgg19.q8.bin)
-    #[arg(long, value_name = "PATH")]
-    pub weights: Option<PathBuf>,
-    /// Writes one JSON object per step k=1..N: {"step":k,"content":Lc,"style":Ls,"tv":Ltv,"total":L,"ms":t},
-    /// the objective at the start of step k and the step's wall time in ms
-    #[arg(long, value_name = "FILE")]
-    pub log_json: Option<PathBuf>,
-    /// Writes dL/dx at the initial image as .npy float32 of shape (H, W, 3), RGB in [0,1] units
-    #[arg(long, value_name = "FILE.npy")]
-    pub dump_grad: Option<PathBuf>,
 }
 
-impl RunArgs {
+impl SettingsArgs {
     /// The options given on the command line, parsed and range-checked.
     pub fn overrides(&self) -> Result<Overrides, CliError> {
         let mut o = Overrides::default();
@@ -196,18 +233,18 @@ impl RunArgs {
         Ok(o)
     }
 
-    /// The settings of this run: preset (or defaults), then the options given.
-    pub fn settings(&self) -> Result<Settings, CliError> {
+    /// The settings of this run: preset (or defaults), then the options given; `styles` is the
+    /// number of --style images.
+    pub fn settings(&self, styles: usize) -> Result<Settings, CliError> {
         let settings = Settings::resolve(self.preset.as_deref(), &self.overrides()?)
             .map_err(|e| CliError(e.cli_message()))?;
-        if !settings.style_blend.is_empty() && settings.style_blend.len() != self.style.len() {
+        if !settings.style_blend.is_empty() && settings.style_blend.len() != styles {
             return Err(CliError(format!(
-                "--style-blend has {} weights but {} --style images were given",
+                "--style-blend has {} weights but {styles} --style images were given",
                 settings.style_blend.len(),
-                self.style.len()
             )));
         }
-        if self.style.len() > settings::MAX_STYLES {
+        if styles > settings::MAX_STYLES {
             return Err(CliError(format!(
                 "at most {} --style images are supported",
                 settings::MAX_STYLES
@@ -231,6 +268,32 @@ impl std::error::Error for CliError {}
 
 fn err(context: &str, e: impl fmt::Display) -> CliError {
     CliError(format!("{context}: {e}"))
+}
+
+/// `2G`, `512M`, `1.5G`, `64K` or plain bytes (binary units).
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (number, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => (&t[..i], t[i..].trim_end_matches(['B', 'b', 'i'])),
+        None => (t, ""),
+    };
+    let scale: f64 = match unit.to_ascii_uppercase().as_str() {
+        "" => 1.0,
+        "K" => 1024.0,
+        "M" => 1048576.0,
+        "G" => 1073741824.0,
+        "T" => 1099511627776.0,
+        _ => return Err(format!("{} is not a size: write e.g. 2G, 512M or a number of bytes", settings::show(s))),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{} is not a size: write e.g. 2G, 512M or a number of bytes", settings::show(s)))?;
+    let bytes = value * scale;
+    if !(bytes.is_finite() && bytes >= 1048576.0 && bytes <= 1e15) {
+        return Err(format!("{} is out of range: give at least 1M", settings::show(s)));
+    }
+    Ok(bytes as u64)
 }
 
 fn parse_sizes(s: &str) -> Result<u32, String> {
@@ -262,6 +325,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             quantisation_src,
             readme,
         }) => bench(sizes, steps, plan_sizes, weights, quantisation_src, readme),
+        Some(Command::Plan(args)) => plan(&args),
         None => run(&cli.run),
     };
     match result {
@@ -358,7 +422,6 @@ fn bench(
         sizes,
         steps,
         plan_sizes,
-        readme: None,
     };
     let mut report = crate::bench::run(&weights, &opts).map_err(|e| err("bench", e))?;
     if let Some(src) = quantisation_src {
@@ -406,38 +469,6 @@ pub fn default_weights_path() -> Result<PathBuf, CliError> {
          or build it with: stylize convert-weights --src ../shared/weights-src --out {rel}",
         candidates.last().map(|p| p.display().to_string()).unwrap_or_default()
     )))
-}
-
-/// Every content and style layer needs its conv layer in the weights (the committed file stops at
-/// conv5_1); say so before the GPU work starts.
-fn check_layers_present(
-    settings: &Settings,
-    weights: &Weights,
-    path: &Path,
-) -> Result<(), CliError> {
-    let layers = [
-        ("--content-layers", &settings.content_layers),
-        ("--style-layers", &settings.style_layers),
-    ];
-    for (option, list) in layers {
-        for l in list.iter() {
-            let conv = l.layer.replacen("relu", "conv", 1);
-            if weights.layer(&conv).is_none() {
-                let last = weights
-                    .layers
-                    .last()
-                    .map(|c| c.name.as_str())
-                    .unwrap_or("nothing");
-                return Err(CliError(format!(
-                    "{option}: {} needs {conv}, but {} stops at {last}; choose another layer or pass \
-                     --weights with the float32 source directory (e.g. ../shared/weights-src)",
-                    l.layer,
-                    path.display()
-                )));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// A `.npy` (format 1.0) file of little-endian float32 with the given C-order shape.
@@ -488,21 +519,6 @@ fn load_image(option: &str, path: &Path) -> Result<Image, CliError> {
     imageio::load(path).map_err(|e| err(option, e))
 }
 
-/// Each pooling halves the image; the deepest layer must still have a pixel.
-fn check_min_side(option: &str, image: &Image, min: u32, raise: &str) -> Result<(), CliError> {
-    if image.width.min(image.height) < min {
-        return Err(err(
-            option,
-            format!(
-                "the image is {}x{} px after scaling, but the deepest layer asked for needs at least {min} px \
-                 on each side; raise {raise} or use shallower layers",
-                image.width, image.height
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// A file we will write later, created now so that a bad path fails before minutes of work.
 fn create_file(option: &str, path: &Path) -> Result<File, CliError> {
     File::create(path).map_err(|e| err(option, format!("cannot write {}: {e}", path.display())))
@@ -529,42 +545,71 @@ fn check_writable_dir(option: &str, path: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+fn load_weights(device: &DeviceArgs) -> Result<Weights, CliError> {
+    let path = match &device.weights {
+        Some(p) => p.clone(),
+        None => default_weights_path()?,
+    };
+    Weights::load(&path).map_err(|e| err("--weights", e))
+}
+
+/// The memory budget, and the largest buffer the GPU allows (WebGPU's default before a GPU is asked).
+fn budget(device: &DeviceArgs, max_buffer: u64) -> Budget {
+    Budget { max_buffer, total: device.memory_budget.unwrap_or(plan::DEFAULT_MEMORY_BUDGET) }
+}
+
+/// `stylize plan`: the plan as JSON, from image headers, without a GPU.
+fn plan(args: &PlanArgs) -> Result<(), CliError> {
+    let settings = args.options.settings(args.style.len())?;
+    let content = match &args.content {
+        Some(path) => imageio::probe(path).map_err(|e| err("--content", e))?,
+        None => (settings.size, settings.size),
+    };
+    let mut styles = Vec::new();
+    for path in &args.style {
+        styles.push(imageio::probe(path).map_err(|e| err("--style", e))?);
+    }
+    if styles.is_empty() {
+        let side = plan::style_side(&settings).min(plan::MAX_STYLE_SIDE);
+        styles.push((side, side));
+    }
+    let convs = match &args.device.weights {
+        Some(_) => load_weights(&args.device)?.layers.len(),
+        None => weights::REQUIRED_LAYERS,
+    };
+    let ones = vec![1.0; styles.len()];
+    let plan = Plan::for_images(&settings, content, &styles, &ones, convs).map_err(|e| err("plan", e))?;
+    let json = plan.to_json(&budget(&args.device, plan::WEBGPU_DEFAULT_MAX_BINDING));
+    println!("{json}");
+    Ok(())
+}
+
 /// A style-transfer run: check everything the user gave before touching the GPU, then optimise.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
-    let settings = args.settings()?;
     let (Some(content_path), Some(out)) = (&args.content, &args.out) else {
         return Err(CliError("--content, --style and --out are required".into()));
     };
     if args.style.is_empty() {
         return Err(CliError("at least one --style image is required".into()));
     }
+    let settings = args.options.settings(args.style.len())?;
 
-    // Inputs.
-    let content = imageio::resize_longest(&load_image("--content", content_path)?, settings.size);
-    let style_side = ((settings.style_scale as f64 * settings.size as f64).round() as u32).max(1);
+    // Inputs, and the plan from their sizes: every check before any resizing or GPU work.
+    let content = load_image("--content", content_path)?;
     let mut styles = Vec::with_capacity(args.style.len());
-    for (i, path) in args.style.iter().enumerate() {
-        let image = imageio::resize_longest(&load_image("--style", path)?, style_side);
-        let weight = settings.style_blend.get(i).copied().unwrap_or(1.0);
-        styles.push((image, weight));
-    }
-    check_min_side("--content", &content, settings.min_content_side(), "--size")?;
-    for (image, _) in &styles {
-        check_min_side(
-            "--style",
-            image,
-            settings.min_style_side(),
-            "--size or --style-scale",
-        )?;
+    for path in &args.style {
+        styles.push(load_image("--style", path)?);
     }
     let init_image = match &settings.init {
-        Init::Path(p) => Some(imageio::resize_to(
-            &load_image("--init", Path::new(p))?,
-            content.width,
-            content.height,
-        )),
+        Init::Path(p) => Some(load_image("--init", Path::new(p))?),
         _ => None,
     };
+    let weights = load_weights(&args.device)?;
+    let sizes: Vec<(u32, u32)> = styles.iter().map(|s| (s.width, s.height)).collect();
+    let ones = vec![1.0; styles.len()];
+    let plan = Plan::for_images(&settings, (content.width, content.height), &sizes, &ones, weights.layers.len())
+        .map_err(|e| CliError(e.0))?;
+    plan.check(&budget(&args.device, u64::MAX)).map_err(|e| CliError(e.0))?;
 
     // Outputs: fail on a bad path now, not after the run.
     check_writable_dir("--out", out)?;
@@ -576,13 +621,6 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
             check_writable_dir(option, p)?;
         }
     }
-
-    let weights_path = match &args.weights {
-        Some(p) => p.clone(),
-        None => default_weights_path()?,
-    };
-    let weights = Weights::load(&weights_path).map_err(|e| err("--weights", e))?;
-    check_layers_present(&settings, &weights, &weights_path)?;
     let mut log = match &args.log_json {
         Some(p) => Some(BufWriter::new(create_file("--log-json", p)?)),
         None => None,
@@ -590,17 +628,15 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
 
     // GPU.
     let ctx = Arc::new(crate::gpu::native_context().map_err(|e| err("GPU", e))?);
+    let max_buffer = ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size);
+    plan.check(&budget(&args.device, max_buffer)).map_err(|e| CliError(e.0))?;
     let net = Network::upload(&ctx, &weights).map_err(|e| err("--weights", e))?;
     drop(weights);
-    let mut stylizer = pollster::block_on(Stylizer::new(
-        ctx.clone(),
-        &net,
-        &settings,
-        &content,
-        &styles,
-        init_image.as_ref(),
-    ))
-    .map_err(|e| err("engine", e))?;
+    let style_refs: Vec<&Image> = styles.iter().collect();
+    let inputs = plan.prepare(&content, &style_refs, init_image.as_ref()).map_err(|e| CliError(e.0))?;
+    drop((content, styles, init_image));
+    let mut stylizer = pollster::block_on(Stylizer::from_plan(ctx.clone(), &net, &plan, &inputs)).map_err(|e| err("engine", e))?;
+    drop(inputs);
 
     if let Some(path) = &args.dump_grad {
         let grad = pollster::block_on(stylizer.gradient()).map_err(|e| err("--dump-grad", e))?;
@@ -620,13 +656,16 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     }
 
     let started = Instant::now();
-    let last = optimise(&mut stylizer, settings.steps, log.as_mut())?;
+    let (last, diverged) = optimise(&mut stylizer, settings.steps, log.as_mut())?;
     let elapsed = started.elapsed();
-
-    let image = pollster::block_on(stylizer.image()).map_err(|e| err("engine", e))?;
-    image.save_png(out).map_err(|e| err("--out", e))?;
     if let Some(mut log) = log {
         log.flush().map_err(|e| err("--log-json", e))?;
+    }
+    let diverged = diverged.and_then(|losses| stylizer.check_finite(&losses).err());
+    let image = pollster::block_on(stylizer.image()).map_err(|e| err("engine", e))?;
+    image.save_png(out).map_err(|e| err("--out", e))?;
+    if let Some(e) = diverged {
+        return Err(CliError(format!("{e} (written to {})", out.display())));
     }
     let loss = last
         .map(|l| format!(", loss {:.4e}", l.total))
@@ -650,7 +689,7 @@ fn optimise(
     stylizer: &mut Stylizer,
     steps: u32,
     mut log: Option<&mut BufWriter<File>>,
-) -> Result<Option<StepLosses>, CliError> {
+) -> Result<(Option<StepLosses>, Option<StepLosses>), CliError> {
     let bar = progress_bar(steps);
     let mut last: Option<StepLosses> = None;
     let write = |log: &mut BufWriter<File>, losses: &StepLosses, ms: f64| -> Result<(), CliError> {
@@ -669,7 +708,7 @@ fn optimise(
             last = Some(losses);
         }
         bar.finish_and_clear();
-        return Ok(last);
+        return Ok((last, None));
     }
 
     let mut sync_every: u32 = 1;
@@ -688,10 +727,7 @@ fn optimise(
             }
             if !losses.total.is_finite() {
                 bar.finish_and_clear();
-                return Err(CliError(format!(
-                    "the loss became {} at step {k}; try a smaller --lr",
-                    losses.total
-                )));
+                return Ok((last, Some(losses)));
             }
             // Aim for a readback about every 200 ms.
             let per_step = window.elapsed().as_secs_f64() / since_sync as f64;
@@ -705,7 +741,7 @@ fn optimise(
         bar.set_position(k as u64);
     }
     bar.finish_and_clear();
-    Ok(last)
+    Ok((last, None))
 }
 
 fn progress_bar(steps: u32) -> indicatif::ProgressBar {

@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use crate::gpu::{Dispatch, GpuContext, GpuError};
 use crate::imageio::Image;
-use crate::kernels::pool::PoolKind;
-use crate::model::{layer_index, FeatureStack, MapShape, VGG19};
-use crate::objective::{Form, LossLayer, Objective, TermWeights, SCALAR_SLOTS};
-use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind, IMAGENET_STD};
-use crate::settings::{Init, LayerWeight, LossForm, OptimizerChoice, Pooling, Settings};
+use crate::model::{FeatureStack, MapShape};
+use crate::objective::{Form, LossLayer, Objective, SCALAR_SLOTS, SLOT_TOTAL};
+use crate::optim::Optimizer;
+use crate::plan::{Plan, PlanError, PreparedInputs, StyleSetup};
+use crate::settings::{Init, Settings};
 
 pub use crate::model::Network;
 
@@ -33,6 +33,10 @@ pub enum EngineError {
     Gpu(GpuError),
     Settings(String),
     Input(String),
+    /// The run cannot be planned (sizes, layers, memory): see [`crate::plan`].
+    Plan(String),
+    /// The objective stopped being a number at this step (its value: NaN or ±inf).
+    Diverged { step: u32, value: f64 },
 }
 
 impl fmt::Display for EngineError {
@@ -41,119 +45,28 @@ impl fmt::Display for EngineError {
             EngineError::Gpu(e) => write!(f, "{e}"),
             EngineError::Settings(e) => write!(f, "{e}"),
             EngineError::Input(e) => write!(f, "{e}"),
+            EngineError::Plan(e) => write!(f, "{e}"),
+            EngineError::Diverged { step, value } => write!(
+                f,
+                "the objective became {value} at step {step}: the content or style weights or the learning rate are \
+                 too large; the image is back at the last step whose objective was finite"
+            ),
         }
     }
 }
 
 impl std::error::Error for EngineError {}
 
+impl From<PlanError> for EngineError {
+    fn from(e: PlanError) -> Self {
+        EngineError::Plan(e.0)
+    }
+}
+
 impl From<GpuError> for EngineError {
     fn from(e: GpuError) -> Self {
         EngineError::Gpu(e)
     }
-}
-
-/// Loss layers resolved to op indices, and the depth of the stack they need.
-struct LayerPlan {
-    content: Vec<LossLayer>,
-    style: Vec<LossLayer>,
-    depth: usize,
-    style_depth: usize,
-}
-
-fn resolve_layers(settings: &Settings, available_depth: usize) -> Result<LayerPlan, EngineError> {
-    let resolve = |layers: &[LayerWeight]| -> Result<Vec<LossLayer>, EngineError> {
-        layers
-            .iter()
-            .map(|l| {
-                let op = layer_index(&l.layer).ok_or_else(|| {
-                    EngineError::Settings(format!(
-                        "unknown layer {:?}; valid layers are {}",
-                        l.layer,
-                        crate::model::relu_layer_names().join(", ")
-                    ))
-                })?;
-                if op >= available_depth {
-                    return Err(EngineError::Settings(format!(
-                        "layer {} needs {}, which the weights file does not contain; use a shallower layer or a weights file with it",
-                        l.layer,
-                        l.layer.replace("relu", "conv")
-                    )));
-                }
-                Ok(LossLayer { op, weight: l.weight })
-            })
-            .collect()
-    };
-    let content = resolve(&settings.content_layers)?;
-    let style = resolve(&settings.style_layers)?;
-    if content.is_empty() && style.is_empty() {
-        return Err(EngineError::Settings("no content or style layers given".into()));
-    }
-    let depth = content.iter().chain(&style).map(|l| l.op + 1).max().unwrap_or(1);
-    let style_depth = style.iter().map(|l| l.op + 1).max().unwrap_or(0);
-    Ok(LayerPlan { content, style, depth, style_depth })
-}
-
-fn pool_kind(settings: &Settings) -> PoolKind {
-    match settings.pooling {
-        Pooling::Max => PoolKind::Max,
-        Pooling::Avg => PoolKind::Avg,
-    }
-}
-
-fn form(settings: &Settings) -> Form {
-    match settings.loss_form {
-        LossForm::Canonical => Form::Canonical,
-        LossForm::Seed => Form::Seed,
-    }
-}
-
-fn optimizer_config(settings: &Settings) -> OptimizerConfig {
-    let seed = settings.loss_form == LossForm::Seed;
-    let kind = match settings.optimizer {
-        OptimizerChoice::Adam => OptimizerKind::Adam,
-        OptimizerChoice::Lbfgs => OptimizerKind::Lbfgs,
-    };
-    OptimizerConfig {
-        kind,
-        lr: settings.lr,
-        channel_lr_scale: if seed { IMAGENET_STD } else { [1.0; 3] },
-        lbfgs_history: settings.lbfgs_history as usize,
-        // Adam clamps to [0,1] after each step; L-BFGS and the seed form do not (clamped at output).
-        clamp: kind == OptimizerKind::Adam && !seed,
-    }
-}
-
-/// GPU memory (bytes) a run at `width`×`height` needs, computed without allocating.
-/// Includes the network's weights.
-pub fn plan_bytes(net_weight_bytes: u64, width: u32, height: u32, settings: &Settings) -> Result<u64, EngineError> {
-    let layers = resolve_layers(settings, VGG19.len())?;
-    let (h, w) = (height as usize, width as usize);
-    let stack = crate::model::output_shapes(h, w, layers.depth);
-    let loss_ops: Vec<usize> = layers.content.iter().chain(&layers.style).map(|l| l.op).collect();
-    let content_ops: Vec<usize> = layers.content.iter().map(|l| l.op).collect();
-    let style_ops: Vec<usize> = layers.style.iter().map(|l| l.op).collect();
-    let n = (h * w * 3) as u64;
-    let round = |bytes: u64| bytes.max(16).div_ceil(16) * 16;
-    Ok(net_weight_bytes
-        + FeatureStack::plan(h, w, layers.depth, &loss_ops, &content_ops, pool_kind(settings)).total()
-        + Objective::plan(&stack, &style_ops, &content_ops, h, w)
-        + 2 * round(n * 4) // x and dL/dx
-        + Optimizer::plan_bytes(&optimizer_config(settings), n as usize))
-}
-
-/// Weight bytes of the full committed network (conv1_1..conv5_1), for plans made without a GPU.
-pub fn vgg19_weight_bytes(depth: usize) -> u64 {
-    VGG19[..depth.min(VGG19.len())]
-        .iter()
-        .map(|op| match *op {
-            crate::model::LayerOp::Conv { cin, cout, .. } => {
-                let round = |bytes: u64| bytes.max(16).div_ceil(16) * 16;
-                round((cout * 9 * crate::kernels::c4(cin) * 4) as u64) + round((crate::kernels::c4(cout) * 4) as u64)
-            }
-            crate::model::LayerOp::Pool => 0,
-        })
-        .sum()
 }
 
 /// One style-transfer run.
@@ -164,6 +77,8 @@ pub struct Stylizer {
     /// The image being optimised: HWC RGB f32.
     x: wgpu::Buffer,
     grad_x: wgpu::Buffer,
+    /// The last x whose objective was finite (kept on the GPU by the step itself).
+    last_finite: wgpu::Buffer,
     objective: Objective,
     /// Objective and gradient at x (no update).
     evaluate: Vec<Dispatch>,
@@ -173,13 +88,16 @@ pub struct Stylizer {
     evaluated_step: u32,
     /// Buffers this run allocated (bytes), weights excluded.
     allocated: u64,
+    /// (step, value) of the first non-finite objective seen.
+    diverged: Option<(u32, f64)>,
     // Kept alive: the dispatches bind these.
     _stack: FeatureStack,
 }
 
 impl Stylizer {
-    /// `content` is already at the output size; `styles` are (image at its style scale, blend weight);
-    /// `init` (for `Init::Path`, or any explicit start image) is resized here to the content's size.
+    /// A run at exactly the images' sizes: `content` is the output size, `styles` are (image at
+    /// its style size, blend weight); `init` (any explicit start image) is resized to the content's
+    /// size. The CLI and the page plan from the original images with [`Plan::for_images`] instead.
     pub async fn new(
         ctx: Arc<GpuContext>,
         net: &Network,
@@ -188,66 +106,71 @@ impl Stylizer {
         styles: &[(Image, f32)],
         init: Option<&Image>,
     ) -> Result<Stylizer, EngineError> {
-        let layers = resolve_layers(settings, net.available_depth)?;
         check_image("content", content)?;
-        if !layers.style.is_empty() && styles.is_empty() {
-            return Err(EngineError::Input("no style image given".into()));
-        }
-        for (image, weight) in styles {
-            check_image("style", image)?;
-            if !(weight.is_finite() && *weight >= 0.0) {
-                return Err(EngineError::Settings(format!("style blend weight {weight} must be a finite number >= 0")));
-            }
-        }
-        let blend_sum: f64 = styles.iter().map(|(_, w)| *w as f64).sum();
-        if !styles.is_empty() && blend_sum <= 0.0 {
-            return Err(EngineError::Settings("the style blend weights must not all be 0".into()));
-        }
-        check_feature_sizes("content", content, layers.depth)?;
         for (image, _) in styles {
-            check_feature_sizes("style", image, layers.style_depth)?;
+            check_image("style", image)?;
+        }
+        let sizes: Vec<(u32, u32)> = styles.iter().map(|(i, _)| (i.width, i.height)).collect();
+        let weights: Vec<f32> = styles.iter().map(|(_, w)| *w).collect();
+        let plan = Plan::at_sizes(settings, (content.width, content.height), &sizes, &weights, net.convs.len())?;
+        let images: Vec<&Image> = styles.iter().map(|(i, _)| i).collect();
+        let inputs = plan.prepare(content, &images, init)?;
+        Stylizer::from_plan(ctx, net, &plan, &inputs).await
+    }
+
+    /// Allocates exactly the plan's buffers (checked against the device's limits first), computes
+    /// the style and content targets and builds every dispatch of a step.
+    pub async fn from_plan(ctx: Arc<GpuContext>, net: &Network, plan: &Plan, inputs: &PreparedInputs) -> Result<Stylizer, EngineError> {
+        if net.convs.len() != plan.weights.len() {
+            return Err(EngineError::Plan(format!(
+                "the plan was made for {} convolutions but the network has {}",
+                plan.weights.len(),
+                net.convs.len()
+            )));
+        }
+        check_image("content", &inputs.content)?;
+        if (inputs.content.width, inputs.content.height) != (plan.width, plan.height) {
+            return Err(EngineError::Plan("the content image is not at the plan's size (use Plan::prepare)".into()));
+        }
+        let limit = ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size);
+        let largest = plan.largest_buffer_bytes();
+        if largest > limit {
+            return Err(GpuError::TooLarge { what: format!("a {}×{} run", plan.width, plan.height), bytes: largest, limit }.into());
         }
         let allocated_before = ctx.allocated_bytes();
-        let pooling = pool_kind(settings);
-        let form = form(settings);
+        let layers = &plan.layers;
 
         // Style targets: T_l = Σ_k b_k G_l(s_k), computed at each style image's own size.
         let mut targets: Vec<Vec<f64>> = Vec::new();
-        if !layers.style.is_empty() {
-            for (image, weight) in styles {
-                let grams = style_grams(net, image, &layers.style, layers.style_depth, pooling, form).await?;
-                let b = *weight as f64 / blend_sum;
-                if targets.is_empty() {
-                    targets = grams.iter().map(|g| vec![0.0; g.len()]).collect();
-                }
-                for (t, g) in targets.iter_mut().zip(&grams) {
-                    for (ti, gi) in t.iter_mut().zip(g) {
-                        *ti += b * *gi as f64;
-                    }
+        for (setup, (image, _)) in plan.styles.iter().zip(&inputs.styles) {
+            let grams = style_grams(net, setup, image, &layers.style, plan.form).await?;
+            if targets.is_empty() {
+                targets = grams.iter().map(|g| vec![0.0; g.len()]).collect();
+            }
+            for (t, g) in targets.iter_mut().zip(&grams) {
+                for (ti, gi) in t.iter_mut().zip(g) {
+                    *ti += setup.weight as f64 * *gi as f64;
                 }
             }
         }
-        let temporary = ctx.allocated_bytes() - allocated_before;
+        let setup_bytes = ctx.allocated_bytes() - allocated_before;
 
-        let (h, w) = (content.height as usize, content.width as usize);
-        let loss_ops: Vec<usize> = layers.content.iter().chain(&layers.style).map(|l| l.op).collect();
-        let content_ops: Vec<usize> = layers.content.iter().map(|l| l.op).collect();
-        let stack = FeatureStack::new(net, h, w, layers.depth, &loss_ops, &content_ops, pooling)?;
-        let terms = TermWeights { content: settings.content_weight, style: settings.style_weight, tv: settings.tv_weight };
-        let objective = Objective::new(&ctx, &stack, &layers.content, &layers.style, form, terms);
+        let (h, w) = (plan.height as usize, plan.width as usize);
+        let stack = FeatureStack::new(net, &plan.stack);
+        let objective = Objective::new(&ctx, &plan.objective, &layers.content, &layers.style, plan.form, plan.terms);
         for ((_, _, target), t) in objective.style.iter().zip(&targets) {
             let t32: Vec<f32> = t.iter().map(|&v| v as f32).collect();
             ctx.queue.write_buffer(target, 0, bytemuck::cast_slice(&t32));
         }
         let n = h * w * 3;
-        ctx.check_size("the image", n as u64 * 4)?;
-        let x = ctx.storage_buffer("x", n as u64 * 4);
-        let grad_x = ctx.storage_buffer("dL/dx", n as u64 * 4);
+        let x = ctx.alloc(&plan.image.x);
+        let grad_x = ctx.alloc(&plan.image.grad);
+        let last_finite = ctx.alloc(&plan.image.last_finite);
         let to_input = net.kernels.image.to_network_input(&ctx, h, w, &x, &stack.input, &net.input);
 
         // Content targets: features of the content image at the content layers.
         if !layers.content.is_empty() {
-            ctx.queue.write_buffer(&x, 0, bytemuck::cast_slice(&content.rgb));
+            ctx.queue.write_buffer(&x, 0, bytemuck::cast_slice(&inputs.content.rgb));
             let mut forward = vec![to_input.clone()];
             forward.extend(stack.forward(net, |_, _| Vec::new()));
             let mut encoder = ctx.encoder("content targets");
@@ -270,6 +193,7 @@ impl Stylizer {
         let shapes = stack.shapes.clone();
         evaluate.extend(stack.forward(net, |op, features| objective.forward_at(net, op, shapes[op], features, &mut written)));
         evaluate.extend(objective.finish_values(net, h, w, &x, &written));
+        evaluate.push(net.kernels.keep_finite.keep(&ctx, n, &objective.scalars, SLOT_TOTAL, &x, &last_finite));
         let (backward, grad_v) = stack.backward(net, |op, features, grad, accumulate| {
             objective.backward_at(net, op, shapes[op], features, grad, accumulate)
         });
@@ -277,32 +201,40 @@ impl Stylizer {
         evaluate.push(net.kernels.image.network_grad_to_image(&ctx, h, w, grad_v, &grad_x, &net.input));
         evaluate.push(objective.tv_grad(net, h, w, &x, &grad_x));
 
-        // The start image.
-        let start = start_image(settings, content, styles, init)?;
+        // The start image (also the last finite one until a step says otherwise).
+        let start = start_image(&plan.settings, &inputs.content, &inputs.styles, inputs.init.as_ref())?;
         ctx.queue.write_buffer(&x, 0, bytemuck::cast_slice(&start));
-        let optimizer = Optimizer::new(&ctx, &optimizer_config(settings), &x, &grad_x, n).map_err(|e| EngineError::Settings(e.to_string()))?;
-        let allocated = ctx.allocated_bytes() - allocated_before - temporary;
+        ctx.queue.write_buffer(&last_finite, 0, bytemuck::cast_slice(&start));
+        let optimizer = Optimizer::new(&ctx, &net.kernels.optimizer, &plan.optimizer, &plan.optimizer_state, &x, &grad_x, n)
+            .map_err(|e| EngineError::Settings(e.to_string()))?;
+        let allocated = ctx.allocated_bytes() - allocated_before - setup_bytes;
         if let Some(e) = ctx.take_error() {
             return Err(e.into());
         }
         Ok(Stylizer {
             ctx,
-            width: content.width,
-            height: content.height,
+            width: plan.width,
+            height: plan.height,
             x,
             grad_x,
+            last_finite,
             objective,
             evaluate,
             optimizer,
             steps: 0,
             evaluated_step: 1,
             allocated,
+            diverged: None,
             _stack: stack,
         })
     }
 
-    /// Records and submits one step: objective, gradient and update, in one pass.
+    /// Records and submits one step: objective, gradient and update, in one pass. Does nothing once
+    /// the run has diverged (see [`Stylizer::check_finite`]).
     pub fn step(&mut self) {
+        if self.diverged.is_some() {
+            return;
+        }
         self.optimizer.prepare_step(&self.ctx);
         let mut encoder = self.ctx.encoder("step");
         {
@@ -339,6 +271,28 @@ impl Stylizer {
             tv: v[crate::objective::SLOT_TV] as f64,
             total: v[crate::objective::SLOT_TOTAL] as f64,
         })
+    }
+
+    /// Checks an objective read back by [`Stylizer::losses`]. A non-finite one stops the run: the
+    /// last image whose objective was finite goes back into x (so `image()`, the page's canvas and the
+    /// output show it), later steps do nothing, and the error says why.
+    pub fn check_finite(&mut self, losses: &StepLosses) -> Result<(), EngineError> {
+        if let Some((step, value)) = self.diverged {
+            return Err(EngineError::Diverged { step, value });
+        }
+        if losses.total.is_finite() {
+            return Ok(());
+        }
+        let mut encoder = self.ctx.encoder("rewind");
+        encoder.copy_buffer_to_buffer(&self.last_finite, 0, &self.x, 0, self.x.size());
+        self.ctx.submit(encoder);
+        self.diverged = Some((losses.step, losses.total));
+        Err(EngineError::Diverged { step: losses.step, value: losses.total })
+    }
+
+    /// Whether the run stopped on a non-finite objective.
+    pub fn diverged(&self) -> bool {
+        self.diverged.is_some()
     }
 
     /// The current image, clamped to [0,1].
@@ -385,22 +339,6 @@ impl Stylizer {
     }
 }
 
-/// Each pooling halves the map: an image too small for the deepest layer would leave it empty.
-fn check_feature_sizes(what: &str, image: &Image, depth: usize) -> Result<(), EngineError> {
-    let shapes = crate::model::output_shapes(image.height as usize, image.width as usize, depth);
-    if shapes.last().is_some_and(|s| s.h == 0 || s.w == 0) {
-        let pools = VGG19[..depth].iter().filter(|op| matches!(op, crate::model::LayerOp::Pool)).count();
-        return Err(EngineError::Input(format!(
-            "the {what} image ({}×{}) is too small for the deepest layer used, which needs at least {} px per side; \
-             use a larger size or style scale, or shallower layers",
-            image.width,
-            image.height,
-            1usize << pools
-        )));
-    }
-    Ok(())
-}
-
 fn check_image(what: &str, image: &Image) -> Result<(), EngineError> {
     if image.width == 0 || image.height == 0 || image.rgb.len() != (image.width * image.height * 3) as usize {
         return Err(EngineError::Input(format!(
@@ -414,32 +352,20 @@ fn check_image(what: &str, image: &Image) -> Result<(), EngineError> {
 }
 
 /// The style image's Gram matrices at the style layers, at its own size (setup only: reads back).
-async fn style_grams(
-    net: &Network,
-    image: &Image,
-    style: &[LossLayer],
-    depth: usize,
-    pooling: PoolKind,
-    form: Form,
-) -> Result<Vec<Vec<f32>>, EngineError> {
+/// Its buffers are the plan's style setup and are freed on return.
+async fn style_grams(net: &Network, setup: &StyleSetup, image: &Image, style: &[LossLayer], form: Form) -> Result<Vec<Vec<f32>>, EngineError> {
     let ctx = &net.ctx;
-    let (h, w) = (image.height as usize, image.width as usize);
-    let ops: Vec<usize> = style.iter().map(|l| l.op).collect();
-    let stack = FeatureStack::new(net, h, w, depth, &ops, &[], pooling)?;
-    let x = ctx.storage_buffer_init("style x", bytemuck::cast_slice(&image.rgb));
+    if (image.width, image.height) != (setup.width, setup.height) {
+        return Err(EngineError::Plan("a style image is not at the plan's size (use Plan::prepare)".into()));
+    }
+    let (h, w) = (setup.height as usize, setup.width as usize);
+    let stack = FeatureStack::new(net, &setup.stack);
+    let x = ctx.alloc(&setup.x);
+    ctx.queue.write_buffer(&x, 0, bytemuck::cast_slice(&image.rgb));
     let shapes = stack.shapes.clone();
-    let scratch_len = style
-        .iter()
-        .map(|l| crate::kernels::gram::Gram::partials_len(shapes[l.op].h, shapes[l.op].w, shapes[l.op].c))
-        .max()
-        .unwrap_or(1);
-    let partials = ctx.storage_buffer("style gram partials", scratch_len as u64 * 4);
-    let grams: Vec<(usize, wgpu::Buffer)> = ops
-        .iter()
-        .map(|&op| (op, ctx.storage_buffer("style gram", crate::kernels::c4(shapes[op].c).pow(2) as u64 * 4)))
-        .collect();
-    let mut dispatches =
-        vec![net.kernels.image.to_network_input(ctx, h, w, &x, &stack.input, &net.input)];
+    let partials = ctx.alloc(&setup.gram_partials);
+    let grams: Vec<(usize, wgpu::Buffer)> = style.iter().zip(&setup.grams).map(|(l, spec)| (l.op, ctx.alloc(spec))).collect();
+    let mut dispatches = vec![net.kernels.image.to_network_input(ctx, h, w, &x, &stack.input, &net.input)];
     dispatches.extend(stack.forward(net, |op, features| {
         let s: MapShape = shapes[op];
         grams

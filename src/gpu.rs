@@ -9,6 +9,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::plan::BufferSpec;
+
 /// Errors from the GPU layer, each worded for the person who sees it.
 #[derive(Debug, Clone)]
 pub enum GpuError {
@@ -49,8 +51,11 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     pub adapter_info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
-    /// Bytes of every buffer created through this context (a running total).
+    /// Bytes of every storage buffer created through this context (a running total).
     allocated: AtomicU64,
+    uniform_bytes: AtomicU64,
+    buffers_created: AtomicU64,
+    bind_groups_created: AtomicU64,
     /// The first uncaptured validation error, if any (wgpu reports those asynchronously).
     first_error: Arc<Mutex<Option<String>>>,
 }
@@ -121,6 +126,9 @@ impl GpuContext {
             adapter_info: adapter.get_info(),
             limits,
             allocated: AtomicU64::new(0),
+            uniform_bytes: AtomicU64::new(0),
+            buffers_created: AtomicU64::new(0),
+            bind_groups_created: AtomicU64::new(0),
             first_error,
         })
     }
@@ -136,9 +144,20 @@ impl GpuContext {
         slot.take().map(GpuError::Validation)
     }
 
-    /// Bytes of GPU buffers created through this context so far.
+    /// Bytes of GPU storage buffers created through this context so far (what plans count).
     pub fn allocated_bytes(&self) -> u64 {
         self.allocated.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the small uniform buffers of kernel parameters created so far (not in plans).
+    pub fn uniform_bytes(&self) -> u64 {
+        self.uniform_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Buffers (storage, uniform, readback staging) and bind groups created so far: a long run
+    /// must not add any per step beyond its readbacks' staging buffers.
+    pub fn objects_created(&self) -> (u64, u64) {
+        (self.buffers_created.load(Ordering::Relaxed), self.bind_groups_created.load(Ordering::Relaxed))
     }
 
     /// Fails with a clear message when one buffer would exceed what the device allows.
@@ -152,14 +171,20 @@ impl GpuContext {
 
     /// A zero-filled storage buffer of `bytes` bytes (rounded up to 16), usable as copy source and target.
     pub fn storage_buffer(&self, label: &str, bytes: u64) -> wgpu::Buffer {
-        let size = bytes.max(16).div_ceil(16) * 16;
+        let size = buffer_size(bytes);
         self.allocated.fetch_add(size, Ordering::Relaxed);
+        self.buffers_created.fetch_add(1, Ordering::Relaxed);
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         })
+    }
+
+    /// The storage buffer a plan's [`BufferSpec`] describes (its size was rounded by [`buffer_size`]).
+    pub fn alloc(&self, spec: &BufferSpec) -> wgpu::Buffer {
+        self.storage_buffer(&spec.label, spec.bytes)
     }
 
     /// A storage buffer holding `data` (padded with zeros to a multiple of 16 bytes).
@@ -173,8 +198,9 @@ impl GpuContext {
 
     /// A uniform buffer holding `data`, for kernel parameters fixed at plan time.
     pub fn uniform_buffer_init(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
-        let size = (data.len() as u64).max(16).div_ceil(16) * 16;
-        self.allocated.fetch_add(size, Ordering::Relaxed);
+        let size = buffer_size(data.len() as u64);
+        self.uniform_bytes.fetch_add(size, Ordering::Relaxed);
+        self.buffers_created.fetch_add(1, Ordering::Relaxed);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
@@ -234,6 +260,7 @@ impl GpuContext {
         if size == 0 {
             return Ok(Vec::new());
         }
+        self.buffers_created.fetch_add(1, Ordering::Relaxed);
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size,
@@ -317,6 +344,7 @@ impl Kernel {
         for (binding, buffer) in storage {
             entries.push(wgpu::BindGroupEntry { binding: *binding, resource: buffer.as_entire_binding() });
         }
+        ctx.bind_groups_created.fetch_add(1, Ordering::Relaxed);
         let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(&self.label),
             layout: &self.pipeline.get_bind_group_layout(0),
@@ -368,6 +396,11 @@ pub fn groups_2d(count: u32) -> [u32; 3] {
         let y = count.div_ceil(65535);
         [count.div_ceil(y), y, 1]
     }
+}
+
+/// The size a buffer of `bytes` bytes gets: at least 16, a multiple of 16 (plans count with it).
+pub fn buffer_size(bytes: u64) -> u64 {
+    bytes.max(16).div_ceil(16) * 16
 }
 
 fn pad4(data: &[u8]) -> Cow<'_, [u8]> {

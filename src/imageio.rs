@@ -7,7 +7,7 @@
 use std::fmt;
 use std::io::Cursor;
 
-use image::{imageops::FilterType, DynamicImage, ImageDecoder, ImageReader, Rgb, Rgb32FImage};
+use image::{imageops::FilterType, DynamicImage, ImageDecoder, ImageReader, Rgb};
 
 /// An RGB image, HWC, values in [0,1]; `rgb.len() == width * height * 3`.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,9 +55,12 @@ impl fmt::Display for ImageError {
                     "the pixel buffer holds {got} bytes but its size needs {expected}"
                 )
             }
-            ImageError::TooLarge { width, height } => {
-                write!(f, "the image is too large ({width}x{height})")
-            }
+            ImageError::TooLarge { width, height } => write!(
+                f,
+                "the image is {width}x{height} = {:.1} megapixels, more than the {:.0} megapixels accepted: downscale it first",
+                *width as f64 * *height as f64 / 1e6,
+                MAX_INPUT_PIXELS as f64 / 1e6
+            ),
             ImageError::Io { path, error } => write!(f, "{path}: {error}"),
             ImageError::Encode(e) => write!(f, "PNG encoding failed: {e}"),
             ImageError::InFile { path, error } => write!(f, "{path}: {error}"),
@@ -67,8 +70,12 @@ impl fmt::Display for ImageError {
 
 impl std::error::Error for ImageError {}
 
-/// Pixels per image we accept (a 16384×16384 photo); more is refused before allocating.
-const MAX_PIXELS: u64 = 16384 * 16384;
+/// Pixels per input image we accept (a 50-megapixel camera's photo), checked from the file's header
+/// before decoding, so that a small file declaring a huge image (a decompression bomb) is refused
+/// before it allocates anything. The page asks for this figure (it is the one limit of both).
+pub const MAX_INPUT_PIXELS: u64 = 50_000_000;
+/// What the decoder may allocate at most (a 50 MP RGBA16 image is 400 MB).
+const MAX_DECODE_ALLOC: u64 = 512 << 20;
 
 impl Image {
     /// An image from its parts, checking that the buffer matches the size.
@@ -153,8 +160,9 @@ impl Image {
         self.rgb[(y as usize * self.width as usize + x as usize) * 3 + c]
     }
 
-    fn to_buffer(&self) -> Result<Rgb32FImage, ImageError> {
-        Rgb32FImage::from_raw(self.width, self.height, self.rgb.clone()).ok_or(
+    /// A view of the pixels for the `image` crate's resizing (no copy: inputs can be 50 MP).
+    fn as_buffer(&self) -> Result<image::ImageBuffer<Rgb<f32>, &[f32]>, ImageError> {
+        image::ImageBuffer::from_raw(self.width, self.height, &self.rgb[..]).ok_or(
             ImageError::BadBuffer {
                 expected: self.width as u64 * self.height as u64 * 3,
                 got: self.rgb.len() as u64,
@@ -176,7 +184,7 @@ fn check_size(width: u32, height: u32) -> Result<(), ImageError> {
     if width == 0 || height == 0 {
         return Err(ImageError::ZeroSize { width, height });
     }
-    if width as u64 * height as u64 > MAX_PIXELS {
+    if width as u64 * height as u64 > MAX_INPUT_PIXELS {
         return Err(ImageError::TooLarge { width, height });
     }
     Ok(())
@@ -199,6 +207,10 @@ pub fn decode(bytes: &[u8]) -> Result<Image, ImageError> {
         Some(image::ImageFormat::Jpeg) => {}
         _ => return Err(ImageError::NotAnImage),
     }
+    let mut reader = reader;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_ALLOC);
+    reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(describe)?;
     let (width, height) = decoder.dimensions();
     check_size(width, height)?;
@@ -248,6 +260,28 @@ fn describe(e: image::ImageError) -> ImageError {
     }
 }
 
+/// Width and height from an image file's header, without decoding it (`stylize plan`).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn probe(path: &std::path::Path) -> Result<(u32, u32), ImageError> {
+    let shown = path.display().to_string();
+    let in_file = |error: ImageError| ImageError::InFile { path: shown.clone(), error: Box::new(error) };
+    let reader = ImageReader::open(path)
+        .map_err(|error| ImageError::Io { path: shown.clone(), error })?
+        .with_guessed_format()
+        .map_err(|error| ImageError::Io { path: shown.clone(), error })?;
+    if !matches!(reader.format(), Some(image::ImageFormat::Png | image::ImageFormat::Jpeg)) {
+        return Err(in_file(ImageError::NotAnImage));
+    }
+    let mut decoder = reader.into_decoder().map_err(|e| in_file(describe(e)))?;
+    let (width, height) = decoder.dimensions();
+    check_size(width, height).map_err(in_file)?;
+    use image::metadata::Orientation::*;
+    match decoder.orientation().unwrap_or(NoTransforms) {
+        Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH => Ok((height, width)),
+        _ => Ok((width, height)),
+    }
+}
+
 /// Reads and decodes an image file; errors name the path.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load(path: &std::path::Path) -> Result<Image, ImageError> {
@@ -292,7 +326,7 @@ pub fn resize_to(img: &Image, width: u32, height: u32) -> Image {
     if width == img.width && height == img.height {
         return img.clone();
     }
-    let Ok(buffer) = img.to_buffer() else {
+    let Ok(buffer) = img.as_buffer() else {
         // An inconsistent Image (its fields are public): fall back to a blank one of the asked size.
         return Image {
             width,

@@ -4,7 +4,8 @@
 //! - [`gpu`]: the wgpu device, buffers, dispatches and async readback;
 //! - [`kernels`]: one Rust wrapper per WGSL op in `shaders/`;
 //! - [`weights`]: the VGG19 weights file (format, converter, loader);
-//! - [`model`]: the VGG19 layer table and the per-size plan of buffers;
+//! - [`model`]: the VGG19 layer table and the feature stack;
+//! - [`plan`]: one run's sizes, buffers, FLOPs and checks, worked out without a GPU;
 //! - [`objective`]: content, style and TV losses and their gradient on the GPU;
 //! - [`optim`]: Adam and L-BFGS, entirely on the GPU;
 //! - [`settings`]: every user-facing option, presets and share links;
@@ -20,6 +21,7 @@ pub mod kernels;
 pub mod model;
 pub mod objective;
 pub mod optim;
+pub mod plan;
 pub mod settings;
 pub mod weights;
 

@@ -7,58 +7,102 @@
 //! in one of two ping-pong buffers that the backward pass reuses for gradients.
 
 use crate::gpu::{Dispatch, GpuContext};
-use crate::kernels::{c4, conv, gram, image, loss, mask_words, pool, reduce, tv};
+use crate::kernels::{c4, conv, gram, image, keep_finite, loss, mask_words, pool, reduce, tv};
+use crate::plan::BufferSpec;
 use crate::weights::Weights;
 use std::sync::Arc;
+
+/// One 3×3 conv + bias + ReLU of VGG19, with the names of its output before and after the ReLU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvLayer {
+    /// The weights' name, e.g. "conv4_2".
+    pub conv: &'static str,
+    /// The name of its ReLU output, which content and style layers are named by, e.g. "relu4_2".
+    pub relu: &'static str,
+    pub cin: usize,
+    pub cout: usize,
+}
 
 /// One op of VGG19's feature stack, in network order.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LayerOp {
-    /// 3×3 conv + bias + ReLU; `name` is the conv name ("conv4_2"), the ReLU output is "relu4_2".
-    Conv { name: &'static str, cin: usize, cout: usize },
+    Conv(ConvLayer),
     /// 2×2 stride-2 pooling.
     Pool,
 }
 
+const fn conv(conv: &'static str, relu: &'static str, cin: usize, cout: usize) -> LayerOp {
+    LayerOp::Conv(ConvLayer { conv, relu, cin, cout })
+}
+
 /// VGG19's feature stack up to conv5_4 (pool5 is never needed: no loss layer follows it).
+/// This is the one layer table: every name, channel count, conv↔relu mapping and pool position
+/// elsewhere (weights file, settings, the page's layer list) is derived from it.
 pub const VGG19: [LayerOp; 20] = [
-    LayerOp::Conv { name: "conv1_1", cin: 3, cout: 64 },
-    LayerOp::Conv { name: "conv1_2", cin: 64, cout: 64 },
+    conv("conv1_1", "relu1_1", 3, 64),
+    conv("conv1_2", "relu1_2", 64, 64),
     LayerOp::Pool,
-    LayerOp::Conv { name: "conv2_1", cin: 64, cout: 128 },
-    LayerOp::Conv { name: "conv2_2", cin: 128, cout: 128 },
+    conv("conv2_1", "relu2_1", 64, 128),
+    conv("conv2_2", "relu2_2", 128, 128),
     LayerOp::Pool,
-    LayerOp::Conv { name: "conv3_1", cin: 128, cout: 256 },
-    LayerOp::Conv { name: "conv3_2", cin: 256, cout: 256 },
-    LayerOp::Conv { name: "conv3_3", cin: 256, cout: 256 },
-    LayerOp::Conv { name: "conv3_4", cin: 256, cout: 256 },
+    conv("conv3_1", "relu3_1", 128, 256),
+    conv("conv3_2", "relu3_2", 256, 256),
+    conv("conv3_3", "relu3_3", 256, 256),
+    conv("conv3_4", "relu3_4", 256, 256),
     LayerOp::Pool,
-    LayerOp::Conv { name: "conv4_1", cin: 256, cout: 512 },
-    LayerOp::Conv { name: "conv4_2", cin: 512, cout: 512 },
-    LayerOp::Conv { name: "conv4_3", cin: 512, cout: 512 },
-    LayerOp::Conv { name: "conv4_4", cin: 512, cout: 512 },
+    conv("conv4_1", "relu4_1", 256, 512),
+    conv("conv4_2", "relu4_2", 512, 512),
+    conv("conv4_3", "relu4_3", 512, 512),
+    conv("conv4_4", "relu4_4", 512, 512),
     LayerOp::Pool,
-    LayerOp::Conv { name: "conv5_1", cin: 512, cout: 512 },
-    LayerOp::Conv { name: "conv5_2", cin: 512, cout: 512 },
-    LayerOp::Conv { name: "conv5_3", cin: 512, cout: 512 },
-    LayerOp::Conv { name: "conv5_4", cin: 512, cout: 512 },
+    conv("conv5_1", "relu5_1", 512, 512),
+    conv("conv5_2", "relu5_2", 512, 512),
+    conv("conv5_3", "relu5_3", 512, 512),
+    conv("conv5_4", "relu5_4", 512, 512),
 ];
 
+/// The convolutions of [`VGG19`] alone, in network order (the weights file holds a prefix of them).
+pub const CONVS: [ConvLayer; 16] = conv_layers();
+
+const fn conv_layers() -> [ConvLayer; 16] {
+    let mut out = [ConvLayer { conv: "", relu: "", cin: 0, cout: 0 }; 16];
+    let (mut i, mut j) = (0, 0);
+    while i < VGG19.len() {
+        if let LayerOp::Conv(c) = VGG19[i] {
+            out[j] = c;
+            j += 1;
+        }
+        i += 1;
+    }
+    assert!(j == 16, "VGG19 has 16 convolutions");
+    out
+}
+
 /// Names accepted for loss layers, in network order.
-pub fn relu_layer_names() -> Vec<String> {
-    VGG19
-        .iter()
-        .filter_map(|op| match op {
-            LayerOp::Conv { name, .. } => Some(name.replace("conv", "relu")),
-            LayerOp::Pool => None,
-        })
-        .collect()
+pub fn relu_layer_names() -> Vec<&'static str> {
+    CONVS.iter().map(|c| c.relu).collect()
 }
 
 /// Index in [`VGG19`] of the conv whose ReLU output is `relu` ("relu4_2" → 12).
 pub fn layer_index(relu: &str) -> Option<usize> {
-    let conv_name = relu.strip_prefix("relu").map(|rest| format!("conv{rest}"))?;
-    VGG19.iter().position(|op| matches!(op, LayerOp::Conv { name, .. } if *name == conv_name))
+    VGG19.iter().position(|op| matches!(op, LayerOp::Conv(c) if c.relu == relu))
+}
+
+/// The conv layer whose ReLU output is `relu`.
+pub fn conv_of(relu: &str) -> Option<&'static ConvLayer> {
+    CONVS.iter().find(|c| c.relu == relu)
+}
+
+/// The smallest side an image may have for a stack of the first `depth` ops: every 2×2 pooling
+/// halves it (dropping an odd last row or column) and must leave at least one pixel.
+pub fn min_side_for_depth(depth: usize) -> u32 {
+    1 << VGG19[..depth.min(VGG19.len())].iter().filter(|op| matches!(op, LayerOp::Pool)).count()
+}
+
+/// The smallest image side for these loss layers (names that are not in the table count as none).
+pub fn min_side_for<'a>(relus: impl IntoIterator<Item = &'a str>) -> u32 {
+    let depth = relus.into_iter().filter_map(layer_index).map(|i| i + 1).max().unwrap_or(0);
+    min_side_for_depth(depth)
 }
 
 /// Height, width and (real, unpadded) channels of a feature map.
@@ -90,7 +134,7 @@ pub fn output_shapes(h: usize, w: usize, depth: usize) -> Vec<MapShape> {
         .iter()
         .map(|op| {
             shape = match *op {
-                LayerOp::Conv { cout, .. } => MapShape { c: cout, ..shape },
+                LayerOp::Conv(c) => MapShape { c: c.cout, ..shape },
                 LayerOp::Pool => MapShape { h: shape.h / 2, w: shape.w / 2, c: shape.c },
             };
             shape
@@ -108,6 +152,8 @@ pub struct Kernels {
     pub tv: tv::TvLoss,
     pub image: image::ImageOps,
     pub reduce: reduce::Reduce,
+    pub keep_finite: keep_finite::KeepFinite,
+    pub optimizer: crate::optim::OptimizerKernels,
 }
 
 /// VGG19 on the GPU: the compiled kernels, the padded weights and the input convention.
@@ -134,50 +180,48 @@ impl Kernels {
             tv: tv::TvLoss::new(ctx),
             image: image::ImageOps::new(ctx),
             reduce: reduce::Reduce::new(ctx),
+            keep_finite: keep_finite::KeepFinite::new(ctx),
+            optimizer: crate::optim::OptimizerKernels::new(ctx),
         }
     }
 }
 
 impl Network {
-    /// Pads and uploads the weights once; compiles every kernel once.
+    /// Pads and uploads the weights once (as [`crate::plan::weight_layout`] counts them); compiles
+    /// every kernel once.
     pub fn upload(ctx: &Arc<GpuContext>, weights: &Weights) -> Result<Network, String> {
+        let present = CONVS.iter().take_while(|c| weights.layer(c.conv).is_some()).count();
+        let layout = crate::plan::weight_layout(present);
         let mut convs = Vec::new();
-        let mut available_depth = 0;
-        for (index, op) in VGG19.iter().enumerate() {
-            match *op {
-                LayerOp::Conv { name, cin, cout } => {
-                    let Some(layer) = weights.layer(name) else { break };
-                    if layer.cin != cin || layer.cout != cout {
-                        return Err(format!(
-                            "weights layer {name} is {}→{} channels, VGG19 has {cin}→{cout}",
-                            layer.cin, layer.cout
-                        ));
-                    }
-                    let kernel = conv::pad_weights(cin, cout, &layer.kernel);
-                    let bias = conv::pad_bias(cout, &layer.bias);
-                    convs.push((
-                        ctx.storage_buffer_init(&format!("{name}.weight"), bytemuck::cast_slice(&kernel)),
-                        ctx.storage_buffer_init(&format!("{name}.bias"), bytemuck::cast_slice(&bias)),
-                    ));
-                }
-                LayerOp::Pool => {}
+        for (c, (weight_spec, bias_spec)) in CONVS.iter().zip(&layout) {
+            let layer = weights.layer(c.conv).expect("counted as present");
+            if layer.cin != c.cin || layer.cout != c.cout {
+                return Err(format!(
+                    "weights layer {} is {}→{} channels, VGG19 has {}→{}",
+                    c.conv, layer.cin, layer.cout, c.cin, c.cout
+                ));
             }
-            available_depth = index + 1;
+            let kernel = conv::pad_weights(c.cin, c.cout, &layer.kernel);
+            let bias = conv::pad_bias(c.cout, &layer.bias);
+            let (weight_buffer, bias_buffer) = (ctx.alloc(weight_spec), ctx.alloc(bias_spec));
+            ctx.queue.write_buffer(&weight_buffer, 0, bytemuck::cast_slice(&kernel));
+            ctx.queue.write_buffer(&bias_buffer, 0, bytemuck::cast_slice(&bias));
+            convs.push((weight_buffer, bias_buffer));
         }
         let input = image::InputTransform::new(&weights.input.channel_order, weights.input.scale, weights.input.mean)
             .map_err(|e| format!("the weights file's input convention: {e}"))?;
         Ok(Network {
             ctx: ctx.clone(),
             kernels: Kernels::new(ctx),
+            available_depth: crate::plan::depth_for_convs(convs.len()),
             convs,
-            available_depth,
             input,
         })
     }
 
     /// The conv weights and bias buffers of op `index` of [`VGG19`].
     fn conv_buffers(&self, index: usize) -> &(wgpu::Buffer, wgpu::Buffer) {
-        let conv_number = VGG19[..index].iter().filter(|op| matches!(op, LayerOp::Conv { .. })).count();
+        let conv_number = VGG19[..index].iter().filter(|op| matches!(op, LayerOp::Conv(_))).count();
         &self.convs[conv_number]
     }
 
@@ -196,18 +240,59 @@ enum Slot {
     Kept,
 }
 
-/// What a size plan holds, in bytes, computed without allocating anything.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct StackBytes {
-    pub input: u64,
-    pub ping_pong: u64,
-    pub kept: u64,
-    pub masks: u64,
+/// The buffers of a feature stack for one image size, worked out without a GPU. [`FeatureStack::new`]
+/// allocates exactly these, so a plan's figures are the allocation.
+#[derive(Clone, Debug)]
+pub struct StackLayout {
+    pub h: usize,
+    pub w: usize,
+    /// Number of ops of [`VGG19`] evaluated (the deepest loss layer + 1).
+    pub depth: usize,
+    /// Output shape of each op.
+    pub shapes: Vec<MapShape>,
+    /// The network input v (h×w×4).
+    pub input: BufferSpec,
+    pub ping: [BufferSpec; 2],
+    /// The output of op i, when it is kept for the backward pass (loss layers).
+    pub kept: Vec<Option<BufferSpec>>,
+    /// ReLU mask (conv) or choice words (max pool) of op i.
+    pub masks: Vec<Option<BufferSpec>>,
+    /// Whether op i carries a loss term.
+    pub loss: Vec<bool>,
+    pub pooling: pool::PoolKind,
 }
 
-impl StackBytes {
-    pub fn total(&self) -> u64 {
-        self.input + self.ping_pong + self.kept + self.masks
+impl StackLayout {
+    /// `loss_ops`: ops with a loss term; `content_ops`: those with a content term. Every map must be
+    /// non-empty (the plan checks the minimum side first).
+    pub fn new(h: usize, w: usize, depth: usize, loss_ops: &[usize], content_ops: &[usize], pooling: pool::PoolKind) -> StackLayout {
+        let shapes = output_shapes(h, w, depth);
+        let keep = kept_ops(depth, loss_ops, content_ops);
+        let input_len = h * w * 4;
+        let ping_len = shapes.iter().map(|s| s.padded_len()).chain([input_len]).max().unwrap_or(input_len);
+        let f32s = |label: String, len: usize| BufferSpec::new(label, len as u64 * 4);
+        StackLayout {
+            h,
+            w,
+            depth,
+            input: f32s("network input".into(), input_len),
+            ping: [f32s("ping".into(), ping_len), f32s("pong".into(), ping_len)],
+            kept: (0..depth).map(|i| keep[i].then(|| f32s(format!("features {i}"), shapes[i].padded_len()))).collect(),
+            masks: (0..depth)
+                .map(|i| {
+                    let bytes = mask_bytes(&VGG19[i], shapes[i], pooling);
+                    (bytes > 0).then(|| BufferSpec::new(format!("mask {i}"), bytes))
+                })
+                .collect(),
+            loss: (0..depth).map(|i| loss_ops.contains(&i)).collect(),
+            shapes,
+            pooling,
+        }
+    }
+
+    /// Every buffer of the stack.
+    pub fn buffers(&self) -> impl Iterator<Item = &BufferSpec> {
+        [&self.input].into_iter().chain(&self.ping).chain(self.kept.iter().flatten()).chain(self.masks.iter().flatten())
     }
 }
 
@@ -215,18 +300,14 @@ impl StackBytes {
 pub struct FeatureStack {
     pub h: usize,
     pub w: usize,
-    /// Number of ops of [`VGG19`] evaluated (the deepest loss layer + 1).
     pub depth: usize,
-    /// Output shape of each op.
     pub shapes: Vec<MapShape>,
     /// The network input v (h×w×4, BGR·255 − mean).
     pub input: wgpu::Buffer,
     ping: [wgpu::Buffer; 2],
     slots: Vec<Slot>,
     kept: Vec<Option<wgpu::Buffer>>,
-    /// ReLU mask (conv) or choice words (max pool) per op.
     masks: Vec<Option<wgpu::Buffer>>,
-    /// Whether op i carries a loss term.
     loss: Vec<bool>,
     pooling: pool::PoolKind,
 }
@@ -240,7 +321,7 @@ fn kept_ops(depth: usize, loss_ops: &[usize], content_ops: &[usize]) -> Vec<bool
 
 fn mask_bytes(op: &LayerOp, out: MapShape, pooling: pool::PoolKind) -> u64 {
     let words = match op {
-        LayerOp::Conv { .. } => mask_words(out.h, out.w, out.c),
+        LayerOp::Conv(_) => mask_words(out.h, out.w, out.c),
         LayerOp::Pool if pooling == pool::PoolKind::Max => mask_words(out.h, out.w, out.c),
         LayerOp::Pool => 0,
     };
@@ -248,44 +329,13 @@ fn mask_bytes(op: &LayerOp, out: MapShape, pooling: pool::PoolKind) -> u64 {
 }
 
 impl FeatureStack {
-    /// Bytes the stack needs for an `h`×`w` image (the figure [`FeatureStack::new`] allocates).
-    pub fn plan(h: usize, w: usize, depth: usize, loss_ops: &[usize], content_ops: &[usize], pooling: pool::PoolKind) -> StackBytes {
-        let shapes = output_shapes(h, w, depth);
-        let kept = kept_ops(depth, loss_ops, content_ops);
-        let input_len = h * w * 4;
-        let ping_len = shapes.iter().map(|s| s.padded_len()).chain([input_len]).max().unwrap_or(input_len);
-        let round = |bytes: u64| bytes.max(16).div_ceil(16) * 16;
-        StackBytes {
-            input: round(input_len as u64 * 4),
-            ping_pong: 2 * round(ping_len as u64 * 4),
-            kept: (0..depth).filter(|&i| kept[i]).map(|i| round(shapes[i].padded_len() as u64 * 4)).sum(),
-            masks: (0..depth).map(|i| mask_bytes(&VGG19[i], shapes[i], pooling)).filter(|&b| b > 0).map(round).sum(),
-        }
-    }
-
-    pub fn new(
-        net: &Network,
-        h: usize,
-        w: usize,
-        depth: usize,
-        loss_ops: &[usize],
-        content_ops: &[usize],
-        pooling: pool::PoolKind,
-    ) -> Result<FeatureStack, crate::gpu::GpuError> {
+    /// Allocates the buffers of `layout` (and nothing else).
+    pub fn new(net: &Network, layout: &StackLayout) -> FeatureStack {
         let ctx = &net.ctx;
-        let shapes = output_shapes(h, w, depth);
-        let keep = kept_ops(depth, loss_ops, content_ops);
-        let input_len = h * w * 4;
-        let ping_len = shapes.iter().map(|s| s.padded_len()).chain([input_len]).max().unwrap_or(input_len);
-        ctx.check_size("the largest feature map", ping_len as u64 * 4)?;
-        let input = ctx.storage_buffer("network input", input_len as u64 * 4);
-        let ping = [ctx.storage_buffer("ping", ping_len as u64 * 4), ctx.storage_buffer("pong", ping_len as u64 * 4)];
-        let mut slots = Vec::with_capacity(depth);
-        let mut kept = Vec::with_capacity(depth);
-        let mut masks = Vec::with_capacity(depth);
+        let mut slots = Vec::with_capacity(layout.depth);
         let mut previous: Option<Slot> = None;
-        for i in 0..depth {
-            let slot = if keep[i] {
+        for kept in &layout.kept {
+            let slot = if kept.is_some() {
                 Slot::Kept
             } else {
                 // Never write into the buffer the op reads from.
@@ -294,14 +344,22 @@ impl FeatureStack {
                     _ => Slot::Ping(0),
                 }
             };
-            kept.push(keep[i].then(|| ctx.storage_buffer(&format!("features {i}"), shapes[i].padded_len() as u64 * 4)));
-            let bytes = mask_bytes(&VGG19[i], shapes[i], pooling);
-            masks.push((bytes > 0).then(|| ctx.storage_buffer(&format!("mask {i}"), bytes)));
             slots.push(slot);
             previous = Some(slot);
         }
-        let loss = (0..depth).map(|i| loss_ops.contains(&i)).collect();
-        Ok(FeatureStack { h, w, depth, shapes, input, ping, slots, kept, masks, loss, pooling })
+        FeatureStack {
+            h: layout.h,
+            w: layout.w,
+            depth: layout.depth,
+            shapes: layout.shapes.clone(),
+            input: ctx.alloc(&layout.input),
+            ping: [ctx.alloc(&layout.ping[0]), ctx.alloc(&layout.ping[1])],
+            slots,
+            kept: layout.kept.iter().map(|k| k.as_ref().map(|spec| ctx.alloc(spec))).collect(),
+            masks: layout.masks.iter().map(|m| m.as_ref().map(|spec| ctx.alloc(spec))).collect(),
+            loss: layout.loss.clone(),
+            pooling: layout.pooling,
+        }
     }
 
     /// Shape of op `i`'s input.
@@ -338,7 +396,7 @@ impl FeatureStack {
         let in_shape = self.input_shape(i);
         let mask = self.masks[i].as_ref();
         match VGG19[i] {
-            LayerOp::Conv { cin, cout, .. } => {
+            LayerOp::Conv(ConvLayer { cin, cout, .. }) => {
                 let (weight, bias) = net.conv_buffers(i);
                 let shape = conv::ConvShape { h: in_shape.h, w: in_shape.w, cin, cout };
                 net.kernels.conv.forward(&net.ctx, shape, input, weight, bias, output, mask.expect("conv has a mask"))
@@ -378,7 +436,7 @@ impl FeatureStack {
             let grad_in = &self.ping[1 - grad];
             let in_shape = self.input_shape(i);
             dispatches.push(match VGG19[i] {
-                LayerOp::Conv { cin, cout, .. } => {
+                LayerOp::Conv(ConvLayer { cin, cout, .. }) => {
                     let (weight, _) = net.conv_buffers(i);
                     let shape = conv::ConvShape { h: in_shape.h, w: in_shape.w, cin, cout };
                     net.kernels.conv.backward_input(&net.ctx, shape, grad_out, self.masks[i].as_ref().expect("conv mask"), weight, grad_in)

@@ -11,7 +11,8 @@
 
 use crate::gpu::{Dispatch, GpuContext};
 use crate::kernels::c4;
-use crate::model::{FeatureStack, MapShape, Network};
+use crate::model::{MapShape, Network};
+use crate::plan::BufferSpec;
 
 pub const SLOT_CONTENT: usize = 0;
 pub const SLOT_STYLE: usize = 1;
@@ -74,60 +75,67 @@ pub struct Objective {
     pub terms: TermWeights,
 }
 
-/// f32 lengths of the two scratch buffers (loss partials, Gram partials), each shared by every
-/// term: a term's partial sums are finished before the next term writes.
-fn scratch_lens(shapes: &[MapShape], style_ops: &[usize], content_ops: &[usize], h: usize, w: usize) -> (usize, usize) {
-    let mut partials = crate::kernels::tv::TvLoss::partials_len(h, w);
-    let mut gram_partials = 1;
-    for &op in style_ops {
-        let s = shapes[op];
-        partials = partials.max(crate::kernels::loss::StyleLoss::partials_len(s.c));
-        gram_partials = gram_partials.max(crate::kernels::gram::Gram::partials_len(s.h, s.w, s.c));
-    }
-    for &op in content_ops {
-        let s = shapes[op];
-        partials = partials.max(crate::kernels::loss::ContentLoss::partials_len(s.h, s.w, s.c));
-    }
-    (partials, gram_partials)
+/// The objective's buffers for one image size, worked out without a GPU ([`Objective::new`]
+/// allocates exactly these).
+#[derive(Clone, Debug)]
+pub struct ObjectiveLayout {
+    /// The content target features, one per content layer.
+    pub content: Vec<BufferSpec>,
+    /// (current Gram, target Gram), one pair per style layer.
+    pub style: Vec<(BufferSpec, BufferSpec)>,
+    pub scalars: BufferSpec,
+    /// Loss partial sums and Gram partial sums, each shared by every term: a term's partial sums
+    /// are finished before the next term writes.
+    pub partials: BufferSpec,
+    pub gram_partials: BufferSpec,
 }
 
-impl Objective {
-    /// Bytes [`Objective::new`] allocates.
-    pub fn plan(shapes: &[MapShape], style_ops: &[usize], content_ops: &[usize], h: usize, w: usize) -> u64 {
-        let round = |bytes: usize| (bytes as u64).max(16).div_ceil(16) * 16;
-        let (partials, gram_partials) = scratch_lens(shapes, style_ops, content_ops, h, w);
-        let content: u64 = content_ops.iter().map(|&op| round(shapes[op].padded_len() * 4)).sum();
-        let style: u64 = style_ops.iter().map(|&op| 2 * round(c4(shapes[op].c).pow(2) * 4)).sum();
-        content + style + round(SCALAR_SLOTS * 4) + round(partials * 4) + round(gram_partials * 4)
-    }
-
-    pub fn new(
-        ctx: &GpuContext,
-        stack: &FeatureStack,
-        content: &[LossLayer],
-        style: &[LossLayer],
-        form: Form,
-        terms: TermWeights,
-    ) -> Objective {
-        let shapes = &stack.shapes;
-        let style_ops: Vec<usize> = style.iter().map(|l| l.op).collect();
-        let content_ops: Vec<usize> = content.iter().map(|l| l.op).collect();
-        let (partials_len, gram_partials_len) = scratch_lens(shapes, &style_ops, &content_ops, stack.h, stack.w);
-        Objective {
-            content: content
-                .iter()
-                .map(|l| (l.clone(), ctx.storage_buffer("content target", shapes[l.op].padded_len() as u64 * 4)))
-                .collect(),
+impl ObjectiveLayout {
+    pub fn new(shapes: &[MapShape], content: &[LossLayer], style: &[LossLayer], h: usize, w: usize) -> ObjectiveLayout {
+        let mut partials = crate::kernels::tv::TvLoss::partials_len(h, w);
+        let mut gram_partials = 1;
+        for l in style {
+            let s = shapes[l.op];
+            partials = partials.max(crate::kernels::loss::StyleLoss::partials_len(s.c));
+            gram_partials = gram_partials.max(crate::kernels::gram::Gram::partials_len(s.h, s.w, s.c));
+        }
+        for l in content {
+            let s = shapes[l.op];
+            partials = partials.max(crate::kernels::loss::ContentLoss::partials_len(s.h, s.w, s.c));
+        }
+        let f32s = |label: &str, len: usize| BufferSpec::new(label, len as u64 * 4);
+        ObjectiveLayout {
+            content: content.iter().map(|l| f32s("content target", shapes[l.op].padded_len())).collect(),
             style: style
                 .iter()
                 .map(|l| {
-                    let bytes = c4(shapes[l.op].c).pow(2) as u64 * 4;
-                    (l.clone(), ctx.storage_buffer("gram", bytes), ctx.storage_buffer("gram target", bytes))
+                    let len = c4(shapes[l.op].c).pow(2);
+                    (f32s("gram", len), f32s("gram target", len))
                 })
                 .collect(),
-            scalars: ctx.storage_buffer("loss scalars", SCALAR_SLOTS as u64 * 4),
-            partials: ctx.storage_buffer("loss partials", partials_len as u64 * 4),
-            gram_partials: ctx.storage_buffer("gram partials", gram_partials_len as u64 * 4),
+            scalars: f32s("loss scalars", SCALAR_SLOTS),
+            partials: f32s("loss partials", partials),
+            gram_partials: f32s("gram partials", gram_partials),
+        }
+    }
+
+    pub fn buffers(&self) -> impl Iterator<Item = &BufferSpec> {
+        self.content
+            .iter()
+            .chain(self.style.iter().flat_map(|(g, t)| [g, t]))
+            .chain([&self.scalars, &self.partials, &self.gram_partials])
+    }
+}
+
+impl Objective {
+    /// Allocates the buffers of `layout` for these layers (the ones the layout was made for).
+    pub fn new(ctx: &GpuContext, layout: &ObjectiveLayout, content: &[LossLayer], style: &[LossLayer], form: Form, terms: TermWeights) -> Objective {
+        Objective {
+            content: content.iter().zip(&layout.content).map(|(l, spec)| (l.clone(), ctx.alloc(spec))).collect(),
+            style: style.iter().zip(&layout.style).map(|(l, (g, t))| (l.clone(), ctx.alloc(g), ctx.alloc(t))).collect(),
+            scalars: ctx.alloc(&layout.scalars),
+            partials: ctx.alloc(&layout.partials),
+            gram_partials: ctx.alloc(&layout.gram_partials),
             form,
             terms,
         }

@@ -19,6 +19,7 @@
 use std::fmt;
 
 use crate::gpu::{Dispatch, GpuContext, GpuError};
+use crate::plan::BufferSpec;
 use crate::kernels;
 use crate::kernels::adam::AdamKernel;
 use crate::kernels::lbfgs::{schedule, AxpyMode, FinishMode, LbfgsKernels, LbfgsOp, LbfgsShape};
@@ -136,15 +137,60 @@ impl From<GpuError> for OptimizerError {
     }
 }
 
-/// Bytes `GpuContext` allocates for a buffer of `bytes` (it rounds up to 16, minimum 16).
-fn buffer_bytes(bytes: u64) -> u64 {
-    bytes.max(16).div_ceil(16) * 16
+/// The optimiser's compiled kernels: built once per device (with the network's kernels), shared by
+/// every run.
+pub struct OptimizerKernels {
+    adam: AdamKernel,
+    lbfgs: LbfgsKernels,
+}
+
+impl OptimizerKernels {
+    pub fn new(ctx: &GpuContext) -> Self {
+        OptimizerKernels { adam: AdamKernel::new(ctx), lbfgs: LbfgsKernels::new(ctx) }
+    }
+}
+
+/// The optimiser's state buffers for an image of `n` values, worked out without a GPU
+/// ([`Optimizer::new`] allocates exactly these).
+#[derive(Clone, Debug)]
+pub enum OptimizerLayout {
+    Adam { moment1: BufferSpec, moment2: BufferSpec },
+    Lbfgs { g_prev: BufferSpec, dir: BufferSpec, ys: Vec<BufferSpec>, ss: Vec<BufferSpec>, scalars: BufferSpec, partials: BufferSpec },
+}
+
+impl OptimizerLayout {
+    pub fn new(cfg: &OptimizerConfig, n: usize) -> OptimizerLayout {
+        let vector = |label: String| BufferSpec::new(label, n as u64 * 4);
+        match cfg.kind {
+            OptimizerKind::Adam => OptimizerLayout::Adam { moment1: vector("adam m".into()), moment2: vector("adam v".into()) },
+            OptimizerKind::Lbfgs => {
+                let m = cfg.lbfgs_history;
+                OptimizerLayout::Lbfgs {
+                    g_prev: vector("lbfgs g_prev".into()),
+                    dir: vector("lbfgs d".into()),
+                    ys: (0..m).map(|j| vector(format!("lbfgs y{j}"))).collect(),
+                    ss: (0..m).map(|j| vector(format!("lbfgs s{j}"))).collect(),
+                    scalars: BufferSpec::new("lbfgs scalars", kernels::lbfgs::scalars_len(m) as u64 * 4),
+                    partials: BufferSpec::new("lbfgs partials", LbfgsShape::new(n, m, cfg.lr).reduction.partials_bytes()),
+                }
+            }
+        }
+    }
+
+    pub fn buffers(&self) -> Vec<&BufferSpec> {
+        match self {
+            OptimizerLayout::Adam { moment1, moment2 } => vec![moment1, moment2],
+            OptimizerLayout::Lbfgs { g_prev, dir, ys, ss, scalars, partials } => {
+                [g_prev, dir].into_iter().chain(ys).chain(ss).chain([scalars, partials]).collect()
+            }
+        }
+    }
 }
 
 struct AdamState {
     params: wgpu::Buffer,
-    moment1: wgpu::Buffer,
-    moment2: wgpu::Buffer,
+    /// m and v: only the dispatch reads them; held here with the state they are.
+    _moments: [wgpu::Buffer; 2],
     dispatch: Dispatch,
 }
 
@@ -181,10 +227,13 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
-    /// Allocates the state for an image of `n` values (h*w*3) and builds every dispatch.
+    /// Allocates the state of `layout` (made by [`OptimizerLayout::new`] for this config and `n`)
+    /// and builds every dispatch.
     pub fn new(
         ctx: &GpuContext,
+        kernels: &OptimizerKernels,
         cfg: &OptimizerConfig,
+        layout: &OptimizerLayout,
         x: &wgpu::Buffer,
         grad: &wgpu::Buffer,
         n: usize,
@@ -200,49 +249,43 @@ impl Optimizer {
             }
         }
         ctx.check_size("the optimiser state", vector_bytes)?;
-        let state = match cfg.kind {
-            OptimizerKind::Adam => State::Adam(Self::build_adam(ctx, cfg, x, grad, n)),
-            OptimizerKind::Lbfgs => State::Lbfgs(Box::new(Self::build_lbfgs(ctx, cfg, x, grad, n))),
+        let state = match (cfg.kind, layout) {
+            (OptimizerKind::Adam, OptimizerLayout::Adam { moment1, moment2 }) => {
+                // New buffers are zero: that is Adam's initial state.
+                let (moment1, moment2) = (ctx.alloc(moment1), ctx.alloc(moment2));
+                let params =
+                    ctx.uniform_buffer_init("adam params", &AdamKernel::params_bytes(1, channel_lr(cfg), cfg.clamp, n));
+                let dispatch = kernels.adam.step(ctx, &params, x, grad, &moment1, &moment2, n);
+                State::Adam(AdamState { params, _moments: [moment1, moment2], dispatch })
+            }
+            (OptimizerKind::Lbfgs, OptimizerLayout::Lbfgs { .. }) => State::Lbfgs(Box::new(Self::build_lbfgs(ctx, &kernels.lbfgs, cfg, layout, x, grad, n))),
+            _ => return Err(OptimizerError::BadConfig("the layout was made for another optimiser".into())),
         };
-        // tests/optim.rs checks this figure against the context's running total
-        let allocated = Self::plan_bytes(cfg, n);
+        let allocated = layout.buffers().iter().map(|b| b.bytes).sum();
         Ok(Optimizer { cfg: cfg.clone(), n, step: 1, state, allocated })
-    }
-
-    fn build_adam(
-        ctx: &GpuContext,
-        cfg: &OptimizerConfig,
-        x: &wgpu::Buffer,
-        grad: &wgpu::Buffer,
-        n: usize,
-    ) -> AdamState {
-        let kernel = AdamKernel::new(ctx);
-        let params =
-            ctx.uniform_buffer_init("adam params", &AdamKernel::params_bytes(1, channel_lr(cfg), cfg.clamp, n));
-        // New buffers are zero: that is Adam's initial state.
-        let moment1 = ctx.storage_buffer("adam m", n as u64 * 4);
-        let moment2 = ctx.storage_buffer("adam v", n as u64 * 4);
-        let dispatch = kernel.step(ctx, &params, x, grad, &moment1, &moment2, n);
-        AdamState { params, moment1, moment2, dispatch }
     }
 
     fn build_lbfgs(
         ctx: &GpuContext,
+        k: &LbfgsKernels,
         cfg: &OptimizerConfig,
+        layout: &OptimizerLayout,
         x: &wgpu::Buffer,
         grad: &wgpu::Buffer,
         n: usize,
     ) -> LbfgsState {
-        let k = LbfgsKernels::new(ctx);
+        let OptimizerLayout::Lbfgs { g_prev, dir, ys, ss, scalars, partials } = layout else {
+            unreachable!("Optimizer::new matched the layout")
+        };
         let m = cfg.lbfgs_history;
         let shape = LbfgsShape::new(n, m, cfg.lr);
-        let bytes = n as u64 * 4;
-        let gprev = ctx.storage_buffer("lbfgs g_prev", bytes);
-        let dir = ctx.storage_buffer("lbfgs d", bytes);
-        let ys: Vec<wgpu::Buffer> = (0..m).map(|j| ctx.storage_buffer(&format!("lbfgs y{j}"), bytes)).collect();
-        let ss: Vec<wgpu::Buffer> = (0..m).map(|j| ctx.storage_buffer(&format!("lbfgs s{j}"), bytes)).collect();
-        let scalars = ctx.storage_buffer_init("lbfgs scalars", bytemuck::cast_slice(&initial_scalars(m)));
-        let partials = ctx.storage_buffer("lbfgs partials", shape.reduction.partials_bytes());
+        let gprev = ctx.alloc(g_prev);
+        let dir = ctx.alloc(dir);
+        let ys: Vec<wgpu::Buffer> = ys.iter().map(|spec| ctx.alloc(spec)).collect();
+        let ss: Vec<wgpu::Buffer> = ss.iter().map(|spec| ctx.alloc(spec)).collect();
+        let scalars = ctx.alloc(scalars);
+        ctx.queue.write_buffer(&scalars, 0, bytemuck::cast_slice(&initial_scalars(m)));
+        let partials = ctx.alloc(partials);
         let older = |j: usize| (j + m - 1) % m;
         let newer = |j: usize| (j + 1) % m;
         // Loop dispatches that move to another slot exist only when there is another slot.
@@ -276,43 +319,9 @@ impl Optimizer {
         }
     }
 
-    /// Bytes of GPU memory [`Optimizer::new`] allocates for this config and image size
-    /// (state buffers and the small parameter uniforms), without allocating.
-    pub fn plan_bytes(cfg: &OptimizerConfig, n: usize) -> u64 {
-        let vector = buffer_bytes(n as u64 * 4);
-        let uniform = buffer_bytes(kernels::lbfgs::PARAMS_BYTES as u64);
-        match cfg.kind {
-            OptimizerKind::Adam => 2 * vector + buffer_bytes(kernels::adam::PARAMS_BYTES as u64),
-            OptimizerKind::Lbfgs => {
-                let m = cfg.lbfgs_history as u64;
-                let shape = LbfgsShape::new(n, cfg.lbfgs_history, cfg.lr);
-                let loops = if m >= 2 { 2 * m } else { 0 };
-                // first, pair[m], loop1[m], loop1_last[m], loop2[m], loop2_last[m],
-                // finish_first, finish_pair/alpha/beta[m], finish_gtd, update
-                let dispatches = 1 + m + loops + 2 * m + 1 + 3 * m + 1 + 1;
-                (2 + 2 * m) * vector
-                    + buffer_bytes(kernels::lbfgs::scalars_len(cfg.lbfgs_history) as u64 * 4)
-                    + buffer_bytes(shape.reduction.partials_bytes())
-                    + dispatches * uniform
-            }
-        }
-    }
-
-    /// Bytes of GPU memory this optimiser allocated (equals [`Optimizer::plan_bytes`]).
+    /// Bytes of GPU storage this optimiser allocated (its layout's buffers).
     pub fn allocated_bytes(&self) -> u64 {
         self.allocated
-    }
-
-    pub fn config(&self) -> &OptimizerConfig {
-        &self.cfg
-    }
-
-    pub fn len(&self) -> usize {
-        self.n
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.n == 0
     }
 
     /// Steps completed since creation or the last [`Optimizer::reset`].
@@ -369,25 +378,8 @@ impl Optimizer {
         self.step += 1;
     }
 
-    /// Back to step 1 with empty state (e.g. after the engine re-initialises x).
-    pub fn reset(&mut self, ctx: &GpuContext) {
-        self.step = 1;
-        match &self.state {
-            State::Adam(adam) => {
-                let mut encoder = ctx.encoder("adam reset");
-                encoder.clear_buffer(&adam.moment1, 0, None);
-                encoder.clear_buffer(&adam.moment2, 0, None);
-                ctx.submit(encoder);
-            }
-            State::Lbfgs(l) => {
-                // Step 1 rebuilds d and g_prev, and each pair is written before it is used,
-                // so only the coefficients need their initial values.
-                ctx.queue.write_buffer(&l.scalars, 0, bytemuck::cast_slice(&initial_scalars(l.shape.history)));
-            }
-        }
-    }
-
-    /// L-BFGS only: the coefficient buffer (layout: `kernels::lbfgs::SCALAR_*`), for diagnostics.
+    /// L-BFGS only: the coefficient buffer (layout: `kernels::lbfgs::SCALAR_*`), which the tests
+    /// read to check the recursion's state.
     pub fn lbfgs_scalars(&self) -> Option<&wgpu::Buffer> {
         match &self.state {
             State::Lbfgs(l) => Some(&l.scalars),

@@ -46,6 +46,17 @@ pub const REQUIRED_LAYERS: usize = 13;
 /// The committed quantised weights, relative to the repository root.
 pub const DEFAULT_WEIGHTS_FILE: &str = "weights/vgg19.q8.bin";
 
+/// The sha256 of the committed weights file, built into the engine: the page refuses a file whose
+/// digest differs (a swapped or tampered file passes the self-check, which only proves the file
+/// matches digests stored inside itself). `stylize convert-weights` rebuilds the file byte for byte;
+/// a test fails when the committed file and this constant part.
+pub const COMMITTED_WEIGHTS_SHA256: &str = "3b25b253f245038fca6972a7201e1e2ddfb211768919388069ddc3399233c7b7";
+
+/// The sha256 of a whole file, as hex.
+pub fn file_sha256(bytes: &[u8]) -> String {
+    hex(&sha256(&[bytes]))
+}
+
 /// First 8 bytes of every weights file.
 pub const MAGIC: [u8; 8] = *b"STYLWGTS";
 /// The only format version this build reads and writes.

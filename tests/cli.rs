@@ -217,9 +217,9 @@ fn layers_missing_from_the_weights_file() {
     // The committed file holds conv1_1..conv5_1.
     fails_run(
         &["--style-layers", "relu1_1,relu5_4"],
-        "--style-layers: relu5_4 needs conv5_4, but",
+        "style_layers: relu5_4 needs conv5_4, which the weights file does not contain",
     );
-    fails_run(&["--content-layers", "relu5_2"], "stops at conv5_1");
+    fails_run(&["--content-layers", "relu5_2"], "content_layers: relu5_2 needs conv5_2");
 }
 
 #[test]
@@ -227,13 +227,13 @@ fn images_too_small_for_the_deepest_layer() {
     // relu5_1 sits after four poolings: 16 px per side at least.
     fails_run(
         &["--size", "24", "--style-scale", "0.5"],
-        "--style: the image is 12x8 px after scaling",
+        "a style image would be 12×8 px, but the deepest style layer needs at least 16 px",
     );
-    fails_run(&["--size", "20"], "--content: the image is 20x13 px after scaling, but the deepest layer asked for needs at least 16 px");
+    fails_run(&["--size", "20"], "the result would be 20×13 px, but the deepest layer used needs at least 16 px");
     // Shallower style layers need less: relu4_1 needs 8 px, and starry night at 6 px is too small.
     fails_run(
         &["--size", "24", "--style-scale", "0.25", "--style-layers", "relu4_1"],
-        "--style: the image is 6x4 px after scaling, but the deepest layer asked for needs at least 8 px",
+        "a style image would be 6×4 px, but the deepest style layer needs at least 8 px",
     );
 }
 

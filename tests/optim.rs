@@ -6,7 +6,7 @@ mod support_optim;
 use common::{context, to_f32, to_f64, Rng};
 use stylize::kernels::adam::AdamKernel;
 use stylize::kernels::lbfgs::{schedule, FinishMode, LbfgsOp, ReductionShape, SCALAR_GAMMA, SCALAR_RHO, SCALAR_T};
-use stylize::optim::{Optimizer, OptimizerConfig, OptimizerKind, IMAGENET_STD};
+use stylize::optim::{Optimizer, OptimizerConfig, OptimizerKernels, OptimizerKind, OptimizerLayout, IMAGENET_STD};
 use support_optim::*;
 
 /// 7×5 pixels × RGB: odd, and not a multiple of the 256-thread workgroup.
@@ -260,7 +260,7 @@ fn solve_quadratic(q: &Quadratic) -> Vec<f64> {
 }
 
 #[test]
-fn same_inputs_give_identical_results_and_reset_restarts() {
+fn same_inputs_give_identical_results() {
     let (q, x0) = quadratic_setup(23, N_SMALL, 0.5);
     let x0 = to_f32(&x0);
     let source = GradSource::Objective(&q);
@@ -270,18 +270,6 @@ fn same_inputs_give_identical_results_and_reset_restarts() {
         let mut b = GpuRun::new(&cfg, &x0);
         let second = b.run(10, &source);
         assert_eq!(bits(&first), bits(&second), "{:?}: two fresh runs differ", cfg.kind);
-        // reset and start again from x0 on the same optimiser
-        a.opt.reset(&a.ctx);
-        assert_eq!(a.opt.steps_done(), 0);
-        if cfg.kind == OptimizerKind::Lbfgs {
-            // gamma back to 1 (it would otherwise survive into a run whose first pairs are rejected)
-            let scalars = a.read_scalars();
-            assert_eq!(scalars[SCALAR_GAMMA], 1.0);
-            assert!(scalars.iter().enumerate().all(|(i, v)| i == SCALAR_GAMMA || *v == 0.0), "{scalars:?}");
-        }
-        a.write_x(&x0);
-        let third = a.run(10, &source);
-        assert_eq!(bits(&first), bits(&third), "{:?}: a reset run differs", cfg.kind);
         assert_ne!(bits(&first), bits(&x0));
     }
 }
@@ -291,8 +279,9 @@ fn bits(v: &[f32]) -> Vec<u32> {
 }
 
 #[test]
-fn allocated_bytes_match_the_plan() {
+fn allocated_bytes_match_the_layout() {
     let ctx = context();
+    let kernels = OptimizerKernels::new(&ctx);
     for n in [N_SMALL, 300 * 300 * 3] {
         for cfg in [
             OptimizerConfig::adam(0.01),
@@ -302,11 +291,12 @@ fn allocated_bytes_match_the_plan() {
         ] {
             let x = ctx.storage_buffer("x", n as u64 * 4);
             let grad = ctx.storage_buffer("grad", n as u64 * 4);
+            let layout = OptimizerLayout::new(&cfg, n);
             let before = ctx.allocated_bytes();
-            let opt = Optimizer::new(&ctx, &cfg, &x, &grad, n).unwrap();
+            let opt = Optimizer::new(&ctx, &kernels, &cfg, &layout, &x, &grad, n).unwrap();
             let used = ctx.allocated_bytes() - before;
             assert_eq!(opt.allocated_bytes(), used, "{cfg:?} n={n}");
-            assert_eq!(Optimizer::plan_bytes(&cfg, n), used, "{cfg:?} n={n}");
+            assert_eq!(layout.buffers().iter().map(|b| b.bytes).sum::<u64>(), used, "{cfg:?} n={n}");
             // state: 2 vectors for Adam, 2 + 2m for L-BFGS, plus small change
             let vectors = match cfg.kind {
                 OptimizerKind::Adam => 2,
@@ -315,9 +305,10 @@ fn allocated_bytes_match_the_plan() {
             assert!(used >= vectors * n as u64 * 4 && used < vectors * n as u64 * 4 + 64 * 1024);
         }
     }
-    // the plan at 2048×2048 does not allocate
+    // the layout at 2048×2048 does not allocate
     let big = 2048 * 2048 * 3;
-    assert_eq!(Optimizer::plan_bytes(&OptimizerConfig::adam(0.01), big), 2 * big as u64 * 4 + 32);
+    let layout = OptimizerLayout::new(&OptimizerConfig::adam(0.01), big);
+    assert_eq!(layout.buffers().iter().map(|b| b.bytes).sum::<u64>(), 2 * big as u64 * 4);
 }
 
 #[test]
@@ -341,7 +332,7 @@ fn bad_settings_are_refused_with_a_message() {
         } else {
             &x
         };
-        match Optimizer::new(&ctx, &cfg, x_used, &grad, n) {
+        match Optimizer::new(&ctx, &OptimizerKernels::new(&ctx), &cfg, &OptimizerLayout::new(&cfg, n), x_used, &grad, n) {
             Ok(_) => panic!("{cfg:?} with n={n} was accepted"),
             Err(e) => assert!(e.to_string().contains(needle), "message '{e}' should mention '{needle}'"),
         }

@@ -5,10 +5,11 @@
 // during a run (one awaited step at a time, yielding to the event loop between steps).
 
 import init, { StyleTransfer } from './pkg/stylize.js';
-import { decodeImage, fetchImage, drawPixels, encodePng, ImageError, MAX_INPUT_SIDE } from './lib/images.js';
+import { decodeImage, fetchImage, drawPixels, encodePng, ImageError, MAX_INPUT_SIDE, setInputPixelCap } from './lib/images.js';
 import { fetchWeights, forgetWeights } from './lib/weights.js';
 import { LossPlot } from './lib/plot.js';
 import { SettingsForm } from './lib/controls.js';
+import { MessageList } from './lib/messages.js';
 
 const WEIGHTS_URL = 'weights/vgg19.q8.bin';
 
@@ -36,6 +37,7 @@ const STYLE_SAMPLES = [
 ];
 
 /** A GPU-side step that takes longer than this is treated as hung (the page says so instead of freezing). */
+// A step that takes longer is taken as a stuck GPU (app.stepTimeoutMs: the tests shorten it).
 const STEP_TIMEOUT_MS = 180000;
 /** Every this many steps the current image is read back, so that a lost device can resume from it
  *  (every step for small images, whose readback costs next to nothing). */
@@ -48,11 +50,15 @@ const $ = (id) => document.getElementById(id);
 // Messages
 
 const messages = $('messages');
+/** Messages kept at most (the oldest go): enough for one warning per bad value of a hostile link. */
+const MAX_MESSAGES = 8;
+const shown = new MessageList(MAX_MESSAGES, (item) => item.el && item.el.remove());
 
-/** Shows a message in the page. `key` replaces an earlier message with the same key. */
+/** Shows a message in the page. It replaces an earlier one with the same `key` or the same text. */
 function say(kind, text, key = null) {
-  if (key) clearMessage(key);
+  const item = shown.add(kind, text, key);
   const p = document.createElement('p');
+  item.el = p;
   p.className = `msg ${kind}`;
   p.setAttribute('role', kind === 'error' ? 'alert' : 'status');
   if (key) p.dataset.key = key;
@@ -62,7 +68,7 @@ function say(kind, text, key = null) {
   close.type = 'button';
   close.title = 'dismiss';
   close.textContent = '×';
-  close.addEventListener('click', () => p.remove());
+  close.addEventListener('click', () => shown.drop(item));
   p.append(close);
   messages.append(p);
   if (kind === 'error') console.error(text);
@@ -70,7 +76,7 @@ function say(kind, text, key = null) {
 }
 
 function clearMessage(key) {
-  for (const el of messages.querySelectorAll('.msg')) if (el.dataset.key === key) el.remove();
+  shown.remove(key);
 }
 
 function errorText(e) {
@@ -83,14 +89,32 @@ function errorText(e) {
   }
 }
 
-window.addEventListener('error', (e) => say('error', `Unexpected error: ${e.message}`));
-window.addEventListener('unhandledrejection', (e) => say('error', `Unexpected error: ${errorText(e.reason)}`));
+// One key: an error thrown every frame (its text may change) shows as one message, the latest.
+window.addEventListener('error', (e) => unexpected(e.error || e.message));
+window.addEventListener('unhandledrejection', (e) => unexpected(e.reason));
+
+/** A wasm trap (a Rust panic aborts the instance) leaves the engine unusable: say so and stop. */
+function unexpected(error) {
+  if (error instanceof WebAssembly.RuntimeError) {
+    app.engineDead = true;
+    app.run.state = 'stopped';
+    say('error', `The engine crashed (${error.message}): this is a bug, please report it. Reload the page to ` +
+      'continue; your settings are in the share link.', 'crash');
+    if (app.form) updateButtons();
+    return;
+  }
+  say('error', `Unexpected error: ${errorText(error)}`, 'unexpected');
+}
 
 function withTimeout(promise, ms, what) {
   let timer;
   const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${Math.round(ms / 1000)} s: ` +
-      'the GPU seems stuck (try a smaller size, or reload the page)')), ms);
+    timer = setTimeout(() => {
+      const e = new Error(`${what} did not finish within ${Math.round(ms / 1000)} s: ` +
+        'the GPU seems stuck (try a smaller size)');
+      e.timedOut = true;
+      reject(e);
+    }, ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
@@ -136,9 +160,22 @@ const app = {
     looping: false,
   },
   recovering: false,
+  stepTimeoutMs: STEP_TIMEOUT_MS,
+  pendingLink: null, // a link opened during a run, applied when it ends
   engineQueue: Promise.resolve(), // serialises calls into the engine (step, image)
 };
 window.stylizeApp = app; // for the browser tests and for curious people in the console
+
+function runActive() {
+  return ['running', 'paused', 'recovering'].includes(app.run.state);
+}
+
+/** An input changed while a run is going: the run keeps what it was started with, so say so. */
+function noteNextRun(what) {
+  if (!runActive()) return;
+  const uses = app.run.inputs ? `"${app.run.inputs.content.name}" with ${app.run.inputs.styles.length} style image(s)` : 'its own images';
+  say('info', `${what} applies to the next run; this run keeps using ${uses}.`, 'next-run');
+}
 
 /** Runs `fn` after every engine call queued before it (readbacks and steps never overlap). */
 function engine(fn) {
@@ -161,13 +198,22 @@ async function main() {
       'run ./build.sh first.');
     return;
   }
+  setInputPixelCap(StyleTransfer.limits().maxInputPixels);
   setupForm();
   setupInputs();
   setupRunButtons();
   plot.draw();
   const linked = location.hash.length > 1 ? applyLink(location.hash) : null;
   window.addEventListener('hashchange', () => {
-    if (location.hash.length > 1 && location.hash !== app.lastLinkWritten) applyLink(location.hash);
+    if (location.hash.length <= 1 || location.hash === app.lastLinkWritten) return;
+    if (runActive()) {
+      // The running job keeps its own inputs: the link opens when it ends.
+      app.pendingLink = location.hash;
+      say('info', 'The new link opens when this run ends (Stop to open it now); the run keeps its settings and images.',
+        'next-run');
+      return;
+    }
+    applyLink(location.hash);
   });
   await setupGpu();
   if (app.st) await loadWeights();
@@ -293,12 +339,21 @@ function setupForm() {
   const defaults = StyleTransfer.defaults();
   const presets = StyleTransfer.presets();
   app.presets = presets;
-  app.form = new SettingsForm($('settings-form'), { presets, defaults, onChange: () => {} });
+  app.form = new SettingsForm($('settings-form'), { presets, defaults, layers: StyleTransfer.layers(), onChange: () => {} });
   app.form.write(defaults);
   $('settings-form').addEventListener('change', (e) => {
     if (e.target && e.target.id === 'set-preset') applyPreset(e.target.value);
   });
   $('settings-form').addEventListener('input', () => settingsChanged());
+  const budget = $('memory-budget');
+  const stored = Number(localStorage.getItem('stylize.memoryBudgetMiB'));
+  budget.value = String(stored >= 16 ? stored : StyleTransfer.limits().defaultMemoryBudget / 1048576);
+  budget.addEventListener('input', () => {
+    if (Number(budget.value) >= 16) {
+      try { localStorage.setItem('stylize.memoryBudgetMiB', budget.value); } catch { /* storage disabled */ }
+    }
+    settingsChanged();
+  });
 }
 
 function applyPreset(name) {
@@ -335,13 +390,14 @@ function settingsChanged() {
   updateButtons();
 }
 
-/** Output size for the current content and `size`. */
-function outputSize(size) {
-  if (!app.content) return [size, size];
-  const { width, height } = app.content;
-  const scale = size / Math.max(width, height);
-  const side = (s) => Math.min(size, Math.max(1, Math.round(s * scale)));
-  return width >= height ? [size, side(height)] : [side(width), size];
+/** The engine's plan for the form's settings and the images loaded now (the one place sizes, bytes
+ *  and FLOPs are worked out; the page never counts them itself). Throws with the reason. */
+function planFor(settingsRaw) {
+  app.st.setMemoryBudget(memoryBudget());
+  const request = { settings: settingsRaw };
+  if (app.content) request.content = [app.content.width, app.content.height];
+  if (app.styles.length) request.styles = app.styles.map((s) => [s.width, s.height, s.weight]);
+  return app.st.plan(JSON.stringify(request));
 }
 
 function measuredGflops() {
@@ -361,10 +417,9 @@ function updateEstimate() {
     el.textContent = '';
     return;
   }
-  const [w, h] = outputSize(Number(settings.resolved.size));
   let est;
   try {
-    est = app.st.estimate(w, h, JSON.stringify(settings.raw));
+    est = planFor(settings.raw);
   } catch (e) {
     app.refusal = errorText(e);
     el.textContent = '';
@@ -375,16 +430,19 @@ function updateEstimate() {
   const measured = measuredGflops();
   // Without a measurement: software adapters do ~2 GFLOP/s, a real GPU with these kernels far more.
   const gflops = measured || (app.adapterFallback ? 2 : 200);
-  const perStep = est.flopsPerStep / (gflops * 1e9);
+  const perStep = est.flops_per_step / (gflops * 1e9);
+  const [w, h] = [est.width, est.height];
   el.classList.toggle('refuse', !est.fits);
   if (!est.fits) {
-    app.refusal = est.reason;
-    el.textContent = `${w}x${h}: ${est.reason}.`;
+    app.refusal = est.refusal;
+    el.textContent = `${w}x${h}: ${est.refusal}.`;
     return;
   }
-  el.textContent = `${w}x${h}: about ${formatBytes(est.bytes)} of GPU memory (largest buffer ` +
-    `${formatBytes(est.largestBuffer)}, this GPU allows ${formatBytes(est.maxBuffer)}); ` +
-    `${(est.flopsPerStep / 1e9).toFixed(1)} GFLOP per step, about ${formatDuration(perStep)} per step and ` +
+  clearMessage('settings');
+  el.textContent = `${w}x${h}: about ${formatBytes(est.total_bytes)} of GPU memory (budget ` +
+    `${formatBytes(est.memory_budget)}; largest buffer ${formatBytes(est.largest_buffer_bytes)}, this GPU allows ` +
+    `${formatBytes(est.max_buffer)}); ` +
+    `${(est.flops_per_step / 1e9).toFixed(1)} GFLOP per step, about ${formatDuration(perStep)} per step and ` +
     `${formatDuration(perStep * steps)} for ${steps} steps ` +
     (measured ? `(at ${measured.toFixed(1)} GFLOP/s measured on this GPU).` : `(a guess: ${gflops} GFLOP/s; measured after a run).`);
 }
@@ -483,6 +541,7 @@ async function setContentFromBlob(blob, name, url = null) {
     $('content-thumb').hidden = false;
     $('content-meta').textContent = `${name}: ${image.originalWidth}x${image.originalHeight}${describeNotes(image)}`;
     clearMessage('input');
+    noteNextRun(`The content image "${name}"`);
     if (image.notes.length) say('info', `Content "${name}": ${image.notes.join('; ')}.`, 'content-notes');
     else clearMessage('content-notes');
     settingsChanged();
@@ -511,9 +570,12 @@ async function loadContentUrl(url) {
     drawPixels($('content-thumb'), image.rgba, image.width, image.height);
     $('content-thumb').hidden = false;
     $('content-meta').textContent = `${image.name}: ${image.originalWidth}x${image.originalHeight}${describeNotes(image)}`;
+    clearMessage(`url-${url}`);
+    noteNextRun(`The content image "${image.name}"`);
     settingsChanged();
   } catch (e) {
-    say('error', inputErrorText(e, 'content'), 'input');
+    // Keyed by the URL, not 'input': the default content loaded next must not wipe a link's failure.
+    say('error', inputErrorText(e, 'content'), `url-${url}`);
   }
 }
 
@@ -533,16 +595,18 @@ async function addStyleFromBlob(blob, name) {
 }
 
 async function addStyleFromUrl(url, label, weight = 1) {
-  const note = say('info', `Fetching the style image ${label || url} …`, `fetch-${url}`);
+  // One key per URL: the failure replaces the "Fetching" note, and no other image's load clears it
+  // (the default content that follows a link's failed style URL cleared 'input').
+  const key = `url-${url}`;
+  say('info', `Fetching the style image ${label || url} …`, key);
   try {
     const image = await fetchImage(url);
     if (label) image.name = label;
     addStyle(image, url, weight);
-    note.remove();
+    clearMessage(key);
     return true;
   } catch (e) {
-    note.remove();
-    say('error', inputErrorText(e, 'style'), 'input');
+    say('error', inputErrorText(e, 'style'), key);
     return false;
   }
 }
@@ -555,6 +619,7 @@ function addStyle(image, url, weight) {
   const style = { ...image, id: nextStyleId++, url, weight };
   app.styles.push(style);
   clearMessage('input');
+  noteNextRun(`The style image "${image.name}"`);
   if (image.notes.length) say('info', `Style "${image.name}": ${image.notes.join('; ')}.`, `style-notes-${style.id}`);
   renderStyleList();
   settingsChanged();
@@ -641,6 +706,7 @@ function setupRunButtons() {
 
 /** Why Start cannot run now, or null. */
 function startBlocker() {
+  if (app.engineDead) return 'the engine crashed: reload the page';
   if (!app.st) return app.gpuError ? 'WebGPU is not available in this browser' : 'the GPU is not ready yet';
   if (!app.weightsReady) return 'the weights are not loaded yet';
   if (!app.content) return 'choose a content image';
@@ -663,18 +729,39 @@ function updateButtons() {
   $('btn-reset').disabled = state === 'idle' && app.run.done === 0;
   $('btn-download').disabled = app.run.done === 0 || state === 'running';
   app.form.setEnabled(!active);
+  $('memory-budget').disabled = active;
   document.body.dataset.runState = state;
 }
 
-/** Hands images and settings to the engine (it rebuilds the run on the next step). */
-function pushInputs(settingsRaw, initImage) {
+/** What a run is started with, kept for its whole life (device-loss recovery rebuilds from it,
+ *  whatever the panels show by then). */
+function runInputs(settingsRaw) {
+  return {
+    settingsRaw,
+    content: app.content,
+    styles: app.styles.map((s) => ({ ...s })),
+    init: app.init,
+  };
+}
+
+/** Hands a run's images and settings to the engine (it rebuilds the run on the next step);
+ *  `startImage` replaces the run's init image (a recovery snapshot). */
+function pushInputs(inputs, startImage = inputs.init) {
   const st = app.st;
-  st.configure(JSON.stringify(settingsRaw));
-  st.setContent(app.content.rgba, app.content.width, app.content.height);
+  st.setMemoryBudget(memoryBudget());
+  st.configure(JSON.stringify(inputs.settingsRaw));
+  st.setContent(inputs.content.rgba, inputs.content.width, inputs.content.height);
   st.clearStyles();
-  for (const s of app.styles) st.addStyle(s.rgba, s.width, s.height, s.weight);
-  if (initImage) st.setInit(initImage.rgba, initImage.width, initImage.height);
+  for (const s of inputs.styles) st.addStyle(s.rgba, s.width, s.height, s.weight);
+  if (startImage) st.setInit(startImage.rgba, startImage.width, startImage.height);
   else st.clearInit();
+}
+
+/** The GPU memory budget: the advanced setting (MiB, kept in localStorage), else the engine's default. */
+function memoryBudget() {
+  const field = $('memory-budget');
+  const mib = field ? Number(field.value) : NaN;
+  return Number.isFinite(mib) && mib >= 16 ? mib * 1048576 : StyleTransfer.limits().defaultMemoryBudget;
 }
 
 async function start() {
@@ -687,9 +774,13 @@ async function start() {
   if (!settings) return;
   clearMessage('run');
   clearMessage('done');
+  clearMessage('next-run');
+  const inputs = runInputs(settings.raw);
+  let flopsPerStep = 0;
   try {
-    pushInputs(settings.raw, app.init);
+    pushInputs(inputs);
     app.st.reset();
+    flopsPerStep = planFor(settings.raw).flops_per_step;
   } catch (e) {
     say('error', `Cannot start: ${errorText(e)}`, 'run');
     return;
@@ -698,7 +789,7 @@ async function start() {
   // A Stop just before: let the old loop finish its last step first.
   if (run.looping) await run.loopPromise;
   Object.assign(run, { state: 'running', total: Number(settings.resolved.steps), done: 0, stepSeconds: NaN,
-    snapshot: null, settingsRaw: settings.raw, flopsPerStep: 0, startedAt: performance.now(), runSeconds: 0 });
+    snapshot: null, inputs, flopsPerStep, startedAt: performance.now(), runSeconds: 0 });
   plot.clear();
   $('stat-step').textContent = `0 / ${run.total}`;
   $('stat-rate').textContent = '–';
@@ -730,6 +821,7 @@ function stop() {
   app.run.state = 'stopped';
   if (wasActive) say('info', `Stopped at step ${app.run.done}. The image stays for download; Start begins a new run.`, 'done');
   updateButtons();
+  if (!app.run.looping) openPendingLink();
 }
 
 async function reset() {
@@ -756,7 +848,7 @@ async function loop() {
       const st = app.st;
       let losses;
       try {
-        losses = await engine(() => withTimeout(st.step(), STEP_TIMEOUT_MS, `Step ${run.done + 1}`));
+        losses = await engine(() => withTimeout(st.step(), app.stepTimeoutMs, `Step ${run.done + 1}`));
         st.render(canvas);
       } catch (e) {
         if (app.recovering || st !== app.st) return; // the device-lost recovery takes over
@@ -774,7 +866,6 @@ async function loop() {
         $('canvas-empty').hidden = true;
         run.width = app.st.width;
         run.height = app.st.height;
-        run.flopsPerStep = app.st.estimate(run.width, run.height, JSON.stringify(run.settingsRaw)).flopsPerStep;
       }
       const point = { step: run.done, content: losses.content, style: losses.style, tv: losses.tv, total: losses.total };
       run.lastLosses = point;
@@ -796,7 +887,17 @@ async function loop() {
   } finally {
     run.looping = false;
     updateButtons();
+    openPendingLink();
   }
+}
+
+/** A link opened during the run: open it now that the run is over. */
+function openPendingLink() {
+  if (!app.pendingLink || runActive()) return;
+  const hash = app.pendingLink;
+  app.pendingLink = null;
+  clearMessage('next-run');
+  applyLink(hash);
 }
 
 function showStats() {
@@ -849,6 +950,45 @@ async function runFailed(e) {
   }
   run.state = run.done > 0 ? 'stopped' : 'idle';
   say('error', `The run stopped at step ${run.done}: ${errorText(e)}`, 'run');
+  if (e && e.timedOut) {
+    // The step never came back: the engine still counts it as running. A fresh engine makes Start work again.
+    run.looping = false;
+    try {
+      await restartEngine();
+    } catch (restartError) {
+      say('error', `The GPU could not be opened again: ${errorText(restartError)}. Reload the page.`, 'lost');
+      return;
+    }
+    run.done = 0;
+    run.state = 'idle';
+    updateButtons();
+    if (app.st) say('error', `The run stopped at step ${run.done}: ${errorText(e)}. The engine was restarted: ` +
+      'Start runs again (the image of this run is gone).', 'run');
+    return;
+  }
+  // A diverged run put its last finite image back: show it.
+  try { app.st.render($('output-canvas')); } catch { /* nothing to draw */ }
+}
+
+/** Replaces the engine with a fresh one on a new device (the weights are kept in memory). */
+async function restartEngine() {
+  const old = app.st;
+  if (old) {
+    old.destroyedByUs = true;
+    try { old.destroy(); } catch { /* already gone */ }
+  }
+  app.engineQueue = Promise.resolve();
+  app.st = null;
+  try {
+    app.st = await withTimeout(StyleTransfer.create(), 30000, 'Opening the GPU again');
+    app.st.onDeviceLost((r) => onDeviceLost(r));
+    await app.st.loadWeights(app.weightsBytes);
+  } catch (e) {
+    app.st = null;
+    throw e;
+  } finally {
+    updateButtons();
+  }
 }
 
 /** The GPU device is gone (driver reset, GPU process crash, tab in the background too long…):
@@ -867,14 +1007,12 @@ async function onDeviceLost(reason) {
     old.destroyedByUs = true;
     try { old.destroy(); } catch { /* already gone */ }
     // The old loop's pending step fails now that its device is gone; wait for it to leave.
-    if (run.looping && run.loopPromise) await withTimeout(run.loopPromise, STEP_TIMEOUT_MS, 'The interrupted step');
-    app.engineQueue = Promise.resolve();
-    app.st = await withTimeout(StyleTransfer.create(), 30000, 'Opening the GPU again');
-    app.st.onDeviceLost((r) => onDeviceLost(r));
-    await app.st.loadWeights(app.weightsBytes);
+    if (run.looping && run.loopPromise) await withTimeout(run.loopPromise, app.stepTimeoutMs, 'The interrupted step');
+    await restartEngine();
     if (wasActive) {
       const snap = run.snapshot;
-      pushInputs(run.settingsRaw, snap || app.init);
+      // The run's own inputs (taken at Start), not what the panels hold now.
+      pushInputs(run.inputs, snap || run.inputs.init);
       if (snap) {
         // The saved image already holds `snap.step` steps of work: only the rest remains.
         run.done = snap.step;

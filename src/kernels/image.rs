@@ -87,18 +87,10 @@ struct ImageParams {
     _pad: [u32; 2],
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct PackParams {
-    pixels: u32,
-    _pad: [u32; 3],
-}
-
 /// The compiled image kernels.
 pub struct ImageOps {
     to_network_input: Kernel,
     network_grad_to_image: Kernel,
-    to_rgba8: Kernel,
 }
 
 impl ImageOps {
@@ -111,7 +103,6 @@ impl ImageOps {
                 &module,
                 "network_grad_to_image",
             ),
-            to_rgba8: ctx.kernel_from_module("image.to_rgba8", &module, "to_rgba8"),
         }
     }
 
@@ -162,27 +153,5 @@ impl ImageOps {
                 gpu::groups_2d(gpu::groups(pixels, 64)),
             )
             .with_flops(3 * pixels as u64)
-    }
-
-    /// `rgba` (one u32 per pixel, R in the low byte, A = 255) = `image` clamped to [0,1],
-    /// times 255, rounded. NaN becomes 0.
-    pub fn to_rgba8(
-        &self,
-        ctx: &GpuContext,
-        h: usize,
-        w: usize,
-        image: &wgpu::Buffer,
-        rgba: &wgpu::Buffer,
-    ) -> Dispatch {
-        let pixels = h * w;
-        require_f32s(image, pixels * 3, "image.to_rgba8: image");
-        require_f32s(rgba, pixels, "image.to_rgba8: output");
-        let params = PackParams { pixels: to_u32(pixels, "image pixels"), _pad: [0; 3] };
-        self.to_rgba8.dispatch(
-            ctx,
-            bytemuck::bytes_of(&params),
-            &[(1, image), (2, rgba)],
-            gpu::groups_2d(gpu::groups(pixels, 64)),
-        )
     }
 }

@@ -18,6 +18,7 @@ pub mod adam;
 pub mod conv;
 pub mod gram;
 pub mod image;
+pub mod keep_finite;
 pub mod lbfgs;
 pub mod loss;
 pub mod pool;

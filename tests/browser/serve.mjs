@@ -30,13 +30,28 @@ export function serve(root, { port = 0, cors = false } = {}) {
   const base = path.resolve(root);
   const requests = []; // "METHOD /path" of every request, for tests that count downloads
   const server = http.createServer((req, res) => {
-    const urlPath = decodeURIComponent(new URL(req.url, 'http://localhost').pathname);
-    requests.push(`${req.method} ${urlPath}`);
     const headers = { 'Cache-Control': 'no-cache' };
     if (cors) headers['Access-Control-Allow-Origin'] = '*';
+    const fail = (status, text) => res.writeHead(status, { ...headers, 'Content-Type': 'text/plain' }).end(text);
+    let urlPath;
+    try {
+      // Both throw on what a client may send: "//" is no valid URL, "%" no valid escape.
+      urlPath = decodeURIComponent(new URL(req.url, 'http://localhost').pathname);
+    } catch {
+      requests.push(`${req.method} ${req.url}`);
+      fail(400, 'bad request: malformed path');
+      return;
+    }
+    requests.push(`${req.method} ${urlPath}`);
+    if (urlPath.includes('\0')) {
+      fail(400, 'bad request: NUL in path'); // fs would throw on it
+      return;
+    }
     let file = path.join(base, urlPath);
-    if (!file.startsWith(base)) {
-      res.writeHead(403, headers).end('forbidden');
+    // Not a prefix test: "/..%2fwww2/x" reaches the sibling folder www2, whose path starts with www's.
+    const inside = path.relative(base, file);
+    if (inside === '..' || inside.startsWith(`..${path.sep}`) || path.isAbsolute(inside)) {
+      fail(403, 'forbidden');
       return;
     }
     fs.stat(file, (err, stat) => {
@@ -48,8 +63,8 @@ export function serve(root, { port = 0, cors = false } = {}) {
           err = e;
         }
       }
-      if (err) {
-        res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end(`not found: ${urlPath}`);
+      if (err || !stat.isFile()) {
+        fail(404, `not found: ${urlPath}`);
         return;
       }
       headers['Content-Type'] = TYPES[path.extname(file).toLowerCase()] || 'application/octet-stream';
@@ -57,7 +72,8 @@ export function serve(root, { port = 0, cors = false } = {}) {
       headers['Last-Modified'] = stat.mtime.toUTCString();
       res.writeHead(200, headers);
       if (req.method === 'HEAD') res.end();
-      else fs.createReadStream(file).pipe(res);
+      // A file that vanished or cannot be read after the stat: drop the connection, keep the server.
+      else fs.createReadStream(file).on('error', () => res.destroy()).pipe(res);
     });
   });
   return new Promise((resolve, reject) => {

@@ -5,7 +5,7 @@
 
 use crate::common::{context, to_f32, to_f64, Rng};
 use stylize::gpu::GpuContext;
-use stylize::optim::{Optimizer, OptimizerConfig};
+use stylize::optim::{Optimizer, OptimizerConfig, OptimizerKernels, OptimizerLayout};
 
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -258,6 +258,7 @@ pub struct GpuRun {
     pub grad: wgpu::Buffer,
     pub opt: Optimizer,
     pub n: usize,
+    pub history: usize,
 }
 
 impl GpuRun {
@@ -269,8 +270,9 @@ impl GpuRun {
         let n = x0.len();
         let x = ctx.storage_buffer_init("x", bytemuck::cast_slice(x0));
         let grad = ctx.storage_buffer("grad", n as u64 * 4);
-        let opt = Optimizer::new(&ctx, cfg, &x, &grad, n).expect("optimizer");
-        GpuRun { ctx, x, grad, opt, n }
+        let kernels = OptimizerKernels::new(&ctx);
+        let opt = Optimizer::new(&ctx, &kernels, cfg, &OptimizerLayout::new(cfg, n), &x, &grad, n).expect("optimizer");
+        GpuRun { ctx, x, grad, opt, n, history: cfg.lbfgs_history }
     }
 
     /// One step with gradient `g`: upload, then one submit with the optimiser's dispatches.
@@ -297,7 +299,7 @@ impl GpuRun {
 
     pub fn read_scalars(&self) -> Vec<f32> {
         let buffer = self.opt.lbfgs_scalars().expect("an L-BFGS optimiser");
-        let len = stylize::kernels::lbfgs::scalars_len(self.opt.config().lbfgs_history);
+        let len = stylize::kernels::lbfgs::scalars_len(self.history);
         pollster::block_on(self.ctx.read_f32(buffer, 0, len)).expect("read scalars")
     }
 

@@ -2,10 +2,6 @@
 // and so that reading and writing the form are the same code for every key. The keys and values are the
 // CLI's (snake_case option names); the Rust settings code validates them (StyleTransfer.resolveSettings).
 
-export const LAYERS = [
-  'relu1_1', 'relu1_2', 'relu2_1', 'relu2_2', 'relu3_1', 'relu3_2', 'relu3_3', 'relu3_4',
-  'relu4_1', 'relu4_2', 'relu4_3', 'relu4_4', 'relu5_1', 'relu5_2', 'relu5_3', 'relu5_4',
-];
 
 const CONTROLS = [
   { key: 'preset', label: 'Preset', type: 'select', options: [],
@@ -83,7 +79,9 @@ export function formatLayerList(map) {
 
 /** Builds and manages the settings form. `onChange()` is called after any edit. */
 export class SettingsForm {
-  constructor(form, { presets, defaults, onChange }) {
+  /** `layers`: StyleTransfer.layers(), the engine's layer table ({name, conv, minSide}). */
+  constructor(form, { presets, defaults, layers, onChange }) {
+    this.layers = layers.map((l) => l.name);
     this.form = form;
     this.onChange = onChange;
     this.inputs = new Map(); // key -> element, or Map(layer -> input) for layer grids
@@ -112,7 +110,7 @@ export class SettingsForm {
       const grid = document.createElement('div');
       grid.className = 'layer-grid';
       const inputs = new Map();
-      for (const layer of LAYERS) {
+      for (const layer of this.layers) {
         const label = document.createElement('label');
         label.textContent = layer;
         const input = document.createElement('input');
@@ -184,7 +182,8 @@ export class SettingsForm {
         const value = Number(text);
         if (text === '' || !Number.isFinite(value)) throw new Error(`${spec.label}: "${text}" is not a number`);
         if (spec.type === 'int' && !Number.isInteger(value)) throw new Error(`${spec.label}: "${text}" is not a whole number`);
-        settings[key] = value;
+        // The seed is a u64: as a JS Number it would lose digits above 2^53, so it goes as text (Rust reads both).
+        settings[key] = key === 'seed' ? text : value;
       } else {
         settings[key] = text;
       }

@@ -7,20 +7,37 @@ const SERIES = [
   { key: 'tv', label: 'tv', color: '#1e6b35' },
 ];
 
+/** Points kept per term. Past twice as many, they are merged down to this (min and max per bucket), so a
+ *  100 000-step run holds and draws a bounded number while its spikes stay visible. */
+const KEEP = 4096;
+
 export class LossPlot {
   constructor(canvas) {
     this.canvas = canvas;
-    this.points = []; // {step, content, style, tv, total}
+    this.clearData();
     this.scheduled = false;
   }
 
+  clearData() {
+    this.lines = SERIES.map(() => ({ steps: [], values: [] })); // per term, in SERIES order
+    this.firstStep = null;
+    this.lastStep = null;
+  }
+
   clear() {
-    this.points = [];
+    this.clearData();
     this.draw();
   }
 
   add(losses) {
-    this.points.push(losses);
+    if (this.firstStep === null) this.firstStep = losses.step;
+    this.lastStep = losses.step;
+    SERIES.forEach((s, i) => {
+      const line = this.lines[i];
+      line.steps.push(losses.step);
+      line.values.push(losses[s.key]);
+      if (line.values.length >= 2 * KEEP) this.lines[i] = downsampleMinMax(line.steps, line.values, KEEP);
+    });
     // Redraw at most once a frame: steps can be faster than the screen at small sizes.
     if (!this.scheduled) {
       this.scheduled = true;
@@ -50,18 +67,27 @@ export class LossPlot {
     const plotW = w - left - right;
     const plotH = h - top - bottom;
 
-    const positive = [];
-    for (const p of this.points) for (const s of SERIES) if (p[s.key] > 0 && Number.isFinite(p[s.key])) positive.push(p[s.key]);
+    // About two points per pixel column, and the range from a loop: spreading 400 000 values into
+    // Math.min throws a RangeError.
+    const lines = this.lines.map((l) => downsampleMinMax(l.steps, l.values, Math.max(2, 2 * Math.round(plotW))));
+    let min = Infinity;
+    let max = -Infinity;
+    for (const line of lines) {
+      for (const v of line.values) {
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+    }
     ctx.fillStyle = '#5f6670';
-    if (positive.length === 0) {
+    if (!(min <= max)) {
       ctx.fillText('loss per step (log scale) appears here', left, top + plotH / 2);
       return;
     }
-    let lo = Math.floor(Math.log10(Math.min(...positive)));
-    let hi = Math.ceil(Math.log10(Math.max(...positive)));
+    let lo = Math.floor(Math.log10(min));
+    let hi = Math.ceil(Math.log10(max));
     if (hi === lo) hi = lo + 1;
-    const firstStep = this.points[0].step;
-    const lastStep = Math.max(this.points[this.points.length - 1].step, firstStep + 1);
+    const { firstStep } = this;
+    const lastStep = Math.max(this.lastStep, firstStep + 1);
     const x = (step) => left + ((step - firstStep) / (lastStep - firstStep)) * plotW;
     const y = (v) => top + (1 - (Math.log10(v) - lo) / (hi - lo)) * plotH;
 
@@ -78,24 +104,25 @@ export class LossPlot {
       ctx.fillText(`1e${d}`, 4, yy + 4);
     }
     ctx.fillText(`step ${firstStep}`, left, h - 4);
-    const lastLabel = `${this.points[this.points.length - 1].step}`;
+    const lastLabel = `${this.lastStep}`;
     ctx.fillText(lastLabel, left + plotW - ctx.measureText(lastLabel).width, h - 4);
 
     // One line per term; a non-positive value (e.g. tv weight 0) breaks the line instead of faking it.
     let legendX = left;
-    for (const s of SERIES) {
+    SERIES.forEach((s, i) => {
+      const line = lines[i];
       ctx.strokeStyle = s.color;
       ctx.lineWidth = s.key === 'total' ? 2 : 1.3;
       ctx.beginPath();
       let pen = false;
-      for (const p of this.points) {
-        const v = p[s.key];
-        if (!(v > 0) || !Number.isFinite(v)) {
+      for (let j = 0; j < line.values.length; j++) {
+        const v = line.values[j];
+        if (Number.isNaN(v)) {
           pen = false;
           continue;
         }
-        if (pen) ctx.lineTo(x(p.step), y(v));
-        else ctx.moveTo(x(p.step), y(v));
+        if (pen) ctx.lineTo(x(line.steps[j]), y(v));
+        else ctx.moveTo(x(line.steps[j]), y(v));
         pen = true;
       }
       ctx.stroke();
@@ -103,6 +130,48 @@ export class LossPlot {
       ctx.fillRect(legendX, 5, 10, 3);
       ctx.fillText(s.label, legendX + 13, 11);
       legendX += ctx.measureText(s.label).width + 28;
+    });
+  }
+}
+
+/**
+ * At most `maxPoints` of (steps[i], values[i]), in step order: the smallest and the largest value of each
+ * of maxPoints/2 buckets of consecutive steps, so a one-step spike stays visible. Values that a log scale
+ * cannot show (≤ 0, NaN, ±Infinity) are gaps: NaN in the output, which breaks the line (a bucket that has
+ * only gaps gives one). Works on plain and typed arrays of any length, never spreading them.
+ */
+export function downsampleMinMax(steps, values, maxPoints) {
+  const n = values.length;
+  const usable = (v) => v > 0 && Number.isFinite(v);
+  const out = { steps: [], values: [] };
+  if (n <= maxPoints) {
+    for (let i = 0; i < n; i++) {
+      out.steps.push(steps[i]);
+      out.values.push(usable(values[i]) ? values[i] : NaN);
+    }
+    return out;
+  }
+  const buckets = Math.max(1, Math.floor(maxPoints / 2));
+  for (let b = 0; b < buckets; b++) {
+    const from = Math.floor((b * n) / buckets);
+    const to = Math.floor(((b + 1) * n) / buckets);
+    let lo = -1;
+    let hi = -1;
+    for (let i = from; i < to; i++) {
+      const v = values[i];
+      if (!usable(v)) continue;
+      if (lo < 0 || v < values[lo]) lo = i;
+      if (hi < 0 || v > values[hi]) hi = i;
+    }
+    if (lo < 0) {
+      out.steps.push(steps[from]);
+      out.values.push(NaN);
+      continue;
+    }
+    for (const i of lo === hi ? [lo] : [Math.min(lo, hi), Math.max(lo, hi)]) {
+      out.steps.push(steps[i]);
+      out.values.push(values[i]);
     }
   }
+  return out;
 }

@@ -22,17 +22,37 @@ async function cacheStillFresh(cached, url) {
   } catch {
     return true;
   }
-  if (!head.ok) return true;
-  const same = (name) => {
-    const a = cached.headers.get(name);
-    const b = head.headers.get(name);
-    return a === null || b === null || a === b;
+  return !head.ok || cacheIsFresh(cached.headers, head.headers);
+}
+
+/** Whether a body is sent content-encoded (gzip, br…): then Content-Length counts the encoded bytes. */
+const encoded = (headers) => {
+  const encoding = (headers.get('Content-Encoding') || '').trim().toLowerCase();
+  return encoding !== '' && encoding !== 'identity';
+};
+
+/**
+ * The freshness decision, from the cached entry's headers and those of a HEAD of the file: the first
+ * validator both have decides (ETag, then Last-Modified); the length only when the HEAD is not
+ * content-encoded (a compressing host sends the gzip length, never the cached decoded length). True
+ * when nothing can be compared.
+ */
+export function cacheIsFresh(cached, head) {
+  // Weak or strong, and Apache's "-gzip"-style suffix of a compressed variant: the same file.
+  const etag = (h) => {
+    const value = h.get('ETag');
+    return value === null ? null : value.trim().replace(/^W\//, '').replace(/-(gzip|br|deflate|zstd)"$/, '"');
   };
-  // Length is stored as X-Weights-Length since a synthetic Response has no meaningful Content-Length.
-  const length = head.headers.get('Content-Length');
-  const cachedLength = cached.headers.get('X-Weights-Length');
-  const lengthSame = length === null || cachedLength === null || length === cachedLength;
-  return same('ETag') && same('Last-Modified') && lengthSame;
+  for (const read of [etag, (h) => h.get('Last-Modified')]) {
+    const a = read(cached);
+    const b = read(head);
+    if (a !== null && b !== null) return a === b;
+  }
+  // Stored as X-Weights-Length: a synthetic Response has no meaningful Content-Length.
+  const length = head.get('Content-Length');
+  const cachedLength = cached.get('X-Weights-Length');
+  if (length === null || cachedLength === null || encoded(head)) return true;
+  return length === cachedLength;
 }
 
 /**
@@ -62,7 +82,8 @@ export async function fetchWeights(url, onProgress = () => {}) {
       : '';
     throw new Error(`could not download the weights from ${absolute}: HTTP ${response.status} ${response.statusText}.${hint}`);
   }
-  const total = Number(response.headers.get('Content-Length')) || 0;
+  // A compressed download's Content-Length is not the length it arrives with: show bytes only.
+  const total = encoded(response.headers) ? 0 : Number(response.headers.get('Content-Length')) || 0;
   const bytes = await readWithProgress(response, total, onProgress);
   if (cache) {
     const headers = new Headers({ 'Content-Type': 'application/octet-stream', 'X-Weights-Length': String(bytes.length) });

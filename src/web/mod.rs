@@ -36,13 +36,16 @@ use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::engine::{plan_bytes, vgg19_weight_bytes, Network, Stylizer};
+use crate::engine::{Network, Stylizer};
 use crate::gpu::GpuContext;
-use crate::kernels::c4;
-use crate::model::{layer_index, relu_layer_names, LayerOp, VGG19};
-use crate::imageio::{self, Image};
+use crate::imageio::Image;
+use crate::model::CONVS;
+use crate::plan::{self, Budget, Plan, PreparedInputs};
 use crate::settings::{self, Init, Settings};
 use crate::weights::Weights;
+
+mod render;
+use render::Renderer;
 
 
 #[wasm_bindgen(start)]
@@ -66,59 +69,6 @@ fn object(pairs: &[(&str, JsValue)]) -> JsValue {
     obj.into()
 }
 
-/// Ops of VGG19 needed by the deepest content or style layer (at least one).
-fn depth_needed(settings: &Settings) -> usize {
-    settings
-        .content_layers
-        .iter()
-        .chain(settings.style_layers.iter())
-        .filter_map(|l| layer_index(&l.layer))
-        .max()
-        .map_or(1, |i| i + 1)
-}
-
-/// Floating point operations of one optimisation step: the convolutions forward to the deepest
-/// layer used and backward to the input (about the same again), the rest being negligible.
-pub fn flops_per_step(width: u32, height: u32, settings: &Settings) -> u64 {
-    let (mut h, mut w) = (height as u64, width as u64);
-    let mut total = 0u64;
-    for op in &VGG19[..depth_needed(settings)] {
-        match *op {
-            // Floor mode: an odd size drops its last row/column.
-            LayerOp::Pool => (h, w) = (h / 2, w / 2),
-            LayerOp::Conv { cin, cout, .. } => total += 2 * (2 * h * w * c4(cin) as u64 * cout as u64 * 9),
-        }
-    }
-    total
-}
-
-/// The largest feature map (bytes) of a run: it bounds the largest GPU buffer.
-fn largest_feature_bytes(width: u32, height: u32, settings: &Settings) -> u64 {
-    let (mut h, mut w) = (height as u64, width as u64);
-    let mut largest = 0u64;
-    for op in &VGG19[..depth_needed(settings)] {
-        match *op {
-            LayerOp::Pool => (h, w) = (h / 2, w / 2),
-            LayerOp::Conv { cout, .. } => largest = largest.max(h * w * c4(cout) as u64 * 4),
-        }
-    }
-    largest
-}
-
-/// Refuses layers the loaded weights file does not contain (the engine would, later and slower).
-fn check_layers_available(settings: &Settings, available_depth: usize) -> Result<(), String> {
-    for l in settings.content_layers.iter().chain(settings.style_layers.iter()) {
-        if layer_index(&l.layer).is_some_and(|i| i >= available_depth) {
-            return Err(format!(
-                "{} needs {}, which the weights file does not contain: use a shallower layer",
-                l.layer,
-                l.layer.replace("relu", "conv")
-            ));
-        }
-    }
-    Ok(())
-}
-
 // Device-lost callbacks must be `Send` (wgpu's bound), so they cannot hold a JS function: they
 // look the page's callback up here by instance id (wasm runs on one thread).
 thread_local! {
@@ -133,6 +83,8 @@ struct Inputs {
     content: Option<Image>,
     styles: Vec<(Image, f32)>,
     init: Option<Image>,
+    /// GPU memory a run may use (WebGPU cannot tell how much there is).
+    memory_budget: u64,
     /// Bumped by every change; the stylizer remembers the generation it was built from.
     generation: u64,
 }
@@ -175,13 +127,20 @@ impl Inner {
         self.run.borrow().as_ref().map(|(s, _)| s.clone())
     }
 
-    /// The images and settings a new `Stylizer` needs, resized as the CLI does: content to `size`,
-    /// styles to `style_scale · size`, the init image to the content's size.
-    #[allow(clippy::type_complexity)]
-    fn prepare(&self) -> Result<(Rc<Network>, Settings, Image, Vec<(Image, f32)>, Option<Image>, u64), JsValue> {
+    fn budget(&self) -> Budget {
+        let limits = &self.ctx.limits;
+        Budget {
+            max_buffer: limits.max_storage_buffer_binding_size.min(limits.max_buffer_size),
+            total: self.inputs.borrow().memory_budget,
+        }
+    }
+
+    /// The plan of a run from the inputs given now, checked against this GPU and the budget, and
+    /// the inputs at its sizes (the one preparation path, shared with the CLI: [`Plan::prepare`]).
+    fn prepare(&self) -> Result<(Rc<Network>, Plan, PreparedInputs, u64), JsValue> {
+        let budget = self.budget();
         let inputs = self.inputs.borrow();
         let net = inputs.net.clone().ok_or_else(|| js_error("load the weights first: await st.loadWeights(bytes)"))?;
-        let settings = inputs.settings.clone();
         let content = inputs
             .content
             .as_ref()
@@ -189,40 +148,20 @@ impl Inner {
         if inputs.styles.is_empty() {
             return Err(js_error("no style image: call st.setStyle(rgba, width, height) first"));
         }
-        let weights: Vec<f32> = if settings.style_blend.is_empty() {
-            inputs.styles.iter().map(|(_, w)| *w).collect()
-        } else if settings.style_blend.len() == inputs.styles.len() {
-            settings.style_blend.clone()
-        } else {
+        let sizes: Vec<(u32, u32)> = inputs.styles.iter().map(|(i, _)| (i.width, i.height)).collect();
+        let weights: Vec<f32> = inputs.styles.iter().map(|(_, w)| *w).collect();
+        let plan = Plan::for_images(&inputs.settings, (content.width, content.height), &sizes, &weights, net.convs.len())
+            .map_err(js_error)?;
+        plan.check(&budget).map_err(js_error)?;
+        if let (None, Init::Path(path)) = (&inputs.init, &inputs.settings.init) {
             return Err(js_error(format!(
-                "style_blend has {} weights but {} style images are set",
-                settings.style_blend.len(),
-                inputs.styles.len()
+                "init {}: a file path cannot be opened in the browser; give the image with st.setInit(rgba, width, height)",
+                settings::show(path)
             )));
-        };
-        if weights.iter().sum::<f32>() <= 0.0 {
-            return Err(js_error("the style blend weights are all 0: give at least one style a weight above 0"));
         }
-        let content = imageio::resize_longest(content, settings.size);
-        // As the CLI computes it (f64), so that both resize the style to the same size.
-        let style_side = ((settings.style_scale as f64 * settings.size as f64).round() as u32).max(1);
-        let styles = inputs
-            .styles
-            .iter()
-            .zip(weights)
-            .map(|((img, _), w)| (imageio::resize_longest(img, style_side), w))
-            .collect();
-        let init = match (&inputs.init, &settings.init) {
-            (Some(img), _) => Some(imageio::resize_to(img, content.width, content.height)),
-            (None, Init::Path(path)) => {
-                return Err(js_error(format!(
-                    "init {}: a file path cannot be opened in the browser; give the image with st.setInit(rgba, width, height)",
-                    settings::show(path)
-                )))
-            }
-            (None, _) => None,
-        };
-        Ok((net, settings, content, styles, init, inputs.generation))
+        let styles: Vec<&Image> = inputs.styles.iter().map(|(i, _)| i).collect();
+        let prepared = plan.prepare(content, &styles, inputs.init.as_ref()).map_err(js_error)?;
+        Ok((net, plan, prepared, inputs.generation))
     }
 }
 
@@ -285,6 +224,7 @@ impl StyleTransfer {
                     content: None,
                     styles: Vec::new(),
                     init: None,
+                    memory_budget: plan::DEFAULT_MEMORY_BUDGET,
                     generation: 0,
                 }),
                 run: RefCell::new(None),
@@ -305,6 +245,14 @@ impl StyleTransfer {
         let bytes = bytes.to_vec();
         future_to_promise(async move {
             inner.check_usable()?;
+            let digest = crate::weights::file_sha256(&bytes);
+            if digest != crate::weights::COMMITTED_WEIGHTS_SHA256 {
+                return Err(js_error(format!(
+                    "the weights file is not the one this engine was built with (sha256 {digest}, expected {}): \
+                     it was replaced or damaged; serve the project's weights/vgg19.q8.bin",
+                    crate::weights::COMMITTED_WEIGHTS_SHA256
+                )));
+            }
             let weights = Weights::from_bytes(&bytes).map_err(|e| js_error(format!("the weights file is unusable: {e}")))?;
             let net = Network::upload(&inner.ctx, &weights)
                 .map_err(|e| js_error(format!("the weights file does not fit VGG19: {e}")))?;
@@ -312,10 +260,8 @@ impl StyleTransfer {
                 return Err(js_error(format!("uploading the weights to the GPU failed: {e}")));
             }
             let available = Array::new();
-            for name in relu_layer_names() {
-                if layer_index(&name).is_some_and(|i| i < net.available_depth) {
-                    available.push(&JsValue::from_str(&name));
-                }
+            for conv in &CONVS[..net.convs.len()] {
+                available.push(&JsValue::from_str(conv.relu));
             }
             inner.inputs.borrow_mut().net = Some(Rc::new(net));
             inner.changed();
@@ -479,65 +425,69 @@ impl StyleTransfer {
         self.inner.stylizer().map_or(0, |s| s.borrow().steps_done())
     }
 
-    /// The output size for the content image set now and the `size` setting: `[width, height]`
-    /// (`[size, size]` without a content image).
-    #[wasm_bindgen(js_name = outputSize)]
-    pub fn output_size(&self) -> Vec<u32> {
-        let inputs = self.inner.inputs.borrow();
-        let n = inputs.settings.size;
-        let (w, h) = inputs.content.as_ref().map_or((n, n), |c| imageio::size_for_longest(c.width, c.height, n));
-        vec![w, h]
-    }
-
     /// Drops the current run (its GPU buffers); the next step() builds a new one from the inputs.
     pub fn reset(&self) {
         *self.inner.run.borrow_mut() = None;
     }
 
-    /// GPU memory and work for a `width`×`height` run with the current settings, or with these
-    /// settings applied over them (`settings_json`, not kept):
-    /// `{bytes, largestBuffer, maxBuffer, flopsPerStep, fits, reason}`. `fits` is false (with the
-    /// reason) when a buffer would exceed what this GPU allows; building such a run would fail.
-    pub fn estimate(&self, width: u32, height: u32, settings_json: Option<String>) -> Result<JsValue, JsValue> {
-        let (mut settings, net) = {
+    /// `st.plan(request)`: the plan of a run, without allocating anything. `request` is JSON
+    /// `{settings?: {...as configure}, content?: [w, h], styles?: [[w, h, weight], ...]}`; missing
+    /// images are square ones of the size. Returns `stylize plan`'s object (`width`, `height`,
+    /// `style_sizes`, `total_bytes`, `largest_buffer_bytes`, `flops_per_step`, `memory_budget`,
+    /// `max_buffer`, `fits`, `refusal`, ...), checked against this GPU and the memory budget. Throws
+    /// when the run cannot be planned at all (sizes, layers), with the reason.
+    pub fn plan(&self, request: &str) -> Result<JsValue, JsValue> {
+        let request: serde_json::Value =
+            serde_json::from_str(request).map_err(|e| js_error(format!("plan: the request must be a JSON object: {e}")))?;
+        let (mut settings, convs) = {
             let inputs = self.inner.inputs.borrow();
-            (inputs.settings.clone(), inputs.net.clone())
+            (inputs.settings.clone(), inputs.net.as_ref().map_or(crate::weights::REQUIRED_LAYERS, |n| n.convs.len()))
         };
-        if let Some(json) = settings_json {
-            apply_settings_json(&mut settings, &json)?;
+        if let Some(s) = request.get("settings") {
+            apply_settings_json(&mut settings, &s.to_string())?;
         }
-        if let Some(net) = &net {
-            check_layers_available(&settings, net.available_depth).map_err(js_error)?;
-        }
-        let weight_bytes = net.as_ref().map_or_else(|| vgg19_weight_bytes(VGG19.len()), |n| n.weight_bytes());
-        let bytes = plan_bytes(weight_bytes, width, height, &settings).map_err(js_error)?;
-        let limits = &self.inner.ctx.limits;
-        let max_buffer = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
-        let largest = largest_feature_bytes(width, height, &settings);
-        let min_side = settings.min_content_side();
-        let fits = largest <= max_buffer && width.min(height) >= min_side;
-        let reason = if fits {
-            String::new()
-        } else if width.min(height) < min_side {
-            format!(
-                "the result would be {width}x{height}, but the deepest layer used needs at least {min_side} px per side \
-                 (each pooling halves the image): choose a larger size, a less elongated image, or shallower layers"
-            )
-        } else {
-            format!(
-                "{width}x{height} needs {:.0} MiB buffers but this GPU allows at most {:.0} MiB per buffer: choose a smaller size",
-                largest as f64 / 1048576.0,
-                max_buffer as f64 / 1048576.0
-            )
+        let pair = |v: &serde_json::Value| -> Option<(u32, u32)> {
+            let w = v.get(0)?.as_u64()?.min(u32::MAX as u64) as u32;
+            let h = v.get(1)?.as_u64()?.min(u32::MAX as u64) as u32;
+            Some((w, h))
         };
-        Ok(object(&[
-            ("bytes", JsValue::from(bytes as f64)),
-            ("largestBuffer", JsValue::from(largest as f64)),
-            ("maxBuffer", JsValue::from(max_buffer as f64)),
-            ("flopsPerStep", JsValue::from(flops_per_step(width, height, &settings) as f64)),
-            ("fits", JsValue::from(fits)),
-            ("reason", JsValue::from_str(&reason)),
-        ]))
+        let content = request.get("content").and_then(pair).unwrap_or((settings.size, settings.size));
+        let mut styles = Vec::new();
+        let mut weights = Vec::new();
+        for style in request.get("styles").and_then(|s| s.as_array()).into_iter().flatten() {
+            styles.push(pair(style).ok_or_else(|| js_error("plan: each style is [width, height, weight]"))?);
+            weights.push(style.get(2).and_then(|w| w.as_f64()).unwrap_or(1.0) as f32);
+        }
+        if styles.is_empty() {
+            let side = plan::style_side(&settings).min(plan::MAX_STYLE_SIDE);
+            styles.push((side, side));
+            weights.push(1.0);
+        }
+        let plan = Plan::for_images(&settings, content, &styles, &weights, convs).map_err(js_error)?;
+        let json = plan.to_json(&self.inner.budget()).to_string();
+        js_sys::JSON::parse(&json)
+    }
+
+    /// The GPU memory a run may use, in bytes (default 2 GiB: WebGPU cannot tell how much the GPU
+    /// has). Larger runs are refused before anything is allocated.
+    #[wasm_bindgen(js_name = setMemoryBudget)]
+    pub fn set_memory_budget(&self, bytes: f64) -> Result<(), JsValue> {
+        if !(bytes.is_finite() && bytes >= 16.0 * 1048576.0 && bytes <= 1e15) {
+            return Err(js_error(format!("memory budget {bytes} bytes: give at least 16 MiB")));
+        }
+        let mut inputs = self.inner.inputs.borrow_mut();
+        if inputs.memory_budget != bytes as u64 {
+            inputs.memory_budget = bytes as u64;
+            drop(inputs);
+            self.inner.changed();
+        }
+        Ok(())
+    }
+
+    /// The memory budget in force, in bytes.
+    #[wasm_bindgen(js_name = memoryBudget)]
+    pub fn memory_budget(&self) -> f64 {
+        self.inner.inputs.borrow().memory_budget as f64
     }
 
     /// GPU bytes allocated so far by this instance (weights, buffers of every run built).
@@ -606,6 +556,30 @@ impl StyleTransfer {
     }
 
     // ----- settings and share links: no GPU needed (usable where WebGPU is missing) -----
+
+    /// VGG19's loss layers from the one layer table: `[{name, conv, minSide}]` in network order
+    /// (`minSide`: the smallest image side that reaches the layer).
+    pub fn layers() -> JsValue {
+        let list = Array::new();
+        for conv in &CONVS {
+            let op = crate::model::layer_index(conv.relu).unwrap_or(0);
+            list.push(&object(&[
+                ("name", JsValue::from_str(conv.relu)),
+                ("conv", JsValue::from_str(conv.conv)),
+                ("minSide", JsValue::from(crate::model::min_side_for_depth(op + 1))),
+            ]));
+        }
+        list.into()
+    }
+
+    /// The input limits the page applies before decoding: `{maxInputPixels, maxSize}`.
+    pub fn limits() -> JsValue {
+        object(&[
+            ("maxInputPixels", JsValue::from(crate::imageio::MAX_INPUT_PIXELS as f64)),
+            ("maxSize", JsValue::from(settings::SIZE_RANGE.1)),
+            ("defaultMemoryBudget", JsValue::from(plan::DEFAULT_MEMORY_BUDGET as f64)),
+        ])
+    }
 
     /// The default settings, as an object of strings (the CLI's forms).
     pub fn defaults() -> JsValue {
@@ -693,12 +667,10 @@ async fn step_inner(inner: &Rc<Inner>) -> Result<JsValue, JsValue> {
     let stylizer = match current {
         Some((s, built)) if built == generation => s,
         _ => {
-            let (net, settings, content, styles, init, built) = inner.prepare()?;
+            let (net, plan, prepared, built) = inner.prepare()?;
             // Free the old run's buffers before allocating the new ones.
             *inner.run.borrow_mut() = None;
-            let stylizer = Stylizer::new(inner.ctx.clone(), &net, &settings, &content, &styles, init.as_ref())
-                .await
-                .map_err(js_error)?;
+            let stylizer = Stylizer::from_plan(inner.ctx.clone(), &net, &plan, &prepared).await.map_err(js_error)?;
             let stylizer = Rc::new(RefCell::new(stylizer));
             *inner.run.borrow_mut() = Some((stylizer.clone(), built));
             stylizer
@@ -715,6 +687,11 @@ async fn step_inner(inner: &Rc<Inner>) -> Result<JsValue, JsValue> {
     if let Some(e) = inner.ctx.take_error() {
         return Err(js_error(e));
     }
+    stylizer
+        .try_borrow_mut()
+        .map_err(|_| js_error("step(): the engine is busy reading back (await image() first)"))?
+        .check_finite(&losses)
+        .map_err(js_error)?;
     inner.check_usable()?;
     Ok(object(&[
         ("step", JsValue::from(losses.step)),
@@ -766,139 +743,3 @@ fn settings_object(settings: &Settings) -> JsValue {
     obj.into()
 }
 
-/// Draws the image buffer into a canvas: a surface on the canvas and one render pipeline.
-struct Renderer {
-    canvas: web_sys::HtmlCanvasElement,
-    surface: wgpu::Surface<'static>,
-    config: Option<wgpu::SurfaceConfiguration>,
-    format: wgpu::TextureFormat,
-    pipeline: wgpu::RenderPipeline,
-    view: wgpu::Buffer,
-}
-
-impl Renderer {
-    fn new(inner: &Inner, canvas: web_sys::HtmlCanvasElement) -> Result<Renderer, JsValue> {
-        let device = &inner.ctx.device;
-        let surface = inner
-            .instance
-            .create_surface(wgpu::SurfaceTarget::Canvas(canvas.clone()))
-            .map_err(|e| js_error(format!("cannot draw into this canvas with WebGPU: {e}")))?;
-        let caps = surface.get_capabilities(&inner.adapter);
-        // Prefer a plain 8-bit format: our values are already sRGB-encoded.
-        let format = caps
-            .formats
-            .iter()
-            .copied()
-            .find(|f| matches!(f, wgpu::TextureFormat::Bgra8Unorm | wgpu::TextureFormat::Rgba8Unorm))
-            .or_else(|| caps.formats.first().copied())
-            .ok_or_else(|| js_error("the canvas offers no texture format to draw with"))?;
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("render"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../shaders/render.wgsl").into()),
-        });
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("render"),
-            layout: None,
-            vertex: wgpu::VertexState {
-                module: &module,
-                entry_point: Some("vs_main"),
-                compilation_options: Default::default(),
-                buffers: &[],
-            },
-            fragment: Some(wgpu::FragmentState {
-                module: &module,
-                entry_point: Some("fs_main"),
-                compilation_options: Default::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format,
-                    blend: None,
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            multiview_mask: None,
-            cache: None,
-        });
-        let view = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("render view"),
-            size: 32,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        Ok(Renderer { canvas, surface, config: None, format, pipeline, view })
-    }
-
-    fn draw(&mut self, inner: &Inner, image: &wgpu::Buffer, width: u32, height: u32) -> Result<(), JsValue> {
-        let device = &inner.ctx.device;
-        // The canvas shows the image at full size unless the GPU's texture limit is smaller.
-        let max_side = inner.ctx.limits.max_texture_dimension_2d.max(1);
-        let (out_w, out_h) = if width.max(height) > max_side {
-            imageio::size_for_longest(width, height, max_side)
-        } else {
-            (width, height)
-        };
-        if self.canvas.width() != out_w || self.canvas.height() != out_h {
-            self.canvas.set_width(out_w);
-            self.canvas.set_height(out_h);
-        }
-        if self.config.as_ref().is_none_or(|c| c.width != out_w || c.height != out_h) {
-            let config = wgpu::SurfaceConfiguration {
-                usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
-                format: self.format,
-                width: out_w,
-                height: out_h,
-                present_mode: wgpu::PresentMode::Fifo,
-                desired_maximum_frame_latency: 2,
-                alpha_mode: wgpu::CompositeAlphaMode::Opaque,
-                view_formats: vec![],
-                color_space: wgpu::SurfaceColorSpace::Auto,
-            };
-            self.surface.configure(device, &config);
-            self.config = Some(config);
-        }
-        let frame = match self.surface.get_current_texture() {
-            wgpu::CurrentSurfaceTexture::Success(t) | wgpu::CurrentSurfaceTexture::Suboptimal(t) => t,
-            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => return Ok(()),
-            other => {
-                self.config = None; // configure again next time
-                return Err(js_error(format!("cannot draw into the canvas: {other:?}")));
-            }
-        };
-        let srgb = u32::from(self.format.is_srgb());
-        let params: [u32; 8] = [width, height, out_w, out_h, srgb, 0, 0, 0];
-        inner.ctx.queue.write_buffer(&self.view, 0, bytemuck::cast_slice(&params));
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("render"),
-            layout: &self.pipeline.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: self.view.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: image.as_entire_binding() },
-            ],
-        });
-        let target = frame.texture.create_view(&wgpu::TextureViewDescriptor::default());
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("render") });
-        {
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("render"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &target,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color::WHITE), store: wgpu::StoreOp::Store },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
-            pass.set_pipeline(&self.pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
-            pass.draw(0..3, 0..1);
-        }
-        inner.ctx.queue.submit(Some(encoder.finish()));
-        inner.ctx.queue.present(frame);
-        Ok(())
-    }
-}
