@@ -1,8 +1,8 @@
 //! The objective L = α·L_c + β·L_s + γ·L_tv and its gradient, as GPU dispatches.
 //!
 //! Loss values are reduced into a small `scalars` buffer (slots below) and stay on
-//! the GPU until someone asks for them. Gradient coefficients (derived in
-//! `kernels/loss.rs`):
+//! the GPU until someone asks for them. Every coefficient comes from `kernels/loss.rs` and
+//! `kernels/tv.rs` (the ones the kernel tests check):
 //! - content: dL/dF = α·w·2(F − Fc)/(C·H·W);
 //! - style (both forms): dL/dF = β·4w/(C²·C·H·W) · F(G − T), with G normalised by
 //!   1/(C·H·W) in the canonical form and unnormalised in the seed form, where the
@@ -11,6 +11,8 @@
 
 use crate::gpu::{Dispatch, GpuContext};
 use crate::kernels::c4;
+use crate::kernels::loss::{content_scales, gram_scale, style_scales};
+use crate::kernels::tv::tv_scale;
 use crate::model::{MapShape, Network};
 use crate::plan::BufferSpec;
 
@@ -31,20 +33,13 @@ pub enum Form {
 }
 
 impl Form {
-    /// The factor applied to FᵀF for a map of this shape.
-    pub fn gram_scale(self, shape: MapShape) -> f32 {
-        match self {
-            Form::Canonical => 1.0 / shape.len() as f32,
-            Form::Seed => 1.0,
-        }
+    fn is_seed(self) -> bool {
+        self == Form::Seed
     }
-    /// The factor applied to Σ(G − T)² to get a layer's loss (before its weight).
-    pub fn style_loss_scale(self, shape: MapShape) -> f64 {
-        let c2 = (shape.c * shape.c) as f64;
-        match self {
-            Form::Canonical => 1.0 / c2,
-            Form::Seed => 1.0 / (c2 * shape.len() as f64),
-        }
+
+    /// The factor applied to FᵀF for a map of this shape (the engine's style targets use it too).
+    pub fn gram_scale(self, shape: MapShape) -> f32 {
+        gram_scale(shape.c, shape.h, shape.w, self.is_seed())
     }
 }
 
@@ -157,7 +152,7 @@ impl Objective {
         let mut out = Vec::new();
         for (layer, target) in self.content.iter().filter(|(l, _)| l.op == op) {
             out.push(k.content.partial(ctx, shape.h, shape.w, shape.c, features, target, &self.partials, 0));
-            let scale = layer.weight / shape.len() as f32;
+            let scale = content_scales(layer.weight as f64, shape.c, shape.h, shape.w).loss;
             out.push(k.reduce.finish(
                 ctx,
                 &self.partials,
@@ -173,7 +168,7 @@ impl Objective {
         for (layer, gram, target) in self.style.iter().filter(|(l, _, _)| l.op == op) {
             out.extend(k.gram.build(ctx, shape.h, shape.w, shape.c, features, &self.gram_partials, gram, self.form.gram_scale(shape)));
             out.push(k.style.partial(ctx, shape.c, gram, target, &self.partials, 0));
-            let scale = (layer.weight as f64 * self.form.style_loss_scale(shape)) as f32;
+            let scale = style_scales(layer.weight as f64, shape.c, shape.h, shape.w, self.form.is_seed()).loss;
             out.push(k.reduce.finish(
                 ctx,
                 &self.partials,
@@ -203,13 +198,12 @@ impl Objective {
         let k = &net.kernels;
         let mut out = Vec::new();
         for (layer, target) in self.content.iter().filter(|(l, _)| l.op == op) {
-            let coef = self.terms.content * layer.weight * 2.0 / shape.len() as f32;
+            let coef = self.terms.content * content_scales(layer.weight as f64, shape.c, shape.h, shape.w).grad;
             out.push(k.content.grad(ctx, shape.h, shape.w, shape.c, features, target, grad, coef, accumulate));
             accumulate = true;
         }
         for (layer, gram, target) in self.style.iter().filter(|(l, _, _)| l.op == op) {
-            let c = shape.c as f64;
-            let coef = (self.terms.style as f64 * layer.weight as f64 * 4.0 / (c * c * shape.len() as f64)) as f32;
+            let coef = self.terms.style * style_scales(layer.weight as f64, shape.c, shape.h, shape.w, self.form.is_seed()).grad;
             out.push(k.style.grad(ctx, shape.h, shape.w, shape.c, features, gram, target, grad, coef, accumulate));
             accumulate = true;
         }
@@ -229,7 +223,7 @@ impl Objective {
                 crate::kernels::tv::TvLoss::partials_len(h, w),
                 &self.scalars,
                 SLOT_TV,
-                1.0 / (3 * h * w) as f32,
+                tv_scale(h, w),
                 false,
             ),
         ];
@@ -251,6 +245,6 @@ impl Objective {
 
     /// Adds the TV gradient into dL/dx.
     pub fn tv_grad(&self, net: &Network, h: usize, w: usize, x: &wgpu::Buffer, grad_x: &wgpu::Buffer) -> Dispatch {
-        net.kernels.tv.grad(&net.ctx, h, w, x, grad_x, self.terms.tv / (3 * h * w) as f32)
+        net.kernels.tv.grad(&net.ctx, h, w, x, grad_x, self.terms.tv * tv_scale(h, w))
     }
 }

@@ -24,12 +24,6 @@
 
 use std::fmt;
 
-/// The VGG19 layers whose (post-ReLU) output can be a content or style layer, in network order.
-pub const LAYER_NAMES: [&str; 16] = [
-    "relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3", "relu3_4",
-    "relu4_1", "relu4_2", "relu4_3", "relu4_4", "relu5_1", "relu5_2", "relu5_3", "relu5_4",
-];
-
 /// Option keys (snake_case CLI option names) in the order they are documented and serialised.
 /// `preset` is not in this list: it is applied before all of these.
 pub const KEYS: [&str; 16] = [
@@ -205,7 +199,7 @@ impl LossForm {
 /// One content or style layer and its weight `w_l`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerWeight {
-    /// A name from [`LAYER_NAMES`], e.g. "relu4_2".
+    /// A ReLU name of [`crate::model::VGG19`], e.g. "relu4_2".
     pub layer: String,
     pub weight: f32,
 }
@@ -217,24 +211,6 @@ impl LayerWeight {
             weight,
         }
     }
-
-    /// Index of the layer in [`LAYER_NAMES`] (network order); `None` for an unknown name.
-    pub fn index(&self) -> Option<usize> {
-        LAYER_NAMES.iter().position(|n| *n == self.layer)
-    }
-}
-
-/// The smallest width and height an image may have for `layers`: every 2×2 pooling before the
-/// deepest layer halves the size (dropping an odd last row or column), and must leave at least
-/// one pixel, so a layer of block b (`relu<b>_i`) needs 2^(b-1) pixels per side (relu5_x: 16).
-pub fn min_side_for(layers: &[LayerWeight]) -> u32 {
-    let block = |l: &LayerWeight| {
-        l.layer
-            .as_bytes()
-            .get(4)
-            .map_or(1, |b| b.saturating_sub(b'0').clamp(1, 5))
-    };
-    layers.iter().map(block).max().map_or(1, |b| 1 << (b - 1))
 }
 
 /// Every option of a style-transfer run. The fields mean exactly what the CLI options of the same
@@ -522,16 +498,6 @@ impl Settings {
             style_scale,
             style_blend
         );
-    }
-
-    /// The smallest side the content image (and so the output) may have: see [`min_side_for`].
-    pub fn min_content_side(&self) -> u32 {
-        min_side_for(&self.content_layers).max(min_side_for(&self.style_layers))
-    }
-
-    /// The smallest side a style image may have (it only goes as deep as the style layers).
-    pub fn min_style_side(&self) -> u32 {
-        min_side_for(&self.style_layers)
     }
 
     /// Checks every field's range; the error names the first bad option.
@@ -879,7 +845,7 @@ pub fn parse_layers(s: &str) -> Result<Vec<LayerWeight>, String> {
     if s.trim().is_empty() {
         return Err(format!(
             "the layer list is empty; give at least one of {}",
-            LAYER_NAMES.join(", ")
+            crate::model::relu_layer_names().join(", ")
         ));
     }
     let mut layers: Vec<LayerWeight> = Vec::new();
@@ -897,7 +863,7 @@ pub fn parse_layers(s: &str) -> Result<Vec<LayerWeight>, String> {
             }
             None => (token, 1.0),
         };
-        if !LAYER_NAMES.contains(&name) {
+        if crate::model::layer_index(name).is_none() {
             let context = if name == token {
                 String::new()
             } else {
@@ -906,7 +872,7 @@ pub fn parse_layers(s: &str) -> Result<Vec<LayerWeight>, String> {
             return Err(format!(
                 "unknown layer {}{context}; valid layers: {}",
                 show(name),
-                LAYER_NAMES.join(", ")
+                crate::model::relu_layer_names().join(", ")
             ));
         }
         if layers.iter().any(|l| l.layer == name) {

@@ -19,25 +19,8 @@ use std::fmt;
 #[cfg(not(target_arch = "wasm32"))]
 use std::path::{Path, PathBuf};
 
-/// The 16 convolutions of VGG19 (configuration E) in network order: (name, cin, cout).
-pub const VGG19_CONVS: [(&str, usize, usize); 16] = [
-    ("conv1_1", 3, 64),
-    ("conv1_2", 64, 64),
-    ("conv2_1", 64, 128),
-    ("conv2_2", 128, 128),
-    ("conv3_1", 128, 256),
-    ("conv3_2", 256, 256),
-    ("conv3_3", 256, 256),
-    ("conv3_4", 256, 256),
-    ("conv4_1", 256, 512),
-    ("conv4_2", 512, 512),
-    ("conv4_3", 512, 512),
-    ("conv4_4", 512, 512),
-    ("conv5_1", 512, 512),
-    ("conv5_2", 512, 512),
-    ("conv5_3", 512, 512),
-    ("conv5_4", 512, 512),
-];
+// The convolutions a file may hold, in order: a prefix of the one layer table.
+use crate::model::CONVS as VGG19_CONVS;
 
 /// Every weights file and source directory must hold at least conv1_1 … conv5_1 (the
 /// deepest default style layer is relu5_1).
@@ -157,7 +140,7 @@ pub struct InputConvention {
     pub mean: [f32; 3],
 }
 
-/// The VGG19 convolutions (a prefix of [`VGG19_CONVS`], at least up to conv5_1) and the input
+/// The VGG19 convolutions (a prefix of [`crate::model::CONVS`], at least up to conv5_1) and the input
 /// convention they were trained with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Weights {
@@ -590,14 +573,14 @@ fn check_layer_shape(
     cout: usize,
     prev_cout: Option<usize>,
 ) -> Result<(), WeightsError> {
-    let (vgg_name, vgg_cin, vgg_cout) = VGG19_CONVS[index];
+    let (vgg_name, vgg_cin, vgg_cout) = (VGG19_CONVS[index].conv, VGG19_CONVS[index].cin, VGG19_CONVS[index].cout);
     if let Some(prev) = prev_cout {
         if cin != prev {
             return Err(err(
                 WeightsErrorKind::ShapeMismatch,
                 format!(
                     "shape mismatch: layer {name} takes {cin} input channels but {} produces {prev}: the layers do not chain; {REBUILD_HINT}",
-                    VGG19_CONVS[index - 1].0
+                    VGG19_CONVS[index - 1].conv
                 ),
             ));
         }
@@ -615,11 +598,11 @@ fn check_layer_shape(
 }
 
 fn missing_layer(index: usize, found: Option<&str>, have: usize) -> WeightsError {
-    let want = VGG19_CONVS[index].0;
+    let want = VGG19_CONVS[index].conv;
     let after = if index == 0 {
         "first".to_string()
     } else {
-        format!("after {}", VGG19_CONVS[index - 1].0)
+        format!("after {}", VGG19_CONVS[index - 1].conv)
     };
     let message = match found {
         Some(f) => format!(
@@ -716,15 +699,15 @@ impl Weights {
                     format!("weights file has a 17th layer {layer_name:?}; VGG19 has 16 convolutions; {REBUILD_HINT}"),
                 ));
             }
-            if layer_name != VGG19_CONVS[index].0 {
-                if VGG19_CONVS.iter().any(|(n, _, _)| *n == layer_name) {
+            if layer_name != VGG19_CONVS[index].conv {
+                if VGG19_CONVS.iter().any(|c| c.conv == layer_name) {
                     return Err(missing_layer(index, Some(layer_name), index));
                 }
                 return Err(err(
                     Malformed,
                     format!(
                         "weights file has an unknown layer {layer_name:?} where {} was expected; {REBUILD_HINT}",
-                        VGG19_CONVS[index].0
+                        VGG19_CONVS[index].conv
                     ),
                 ));
             }
@@ -1278,7 +1261,7 @@ mod source {
         let mut layers: Vec<ConvWeights> = Vec::with_capacity(entries.len());
         for (index, entry) in entries.iter().enumerate() {
             let name = entry.get("name").and_then(Value::as_str).unwrap_or("(unnamed)");
-            if name != VGG19_CONVS[index].0 {
+            if name != VGG19_CONVS[index].conv {
                 return Err(missing_layer(index, Some(name), index));
             }
             let (weight, bias) = match (entry.get("weight"), entry.get("bias")) {

@@ -629,3 +629,101 @@ fn bench_reports_speed_and_a_memory_plan_equal_to_the_allocation() {
     let mib: f64 = plan.split('|').nth(2).unwrap().trim().parse().unwrap();
     assert!(mib <= 350.0, "the 512 px plan must fit 350 MiB: {plan}");
 }
+
+/// A PNG whose header declares `width`×`height` (8-bit RGB) and holds no pixel data: what a
+/// decompression bomb looks like before its (tiny, highly compressed) data.
+pub fn declared_png(width: u32, height: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            crc ^= b as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        out.extend((data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend(data);
+        out.extend(&body);
+        out.extend(crc32(&body).to_be_bytes());
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend(width.to_be_bytes());
+    ihdr.extend(height.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    chunk(b"IHDR", &ihdr);
+    chunk(b"IDAT", &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(b"IEND", &[]);
+    out
+}
+
+fn plan_json(args: &[&str]) -> serde_json::Value {
+    // No Vulkan driver at all: `stylize plan` must not need a GPU.
+    let out = Command::new(env!("CARGO_BIN_EXE_stylize"))
+        .arg("plan")
+        .args(args)
+        .env("VK_ICD_FILENAMES", "/nonexistent.json")
+        .env("WGPU_BACKEND", "vulkan")
+        .output()
+        .expect("run stylize plan");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}"))
+}
+
+#[test]
+fn plan_prints_the_plan_without_a_gpu() {
+    let j = plan_json(&["--content", CHELSEA, "--style", STARRY, "--size", "256"]);
+    assert_eq!((j["width"].as_u64(), j["height"].as_u64()), (Some(256), Some(170)));
+    for key in ["style_sizes", "total_bytes", "largest_buffer_bytes", "flops_per_step", "memory_budget", "fits"] {
+        assert!(!j[key].is_null(), "{key} missing: {j}");
+    }
+    assert_eq!(j["fits"], serde_json::json!(true));
+    // Without images: square ones of the size.
+    let j = plan_json(&["--size", "2048", "--optimizer", "lbfgs", "--lbfgs-history", "100"]);
+    assert_eq!(j["width"].as_u64(), Some(2048));
+    assert_eq!(j["fits"], serde_json::json!(false));
+    assert!(j["total_bytes"].as_u64().unwrap() > 9 << 30);
+    assert!(j["refusal"].as_str().unwrap().contains("per buffer"), "{j}");
+    let j = plan_json(&["--size", "512", "--memory-budget", "200M"]);
+    assert_eq!(j["memory_budget"].as_u64(), Some(200 << 20));
+    assert!(j["refusal"].as_str().unwrap().contains("memory budget of 200.0 MiB"), "{j}");
+    fails_with(&["plan", "--memory-budget", "lots"], "--memory-budget");
+    fails_with(&["plan", "--size", "20", "--content", CHELSEA], "the result would be 20×13 px, but the deepest layer used needs at least 16 px");
+    fails_with(&["plan", "--size", "2048", "--style-scale", "8"], "16384 px");
+}
+
+#[test]
+fn decompression_bombs_are_refused_from_the_header() {
+    let dir = temp_dir("cli-bomb");
+    let bomb = dir.join("bomb.png");
+    std::fs::write(&bomb, declared_png(16000, 16000)).unwrap();
+    let bomb = bomb.display().to_string();
+    fails_with(&["plan", "--content", &bomb], "16000x16000 = 256.0 megapixels, more than the 50 megapixels accepted");
+    let out = dir.join("out.png").display().to_string();
+    fails_with(&["--content", &bomb, "--style", STARRY, "--out", &out], "more than the 50 megapixels accepted");
+    fails_with(&["--content", CHELSEA, "--style", &bomb, "--out", &out], "--style");
+}
+
+#[test]
+fn a_diverging_run_stops_and_keeps_the_last_finite_image() {
+    let out = temp_dir("cli-diverge").join("diverged.png");
+    let _ = std::fs::remove_file(&out);
+    let o = out.display().to_string();
+    fails_with(
+        &["--content", CHELSEA, "--style", STARRY, "--out", &o, "--size", "32", "--steps", "5",
+          "--content-weight", "1e38", "--content-layers", "relu4_2:1e38"],
+        // Step 1 starts at the content image (content loss 0); step 2's overflows.
+        "the objective became inf at step 2",
+    );
+    // The start image (the content at 32 px), not a black one.
+    let image = stylize::imageio::load(&out).expect("the last finite image was written");
+    let content = stylize::imageio::resize_longest(&stylize::imageio::load(std::path::Path::new(CHELSEA)).unwrap(), 32);
+    assert_eq!((image.width, image.height), (content.width, content.height));
+    let diff: f32 = image.rgb.iter().zip(&content.rgb).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(diff <= 1.0 / 255.0, "the written image is not the start image (max diff {diff})");
+}

@@ -502,3 +502,27 @@ fn too_small_buffers_are_refused_with_a_message() {
     let partials = ctx.storage_buffer("partials", 16);
     let _ = content.partial(ctx, 7, 5, 3, &small, &small, &partials, 0);
 }
+
+#[test]
+fn keep_finite_copies_only_after_a_finite_objective() {
+    use stylize::kernels::keep_finite::{keep_finite_cpu, KeepFinite};
+    let ctx = ctx();
+    let kernel = KeepFinite::new(ctx);
+    let mut rng = Rng::new(5);
+    // An odd length (not a multiple of the workgroup size) and every kind of total.
+    let n = 3 * 37 * 29;
+    for total in [1.5f32, 0.0, -2.0, f32::MAX, f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+        let x = rng.vec_f32(n, -1.0, 2.0);
+        let before = rng.vec_f32(n, 0.0, 1.0);
+        let scalars = upload("scalars", &[0.0, 0.0, 0.0, total]);
+        let xb = upload("x", &x);
+        let kept = upload("kept", &before);
+        let d = kernel.keep(ctx, n, &scalars, 3, &xb, &kept);
+        run(&[&d]);
+        let got = pollster::block_on(ctx.read_f32(&kept, 0, n)).unwrap();
+        let mut want = before.clone();
+        keep_finite_cpu(total, &x, &mut want);
+        assert_eq!(got, want, "total {total}");
+        assert_eq!(got == x, total.is_finite(), "total {total}");
+    }
+}

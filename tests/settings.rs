@@ -3,7 +3,7 @@
 use stylize::settings::{
     self, parse_layers, parse_share_fragment, preset, preset_names, to_share_fragment,
     to_share_fragment_with_content, Init, LayerWeight, LossForm, OptimizerChoice, Overrides,
-    Pooling, Settings, LAYER_NAMES,
+    Pooling, Settings,
 };
 
 fn lw(layer: &str, weight: f32) -> LayerWeight {
@@ -115,7 +115,7 @@ fn layer_lists_parse_with_and_without_weights() {
         parse_layers("relu2_1:1e-3").unwrap(),
         vec![lw("relu2_1", 1e-3)]
     );
-    let all = LAYER_NAMES.join(",");
+    let all = stylize::model::relu_layer_names().join(",");
     assert_eq!(parse_layers(&all).unwrap().len(), 16);
 }
 
@@ -465,7 +465,7 @@ impl Rng {
         }
     }
     fn layers(&mut self) -> Vec<LayerWeight> {
-        let mut names: Vec<&str> = LAYER_NAMES.to_vec();
+        let mut names: Vec<&str> = stylize::model::relu_layer_names();
         let n = 1 + self.below(5) as usize;
         (0..n)
             .map(|_| {
@@ -866,25 +866,11 @@ fn float_text_is_short_and_exact() {
 
 #[test]
 fn minimum_image_sides_follow_the_deepest_layer() {
-    assert_eq!(
-        settings::min_side_for(&parse_layers("relu1_1,relu1_2").unwrap()),
-        1
-    );
-    assert_eq!(settings::min_side_for(&parse_layers("relu2_2").unwrap()), 2);
-    assert_eq!(
-        settings::min_side_for(&parse_layers("relu1_1,relu3_4").unwrap()),
-        4
-    );
-    assert_eq!(settings::min_side_for(&parse_layers("relu4_2").unwrap()), 8);
-    assert_eq!(
-        settings::min_side_for(&parse_layers("relu5_4,relu1_1").unwrap()),
-        16
-    );
-    let s = Settings::default();
-    assert_eq!((s.min_content_side(), s.min_style_side()), (16, 16));
-    let s = Settings {
-        style_layers: parse_layers("relu1_1,relu2_1").unwrap(),
-        ..Settings::default()
-    };
-    assert_eq!((s.min_content_side(), s.min_style_side()), (8, 2));
+    use stylize::model::min_side_for;
+    assert_eq!(min_side_for(["relu1_1", "relu1_2"]), 1);
+    assert_eq!(min_side_for(["relu2_2"]), 2);
+    assert_eq!(min_side_for(["relu1_1", "relu3_4"]), 4);
+    assert_eq!(min_side_for(["relu4_2"]), 8);
+    assert_eq!(min_side_for(["relu5_4", "relu1_1"]), 16);
+    assert_eq!(min_side_for(["not_a_layer"]), 1);
 }

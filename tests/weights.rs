@@ -7,6 +7,7 @@
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use stylize::model::CONVS as VGG19_CONVS;
 use stylize::weights::*;
 
 const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/weights-src");
@@ -41,12 +42,12 @@ fn synthetic(layers: usize) -> Weights {
     };
     let layers = VGG19_CONVS[..layers]
         .iter()
-        .map(|&(name, cin, cout)| ConvWeights {
-            name: name.to_string(),
-            cin,
-            cout,
-            kernel: (0..9 * cin * cout).map(|_| next()).collect(),
-            bias: (0..cout).map(|_| next()).collect(),
+        .map(|c| ConvWeights {
+            name: c.conv.to_string(),
+            cin: c.cin,
+            cout: c.cout,
+            kernel: (0..9 * c.cin * c.cout).map(|_| next()).collect(),
+            bias: (0..c.cout).map(|_| next()).collect(),
         })
         .collect();
     Weights {
@@ -144,13 +145,13 @@ fn sha256_hex(b: &[u8]) -> String {
 
 #[test]
 fn vgg19_table_chains_and_matches_the_network() {
-    assert_eq!(VGG19_CONVS[0], ("conv1_1", 3, 64));
-    assert_eq!(VGG19_CONVS[REQUIRED_LAYERS - 1].0, "conv5_1");
-    assert_eq!(VGG19_CONVS[15], ("conv5_4", 512, 512));
+    assert_eq!((VGG19_CONVS[0].conv, VGG19_CONVS[0].cin, VGG19_CONVS[0].cout), ("conv1_1", 3, 64));
+    assert_eq!(VGG19_CONVS[REQUIRED_LAYERS - 1].conv, "conv5_1");
+    assert_eq!((VGG19_CONVS[15].conv, VGG19_CONVS[15].cout), ("conv5_4", 512));
     for pair in VGG19_CONVS.windows(2) {
-        assert_eq!(pair[0].2, pair[1].1, "{} -> {} do not chain", pair[0].0, pair[1].0);
+        assert_eq!(pair[0].cout, pair[1].cin, "{} -> {} do not chain", pair[0].conv, pair[1].conv);
     }
-    let channels: Vec<usize> = VGG19_CONVS.iter().map(|c| c.2).collect();
+    let channels: Vec<usize> = VGG19_CONVS.iter().map(|c| c.cout).collect();
     assert_eq!(
         channels,
         [64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512]
@@ -163,7 +164,8 @@ fn vgg19_table_chains_and_matches_the_network() {
 fn source_dir_loads_all_16_layers_with_the_manifest_input_convention() {
     let w = source();
     assert_eq!(w.layers.len(), 16);
-    for (l, &(name, cin, cout)) in w.layers.iter().zip(VGG19_CONVS.iter()) {
+    for (l, c) in w.layers.iter().zip(VGG19_CONVS.iter()) {
+        let (name, cin, cout) = (c.conv, c.cin, c.cout);
         assert_eq!((l.name.as_str(), l.cin, l.cout), (name, cin, cout));
         assert_eq!(l.kernel.len(), 9 * cin * cout);
         assert_eq!(l.bias.len(), cout);
@@ -344,7 +346,7 @@ fn committed_file_loads_verifies_and_is_what_the_converter_writes() {
     let w = Weights::from_bytes(&bytes).unwrap();
     assert_eq!(w.dtype, WeightsDtype::Q8);
     let names: Vec<&str> = w.layers.iter().map(|l| l.name.as_str()).collect();
-    let want: Vec<&str> = VGG19_CONVS[..REQUIRED_LAYERS].iter().map(|c| c.0).collect();
+    let want: Vec<&str> = VGG19_CONVS[..REQUIRED_LAYERS].iter().map(|c| c.conv).collect();
     assert_eq!(names, want);
     assert_eq!(
         w.input,
@@ -848,4 +850,14 @@ fn broken_source_directories_are_refused() {
     assert_eq!(e.kind(), WeightsErrorKind::Io);
     assert!(e.to_string().contains("manifest.json"), "{e}");
     std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn the_committed_file_is_the_one_the_engine_is_built_with() {
+    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_WEIGHTS_FILE)).unwrap();
+    assert_eq!(
+        file_sha256(&bytes),
+        COMMITTED_WEIGHTS_SHA256,
+        "weights/vgg19.q8.bin changed: update weights::COMMITTED_WEIGHTS_SHA256 (the page refuses any other file)"
+    );
 }
