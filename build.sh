@@ -4,11 +4,15 @@
 #
 #   ./build.sh          build www/ (a plain static site: put it on any static host as is)
 #   ./build.sh serve    build, then serve it on http://localhost:8080 (PORT=... to change)
-#   ./build.sh test     npm ci (playwright-core, binaryen), build, then every test: `cargo test --release`
-#                       (native GPU tests) and the browser end-to-end tests (node tests/browser/e2e.mjs)
+#   ./build.sh test     installs what the tests need, builds, then runs every test: `cargo test --release`
+#                       (native GPU tests), the page's unit tests (node tests/browser/unit.mjs) and the browser
+#                       end-to-end tests (node tests/browser/e2e.mjs)
 #
 # It installs what is missing: the rustup target and wasm-bindgen-cli at the exact version the crate pins
-# (the CLI and the library must match, or the generated JS does not fit the wasm).
+# (the CLI and the library must match, or the generated JS does not fit the wasm); for `test` also the npm
+# packages (playwright-core, binaryen) and, through apt-get when run as root, Mesa's software Vulkan
+# (lavapipe, for machines without a GPU), Chromium and the fonts the screenshots use. Not as root, it stops
+# first with the one command to run.
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -27,7 +31,47 @@ die() { printf '\033[31m[build.sh] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
 command -v cargo >/dev/null || die "cargo is missing: install Rust from https://rustup.rs"
 
-# 0. The test tools (exact versions from package-lock.json): playwright-core drives Chromium, binaryen's
+# 0. The test tools. System packages first (before minutes of building): a Vulkan driver for the native GPU
+#    tests (lavapipe where there is no GPU), Chromium for the browser tests, a font for its screenshots.
+SYSTEM_PACKAGES="mesa-vulkan-drivers libvulkan1 chromium fonts-dejavu-core"
+missing_system_pieces() {
+    local missing=""
+    # The Vulkan loader and at least one driver (a real GPU's, or Mesa's lavapipe).
+    if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' && [ ! -e /usr/lib/x86_64-linux-gnu/libvulkan.so.1 ]; then
+        missing="$missing libvulkan1"
+    fi
+    if ! compgen -G '/usr/share/vulkan/icd.d/*.json' >/dev/null && ! compgen -G '/etc/vulkan/icd.d/*.json' >/dev/null; then
+        missing="$missing mesa-vulkan-drivers"
+    fi
+    if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then missing="$missing chromium"; fi
+    if [ ! -d /usr/share/fonts/truetype/dejavu ]; then missing="$missing fonts-dejavu-core"; fi
+    printf '%s' "${missing# }"
+}
+if [ "$MODE" = test ]; then
+    MISSING=$(missing_system_pieces)
+    if [ -n "$MISSING" ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            log "installing $MISSING (apt-get; once)"
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get update
+            # shellcheck disable=SC2086 # a list of package names
+            apt-get install -y --no-install-recommends $SYSTEM_PACKAGES
+            MISSING=$(missing_system_pieces)
+            [ -z "$MISSING" ] || die "still missing after apt-get install: $MISSING"
+        elif command -v apt-get >/dev/null; then
+            die "the tests need $MISSING; run: sudo apt-get update && sudo apt-get install -y --no-install-recommends $SYSTEM_PACKAGES"
+        else
+            die "the tests need $MISSING (a Vulkan loader and driver, Chromium at \$CHROMIUM or /usr/bin/chromium, DejaVu fonts); install them with your system's package manager"
+        fi
+    fi
+    # Mesa's software Vulkan (lavapipe) wants a runtime dir; a private one keeps its logs quiet.
+    if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
+        XDG_RUNTIME_DIR=$(mktemp -d)
+        export XDG_RUNTIME_DIR
+    fi
+fi
+
+#    Then the npm tools (exact versions from package-lock.json): playwright-core drives Chromium, binaryen's
 #    wasm-opt shrinks the wasm. Only `test` installs them; a plain build uses wasm-opt if it is there.
 if [ "$MODE" = test ]; then
     command -v npm >/dev/null || die "npm is missing: apt-get install nodejs npm"
@@ -125,10 +169,10 @@ case "$MODE" in
         fi
         ;;
     test)
-        # Mesa's software Vulkan (lavapipe) wants a runtime dir; a private one keeps its logs quiet.
-        export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
         log "cargo test --release"
         cargo test --release
+        log "node tests/browser/unit.mjs"
+        node tests/browser/unit.mjs
         log "node tests/browser/e2e.mjs"
         node tests/browser/e2e.mjs
         ;;

@@ -80,6 +80,19 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         readme: Option<PathBuf>,
     },
+    /// Fuzzes the parsers of untrusted input (share links, settings JSON, weights files, the planner)
+    /// with seeded structured mutations; fails on the first panic, printing its input.
+    Fuzz {
+        /// share-link, settings-json, weights, plan, or all
+        #[arg(long, default_value = "all")]
+        target: String,
+        /// Inputs per target
+        #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+        iterations: u64,
+        /// Seed of the input generator (a failing input is reproduced by its seed and position)
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        seed: u64,
+    },
     /// Prints the plan of a run as one JSON object (sizes, every GPU buffer, total and largest
     /// buffer, FLOPs per step, whether it fits the memory budget) without touching the GPU.
     Plan(PlanArgs),
@@ -326,6 +339,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             readme,
         }) => bench(sizes, steps, plan_sizes, weights, quantisation_src, readme),
         Some(Command::Plan(args)) => plan(&args),
+        Some(Command::Fuzz { target, iterations, seed }) => fuzz(&target, iterations, seed),
         None => run(&cli.run),
     };
     match result {
@@ -541,6 +555,18 @@ fn check_writable_dir(option: &str, path: &Path) -> Result<(), CliError> {
     }
     if path.is_dir() {
         return Err(err(option, format!("{} is a directory", path.display())));
+    }
+    Ok(())
+}
+
+fn fuzz(target: &str, iterations: u64, seed: u64) -> Result<(), CliError> {
+    let targets: Vec<&str> = if target == "all" { crate::fuzz::TARGETS.to_vec() } else { vec![target] };
+    for t in targets {
+        let report = crate::fuzz::run(t, iterations, seed).map_err(|e| err("--target", e))?;
+        println!("{report}");
+        if report.panic.is_some() {
+            return Err(CliError(format!("fuzz: {t} panicked (see above)")));
+        }
     }
     Ok(())
 }

@@ -14,6 +14,8 @@
 //! - `web` (wasm32 only): the `StyleTransfer` JS class.
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fuzz;
 pub mod engine;
 pub mod gpu;
 pub mod imageio;

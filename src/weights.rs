@@ -37,7 +37,12 @@ pub const COMMITTED_WEIGHTS_SHA256: &str = "3b25b253f245038fca6972a7201e1e2ddfb2
 
 /// The sha256 of a whole file, as hex.
 pub fn file_sha256(bytes: &[u8]) -> String {
-    hex(&sha256(&[bytes]))
+    hex(&sha256_bytes(bytes))
+}
+
+/// The sha256 of `bytes` (what the file's two digests hold).
+pub fn sha256_bytes(bytes: &[u8]) -> [u8; 32] {
+    sha256(&[bytes])
 }
 
 /// First 8 bytes of every weights file.
