@@ -421,9 +421,10 @@ function updateEstimate() {
   try {
     est = planFor(settings.raw);
   } catch (e) {
+    // The engine cannot plan this run (sizes, layers): the reason says what to change.
     app.refusal = errorText(e);
-    el.textContent = '';
-    say('error', `Settings: ${errorText(e)}`, 'settings');
+    el.classList.add('refuse');
+    el.textContent = `Cannot run: ${app.refusal}.`;
     return;
   }
   const steps = Number(settings.resolved.steps);

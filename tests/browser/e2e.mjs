@@ -121,6 +121,11 @@ async function main() {
   const url = `${site.url}/`;
   const log = [];
   const gpu = await launch(true);
+  // Every Content-Security-Policy violation of every page, checked after the runs.
+  await gpu.context.addInitScript(() => {
+    window.__csp = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
   let page;
   try {
     await test('the page starts: WebGPU adapter shown, weights downloaded and verified, no errors', async () => {
@@ -272,6 +277,8 @@ async function main() {
       check(rgbStdDev(shots[5].rgba) > 10, 'the canvas shows a blank image');
       const statStep = await page.locator('#stat-step').textContent();
       check(statStep === '5 / 5', `step counter shows "${statStep}"`);
+      const csp = await evaluate(page, () => window.__csp);
+      check(csp.length === 0, `Content-Security-Policy violations: ${csp.join(' | ')}`);
       check(/^[0-9.]+$/.test(await page.locator('#stat-rate').textContent()), 'no steps/s shown');
       await evaluate(page, () => { window.stylizeApp.afterStep = null; });
       await shot(page, '05-done');
@@ -435,6 +442,228 @@ async function main() {
       check(await evaluate(bad, () => window.stylizeApp.styles.length === 0), 'a non-http style URL was used');
       await shot(bad, '08-hostile-link');
       await bad.close();
+    });
+
+    await test('each hostile link of issue 6 in turn is refused or stopped with its message, then a normal 3-step run', async () => {
+      const p = await openPage(gpu.context, url, log);
+      const logStart = log.length;
+      const open = async (hash) => {
+        await evaluate(p, (h) => { location.hash = h; }, hash);
+        await p.waitForTimeout(400);
+      };
+      const estimate = () => p.locator('#estimate').textContent();
+      const refused = async (re, what) => {
+        const text = await estimate();
+        check(re.test(text) && await p.locator('#estimate.refuse').count() === 1, `${what}: no refusal: "${text}"`);
+        check(await p.locator('#btn-start').isDisabled(), `${what}: Start is enabled`);
+      };
+      await p.setInputFiles('#style-file', STYLE);
+      await p.waitForFunction(() => window.stylizeApp.styles.length === 1, null, { timeout: 10000 });
+      // L-BFGS with 100 pairs at 2048 px: about 10 GB.
+      await open('#optimizer=lbfgs&lbfgs_history=100&size=2048');
+      await refused(/per buffer|memory budget/, 'lbfgs 100 at 2048');
+      // 16-23 px with the cat: too small for relu5_1 (it used to panic in gram.rs).
+      for (const size of [16, 20, 23]) {
+        await open(`#size=${size}&steps=${size}`);
+        await refused(/needs at least 16 px/, `size ${size}`);
+      }
+      // style_scale x size over the style bound: refused before any resizing.
+      await open('#size=2048&style_scale=8');
+      await refused(/16384 px/, 'style_scale 8');
+      // A 60000x8 PNG (2048x1 once downscaled) as the content.
+      const wide = Buffer.alloc(60000 * 8 * 4, 200);
+      await open('#size=64');
+      await p.setInputFiles('#content-file', { name: 'strip.png', mimeType: 'image/png', buffer: encodePng(60000, 8, wide) });
+      await p.waitForFunction(() => window.stylizeApp.content && window.stylizeApp.content.name === 'strip.png', null, { timeout: 20000 });
+      await p.waitForTimeout(300);
+      await refused(/64x1|64×1/, '60000x8 content');
+      await p.setInputFiles('#content-file', CONTENT);
+      await p.waitForFunction(() => window.stylizeApp.content.name === 'chelsea.png', null, { timeout: 10000 });
+      // Weights so large the objective overflows: the run stops with the reason, on a finite image.
+      await open('#content_weight=1e38&content_layers=relu4_2:1e38&size=32&steps=6');
+      await p.click('#btn-start');
+      await waitRunState(p, ['stopped', 'idle', 'done'], 120000);
+      const errors = await messagesOf(p, 'error');
+      check(errors.some((e) => /objective became inf/.test(e) && /too large/.test(e)), `no divergence message: ${errors.join(' | ')}`);
+      check(!(await messagesOf(p, 'info')).some((m) => /^Done/.test(m)), 'a diverged run says Done');
+      const kept = await evaluate(p, async () => Array.from(await window.stylizeApp.st.image()));
+      check(rgbStdDev(kept) > 10, 'the diverged run shows a black image');
+      // A style URL that fails (an encoded %, a 404) keeps its message; a bare % in a URL is not fatal.
+      await open(`#size=48&style=${encodeURIComponent(`${corsSite.url}/100%25.png`)}&style=${encodeURIComponent(`${corsSite.url}/50%.png`)}`);
+      await p.waitForTimeout(1500);
+      const styleErrors = await messagesOf(p, 'error');
+      check(styleErrors.some((e) => /100%25\.png|100%\.png/.test(e)), `the failed style URL left no message: ${styleErrors.join(' | ')}`);
+      check(await p.locator('#set-size').inputValue() === '48', "the link's other values did not apply");
+      // A huge seed keeps its digits; 100 000 steps do not break the plot.
+      await open('#seed=18446744073709551615&steps=100000&size=32');
+      check(await p.locator('#set-seed').inputValue() === '18446744073709551615', 'the seed lost digits');
+      // Then a normal run in the same page.
+      await p.setInputFiles('#style-file', STYLE);
+      await p.waitForFunction(() => window.stylizeApp.styles.length >= 1, null, { timeout: 10000 });
+      await open('#size=32&steps=3');
+      await p.click('#btn-start');
+      await waitRunState(p, ['done', 'stopped', 'idle'], 120000);
+      check(await evaluate(p, () => window.stylizeApp.run.done) === 3 && await evaluate(p, () => document.body.dataset.runState) === 'done',
+        `the normal run did not finish: ${(await messagesOf(p, 'error')).join(' | ')}`);
+      const crashes = log.slice(logStart).filter((l) => /panicked|unreachable|RuntimeError/.test(l));
+      check(crashes.length === 0, `the engine panicked: ${crashes.join(' | ')}`);
+      await shot(p, '10-hostile-links-then-run');
+      await p.close();
+    });
+
+    await test('a step that times out resets the engine, and Start works again', async () => {
+      const p = await openPage(gpu.context, `${url}#size=32&steps=3`, log);
+      await p.setInputFiles('#style-file', STYLE);
+      await p.waitForFunction(() => window.stylizeApp.styles.length === 1 && window.stylizeApp.content, null, { timeout: 10000 });
+      await evaluate(p, () => { window.stylizeApp.stepTimeoutMs = 1; });
+      await p.click('#btn-start');
+      await p.waitForFunction(() => [...document.querySelectorAll('#messages .msg.error')].some((m) => /engine was restarted/.test(m.textContent)),
+        null, { timeout: 60000 });
+      await evaluate(p, () => { window.stylizeApp.stepTimeoutMs = 180000; });
+      await p.waitForFunction(() => !document.getElementById('btn-start').disabled, null, { timeout: 30000 });
+      await p.click('#btn-start');
+      await waitRunState(p, ['done', 'stopped', 'idle'], 120000);
+      const done = await evaluate(p, () => [document.body.dataset.runState, window.stylizeApp.run.done]);
+      check(done[0] === 'done' && done[1] === 3, `after the reset: ${done} ${(await messagesOf(p, 'error')).join(' | ')}`);
+      await p.close();
+    });
+
+    await test('a link or a new image during a run applies to the next run, and the page says so', async () => {
+      const p = await openPage(gpu.context, `${url}#size=32&steps=4`, log);
+      await p.setInputFiles('#style-file', STYLE);
+      await p.waitForFunction(() => window.stylizeApp.styles.length === 1 && window.stylizeApp.content, null, { timeout: 10000 });
+      await evaluate(p, () => {
+        window.__notes = [];
+        window.stylizeApp.afterStep = async (s) => {
+          if (s.step !== 1) return;
+          location.hash = '#size=40&steps=2';
+          await new Promise((r) => setTimeout(r, 100));
+          window.__notes.push(document.querySelector('#messages .msg[data-key="next-run"]')?.textContent || '');
+        };
+      });
+      const startContent = await evaluate(p, () => window.stylizeApp.content.name);
+      await p.click('#btn-start');
+      // The new content during the run: shown, but not used.
+      await p.waitForFunction(() => window.stylizeApp.run.done >= 1, null, { timeout: 60000 });
+      await p.setInputFiles('#content-file', path.join(IMAGES, 'content/coffee.png'));
+      await waitRunState(p, ['done', 'stopped', 'idle'], 120000);
+      const r = await evaluate(p, () => ({ notes: window.__notes, w: window.stylizeApp.st.width, done: window.stylizeApp.run.done,
+        content: window.stylizeApp.run.inputs.content.name }));
+      check(r.done === 4 && r.w === 32, `the run changed: ${JSON.stringify(r)}`);
+      check(r.content === startContent, `the run's content became ${r.content}`);
+      check(await evaluate(p, () => window.stylizeApp.content.name) === 'coffee.png', 'the panel does not show the new content');
+      check(/link opens when this run ends/.test(r.notes[0] || ''), `no note about the link: ${r.notes}`);
+      await p.waitForFunction(() => document.getElementById('set-size').value === '40', null, { timeout: 10000 });
+      check(await p.locator('#set-steps').inputValue() === '2', 'the link was not applied after the run');
+      await p.close();
+    });
+
+    await test('a repeated error shows once, messages stay few, and the plot takes 100 000 steps', async () => {
+      const p = await openPage(gpu.context, url, log);
+      await evaluate(p, async () => {
+        for (let i = 0; i < 50; i++) setTimeout(() => { throw new Error(`boom ${i}`); });
+        for (let i = 0; i < 50; i++) Promise.reject(new Error('same rejection'));
+        await new Promise((r) => setTimeout(r, 300));
+      });
+      const unexpected = (await messagesOf(p, 'error')).filter((e) => /^Unexpected error/.test(e));
+      check(unexpected.length === 1, `unexpected-error messages: ${unexpected.length}: ${unexpected.join(' | ')}`);
+      check(await evaluate(p, () => document.querySelectorAll('#messages .msg').length) <= 8, 'more than 8 messages');
+      const before = (await messagesOf(p, 'error')).length;
+      const kept = await evaluate(p, async () => {
+        const { LossPlot } = await import(new URL('lib/plot.js', location.href).href);
+        const plot = new LossPlot(document.getElementById('loss-plot'));
+        for (let step = 1; step <= 100000; step++) plot.add({ step, total: 1e6 / step, content: 1, style: 2, tv: 0 });
+        plot.draw();
+        await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 50)));
+        return Math.max(...plot.lines.map((l) => l.values.length));
+      });
+      check(kept <= 8192, `the plot keeps ${kept} points per term`);
+      check((await messagesOf(p, 'error')).length === before, 'drawing the plot raised errors');
+      await p.close();
+    });
+
+    await test('a decompression bomb is refused from its header; a turned JPEG decodes straight to its size; URLs are byte-capped', async () => {
+      const bomb = Buffer.from(encodePng(1, 1, Buffer.alloc(4, 255)));
+      bomb.writeUInt32BE(16384, 16);
+      bomb.writeUInt32BE(16384, 20); // IHDR says 16384x16384 (the CRC no longer matches: never decoded)
+      const before = await evaluate(page, () => window.stylizeApp.content.name);
+      await page.setInputFiles('#content-file', { name: 'bomb.png', mimeType: 'image/png', buffer: bomb });
+      await page.waitForFunction(() => [...document.querySelectorAll('#messages .msg.error')].some((m) => /bomb\.png/.test(m.textContent)), null, { timeout: 10000 });
+      const errors = await messagesOf(page, 'error');
+      check(errors.some((e) => /"bomb\.png" is 16384x16384 \(268 megapixels\), more than the 50 megapixels/.test(e)), `no refusal: ${errors.join(' | ')}`);
+      check(await evaluate(page, () => window.stylizeApp.content.name) === before, 'the bomb replaced the content');
+      // EXIF 6 and a downscale: the resize applies to the turned picture, as a full decode scaled by canvas does.
+      const scream = fs.readFileSync(path.join(IMAGES, 'style/the_scream.jpg')); // 1200x1528
+      const turned = Buffer.concat([scream.subarray(0, 2), exifOrientationSegment(6), scream.subarray(2)]);
+      const r = await evaluate(page, async (b64) => {
+        const { decodeImage } = await import(new URL('lib/images.js', location.href).href);
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const small = await decodeImage(new Blob([bytes], { type: 'image/jpeg' }), 't.jpg', 500);
+        const full = await decodeImage(new Blob([bytes], { type: 'image/jpeg' }), 't.jpg', 2048);
+        const c = document.createElement('canvas');
+        c.width = full.width; c.height = full.height;
+        c.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(full.rgba), full.width, full.height), 0, 0);
+        const d = document.createElement('canvas');
+        d.width = small.width; d.height = small.height;
+        const ctx = d.getContext('2d');
+        ctx.drawImage(c, 0, 0, small.width, small.height);
+        const ref = ctx.getImageData(0, 0, small.width, small.height).data;
+        let diff = 0;
+        for (let i = 0; i < ref.length; i++) diff += Math.abs(ref[i] - small.rgba[i]);
+        return { w: small.width, h: small.height, ow: small.originalWidth, oh: small.originalHeight, diff: diff / ref.length };
+      }, turned.toString('base64'));
+      check(r.w === 500 && r.h === 393 && r.ow === 1528 && r.oh === 1200, `turned + resized: ${JSON.stringify(r)}`);
+      check(r.diff < 12, `the resized decode differs from a full decode (mean ${r.diff.toFixed(1)}): wrong orientation?`);
+      const capped = await evaluate(page, async () => {
+        const { readCapped } = await import(new URL('lib/images.js', location.href).href);
+        return readCapped(await fetch('samples/chelsea.png'), 1000, 'chelsea').then(() => 'read', (e) => e.message);
+      });
+      check(/more than the 1000 bytes/.test(capped), `not capped: ${capped}`);
+    });
+
+    await test('URLs whose file names hold % load, and their names are shown', async () => {
+      const scream = fs.readFileSync(path.join(IMAGES, 'style/the_scream.jpg'));
+      const host = 'https://images.example';
+      await gpu.context.route(`${host}/**`, (route) => route.fulfill({ status: 200, contentType: 'image/jpeg',
+        headers: { 'Access-Control-Allow-Origin': '*' }, body: scream }));
+      try {
+        const link = `${url}#style=${encodeURIComponent(`${host}/100%.jpg`)}&style=${encodeURIComponent(`${host}/50%25.jpg`)}`;
+        const q = await openPage(gpu.context, link, log);
+        await q.waitForFunction(() => window.stylizeApp.styles.length === 2, null, { timeout: 20000 });
+        const names = await evaluate(q, () => window.stylizeApp.styles.map((s) => s.name).sort());
+        check(names.join() === '100%.jpg,50%.jpg', `names: ${names}`);
+        const errs = await messagesOf(q, 'error');
+        check(errs.length === 0, `errors: ${errs.join(' | ')}`);
+        await q.close();
+      } finally {
+        await gpu.context.unroute(`${host}/**`);
+      }
+    });
+
+    await test('a seed above 2^53 keeps its digits: link, form, engine, new link, and the noise it makes', async () => {
+      const big = '18446744073709551615';
+      const p = await openPage(gpu.context, `${url}#seed=${big}&init=noise&size=32&steps=1`, log);
+      check(await p.locator('#set-seed').inputValue() === big, 'the form lost digits');
+      const sent = await evaluate(p, () => JSON.stringify(window.stylizeApp.form.read()));
+      check(sent.includes(`"seed":"${big}"`), `settings JSON: ${sent}`);
+      await p.setInputFiles('#style-file', STYLE);
+      await p.waitForFunction(() => window.stylizeApp.styles.length === 1, null, { timeout: 10000 });
+      const runWith = async (seed) => {
+        await setControls(p, { 'set-seed': seed });
+        await p.click('#btn-start');
+        await waitRunState(p, ['done', 'stopped', 'idle'], 120000);
+        return evaluate(p, async () => ({ seed: window.stylizeApp.st.settings().seed, image: Array.from(await window.stylizeApp.st.image()) }));
+      };
+      const a = await runWith(big);
+      const b = await runWith('18446744073709551614'); // the same JS Number as `big`
+      check(a.seed === big && b.seed === '18446744073709551614', `the engine got ${a.seed} / ${b.seed}`);
+      check(meanAbsDiff(a.image, b.image) > 0, 'two seeds 1 apart gave the same noise: digits were lost');
+      await setControls(p, { 'set-seed': big });
+      await p.click('#btn-link');
+      await p.waitForFunction(() => document.querySelector('#messages .msg[data-key="link"]'), null, { timeout: 10000 });
+      check((await p.locator('#share-link').inputValue()).includes(`seed=${big}`), 'the new link lost digits');
+      check((await messagesOf(p, 'error')).length === 0, 'errors');
+      await p.close();
     });
   } finally {
     if (log.length && results.some((r) => !r.ok)) console.log(`browser console errors:\n  ${log.join('\n  ')}`);
