@@ -5,31 +5,23 @@
 // - `partial`: workgroup (x, chunk) gives each thread one 4x4 tile of G and sums it
 //   over one chunk of pixels (two vec4 loads feed 16 FMAs per pixel). G is symmetric,
 //   so only tiles on or below the block diagonal (row block r >= column block c) are
-//   computed: tile t = r*(r+1)/2 + c. partials[base + (chunk*tiles + t)*4 + i] is row i of
-//   the tile as a vec4 (base: the op's offset in the shared partials buffer, in vec4s).
+//   computed: tile t = r*(r+1)/2 + c. partials[(chunk*tiles + t)*4 + i] is row i of the
+//   tile as a vec4.
 // - `reduce`: one thread per element of G adds its value over all chunks, mirroring
-//   the upper triangle from the lower, and writes scale * sum (or adds it).
+//   the upper triangle from the lower, and writes scale * sum.
 
 struct PartialParams {
     pixels: u32,  // h*w
     nb: u32,      // c4 / 4: vec4 blocks per pixel
     tiles: u32,   // nb*(nb+1)/2
     chunk: u32,   // pixels per chunk
-    base: u32,    // first vec4 of this op's partials
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 struct ReduceParams {
     c4: u32,
     tiles: u32,
     chunks: u32,
-    accumulate: u32, // 1: G += scale*sum (blending several style images), 0: G = scale*sum
     scale: f32,
-    base: u32,    // first vec4 of this op's partials
-    _pad0: u32,
-    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> pp: PartialParams;
@@ -80,7 +72,7 @@ fn partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
         row = row + nb;
         col = col + nb;
     }
-    let out = pp.base + (chunk_index * pp.tiles + t) * 4u;
+    let out = (chunk_index * pp.tiles + t) * 4u;
     tile_partials[out] = a0;
     tile_partials[out + 1u] = a1;
     tile_partials[out + 2u] = a2;
@@ -116,12 +108,7 @@ fn reduce(
     }
     var sum = 0.0;
     for (var chunk = 0u; chunk < rp.chunks; chunk = chunk + 1u) {
-        sum = sum + chunk_partials[rp.base + (chunk * rp.tiles + tile) * 4u + i][j];
+        sum = sum + chunk_partials[(chunk * rp.tiles + tile) * 4u + i][j];
     }
-    let value = rp.scale * sum;
-    if (rp.accumulate != 0u) {
-        gram[e] = gram[e] + value;
-    } else {
-        gram[e] = value;
-    }
+    gram[e] = rp.scale * sum;
 }

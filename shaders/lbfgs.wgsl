@@ -56,7 +56,7 @@ const FIN_FIRST: u32 = 0u; // sums (|g|_1, g.d): t = min(1, 1/|g|_1) * lr
 const FIN_PAIR: u32 = 1u;  // sums (y.s, y.y, s.q): rho, gamma, alpha of the new pair
 const FIN_ALPHA: u32 = 2u; // sum s_b.q: alpha_b = rho_b * sum
 const FIN_BETA: u32 = 3u;  // sum y_b.r: beta_b = rho_b * sum
-const FIN_GTD: u32 = 4u;   // sum g.d: t = lr
+const FIN_GTD: u32 = 4u;   // sums (g.d, |d|_1): t = lr, bounded by MAX_MEAN_MOVE
 
 // torch: the pair is kept only if y.s > 1e-10
 const CURVATURE_MIN: f32 = 1e-10;

@@ -211,13 +211,13 @@ impl GpuContext {
         buffer
     }
 
-    /// Compiles one entry point of a WGSL source.
-    pub fn kernel(&self, label: &str, source: &str, entry_point: &str) -> Kernel {
-        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+    /// Compiles a WGSL source once, for all of its entry points: the one way every kernel is built
+    /// (then [`GpuContext::kernel_from_module`] per entry point).
+    pub fn shader_module(&self, label: &str, source: &str) -> wgpu::ShaderModule {
+        self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(label),
             source: wgpu::ShaderSource::Wgsl(Cow::Owned(source.to_string())),
-        });
-        self.kernel_from_module(label, &module, entry_point)
+        })
     }
 
     /// One entry point of an already compiled module (files with forward and backward share one).

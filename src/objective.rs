@@ -137,8 +137,8 @@ impl Objective {
     }
 
     /// Dispatches that compute the loss terms at op `op`, whose features are in `features`.
-    /// Must run while the forward pass has them there. `first_content`/`first_style` track
-    /// whether a slot is written for the first time this step (overwrite, not accumulate).
+    /// Must run while the forward pass has them there. `written` tracks which scalar slots this
+    /// step has written already (the first write overwrites, later ones accumulate).
     pub fn forward_at(
         &self,
         net: &Network,

@@ -45,7 +45,7 @@ pub const KEYS: [&str; 16] = [
     "style_blend",
 ];
 
-/// Ranges, shared by validation, error messages and the web page's controls.
+/// Ranges, shared by validation and error messages (the page's controls are checked by this code too).
 pub const SIZE_RANGE: (u32, u32) = (16, 4096);
 pub const STEPS_RANGE: (u32, u32) = (0, 100_000);
 pub const LBFGS_HISTORY_RANGE: (u32, u32) = (1, 100);
@@ -164,7 +164,7 @@ impl Init {
     }
 }
 
-/// Which formulation of the losses (issue 2 §2).
+/// Which formulation of the losses: canonical, or the tutorial's (the seed preset).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LossForm {
     /// Normalised Gram `φφᵀ/(CHW)`, means over C² entries; Adam steps clamp x to [0,1].

@@ -138,30 +138,6 @@ fn gram_matches_reference_on_odd_shapes() {
     }
 }
 
-#[test]
-fn gram_accumulates_at_a_partials_offset_for_blended_targets() {
-    let ctx = ctx();
-    let gram_op = Gram::new(ctx);
-    let mut rng = Rng::new(3);
-    let (h, w, c) = (5, 7, 6);
-    let c4 = c4(c);
-    let f = feature_map(&mut rng, h * w, c, 0.0, 1.0);
-    let initial = matrix(&mut rng, c, -1.0, 1.0);
-    let features = upload("features", &f);
-    // At an offset in a shared partials buffer, whose other entries must stay as they were.
-    let offset = 8;
-    let len = Gram::partials_len(h, w, c);
-    let partials = sentinel_partials(offset + len + 4);
-    let out = upload("gram", &initial);
-    let dispatches = gram_op.build_into(ctx, h, w, c, &features, &partials, offset, &out, 0.3, true);
-    run(&dispatches.iter().collect::<Vec<_>>());
-    assert_untouched(&partials, &[(0, offset), (offset + len, 4)]);
-    let got = read(&out, 0, c4 * c4);
-    let g = gram(&to_f64(&f), h * w, c4, 0.3);
-    let want: Vec<f64> = g.iter().zip(&initial).map(|(a, b)| a + *b as f64).collect();
-    assert_close("gram accumulate", &got, &want, 1e-5);
-}
-
 // ---------------------------------------------------------------- content loss
 
 #[test]

@@ -23,7 +23,8 @@ pub struct AdamKernel {
 impl AdamKernel {
     pub fn new(ctx: &GpuContext) -> Self {
         let source = include_str!("../../shaders/adam.wgsl");
-        AdamKernel { step: ctx.kernel("adam_step", source, "adam_step") }
+        let module = ctx.shader_module("adam", source);
+        AdamKernel { step: ctx.kernel_from_module("adam_step", &module, "adam_step") }
     }
 
     /// The uniform for step `step` (1-based): per-channel step sizes lr_c/(1-β1^t) and

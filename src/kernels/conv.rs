@@ -91,10 +91,7 @@ pub struct Conv3x3 {
 
 impl Conv3x3 {
     pub fn new(ctx: &GpuContext) -> Self {
-        let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("conv3x3"),
-            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
-        });
+        let module = ctx.shader_module("conv3x3", SHADER);
         Conv3x3 {
             forward: ctx.kernel_from_module("conv3x3_forward", &module, "forward"),
             backward_input: ctx.kernel_from_module("conv3x3_backward_input", &module, "backward_input"),

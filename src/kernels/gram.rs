@@ -9,7 +9,7 @@
 
 use crate::gpu::{self, Dispatch, GpuContext, Kernel};
 use crate::kernels::c4;
-use crate::kernels::reduce::{module, require_f32s, to_u32};
+use crate::kernels::reduce::{require_f32s, to_u32};
 
 const SOURCE: &str = include_str!("../../shaders/gram.wgsl");
 
@@ -25,8 +25,6 @@ struct PartialParams {
     nb: u32,
     tiles: u32,
     chunk: u32,
-    base: u32,
-    _pad: [u32; 3],
 }
 
 #[repr(C)]
@@ -35,10 +33,7 @@ struct ReduceParams {
     c4: u32,
     tiles: u32,
     chunks: u32,
-    accumulate: u32,
     scale: f32,
-    base: u32,
-    _pad: [u32; 2],
 }
 
 /// How a Gram of an `h`×`w`×`c` map is split.
@@ -73,7 +68,7 @@ pub struct Gram {
 
 impl Gram {
     pub fn new(ctx: &GpuContext) -> Self {
-        let module = module(ctx, "gram", SOURCE);
+        let module = ctx.shader_module("gram", SOURCE);
         Gram {
             partial: ctx.kernel_from_module("gram.partial", &module, "partial"),
             reduce: ctx.kernel_from_module("gram.reduce", &module, "reduce"),
@@ -81,7 +76,7 @@ impl Gram {
     }
 
     /// f32 elements of partials that [`Gram::build`] needs for an `h`×`w`×`c` map (a multiple
-    /// of 4; `build` writes from element 0, `build_into` from its `partials_offset`).
+    /// of 4).
     pub fn partials_len(h: usize, w: usize, c: usize) -> usize {
         let p = plan(h, w, c);
         p.chunks * p.tiles * 16
@@ -105,42 +100,15 @@ impl Gram {
         gram_out: &wgpu::Buffer,
         scale: f32,
     ) -> Vec<Dispatch> {
-        self.build_into(ctx, h, w, c, features, partials, 0, gram_out, scale, false)
-    }
-
-    /// Like [`Gram::build`], with the partials at `partials_offset` f32s into a shared buffer
-    /// (a multiple of 4, for vec4 access), and with `accumulate` the result added to `gram_out`
-    /// (`gram_out += scale * FᵀF`): style targets `T = Σ_k b_k G(s_k)` blend several images.
-    ///
-    /// # Panics
-    /// If a buffer is too small for the shape or `partials_offset` is not a multiple of 4.
-    #[allow(clippy::too_many_arguments)]
-    pub fn build_into(
-        &self,
-        ctx: &GpuContext,
-        h: usize,
-        w: usize,
-        c: usize,
-        features: &wgpu::Buffer,
-        partials: &wgpu::Buffer,
-        partials_offset: usize,
-        gram_out: &wgpu::Buffer,
-        scale: f32,
-        accumulate: bool,
-    ) -> Vec<Dispatch> {
         let p = plan(h, w, c);
         require_f32s(features, p.pixels * p.c4, "gram: features");
-        assert!(partials_offset.is_multiple_of(4), "gram: partials offset {partials_offset} is not a multiple of 4");
-        require_f32s(partials, partials_offset + p.chunks * p.tiles * 16, "gram: partials");
-        let base = to_u32(partials_offset / 4, "gram partials offset");
+        require_f32s(partials, p.chunks * p.tiles * 16, "gram: partials");
         require_f32s(gram_out, p.c4 * p.c4, "gram: output");
         let partial_params = PartialParams {
             pixels: to_u32(p.pixels, "gram pixels"),
             nb: to_u32(p.c4 / 4, "gram channel blocks"),
             tiles: to_u32(p.tiles, "gram tiles"),
             chunk: to_u32(p.chunk, "gram chunk"),
-            base,
-            _pad: [0; 3],
         };
         let partial = self
             .partial
@@ -155,10 +123,7 @@ impl Gram {
             c4: to_u32(p.c4, "gram channels"),
             tiles: partial_params.tiles,
             chunks: to_u32(p.chunks, "gram chunks"),
-            accumulate: accumulate as u32,
             scale,
-            base,
-            _pad: [0; 2],
         };
         let reduce = self
             .reduce

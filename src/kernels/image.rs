@@ -8,7 +8,7 @@
 use std::fmt;
 
 use crate::gpu::{self, Dispatch, GpuContext, Kernel};
-use crate::kernels::reduce::{module, require_f32s, to_u32};
+use crate::kernels::reduce::{require_f32s, to_u32};
 
 const SOURCE: &str = include_str!("../../shaders/image.wgsl");
 
@@ -95,7 +95,7 @@ pub struct ImageOps {
 
 impl ImageOps {
     pub fn new(ctx: &GpuContext) -> Self {
-        let module = module(ctx, "image", SOURCE);
+        let module = ctx.shader_module("image", SOURCE);
         ImageOps {
             to_network_input: ctx.kernel_from_module("image.to_network_input", &module, "to_network_input"),
             network_grad_to_image: ctx.kernel_from_module(

@@ -2,7 +2,7 @@
 //! diverging run stops on a usable image. CPU twin: [`keep_finite_cpu`].
 
 use crate::gpu::{self, Dispatch, GpuContext, Kernel};
-use crate::kernels::reduce::{module, require_f32s, to_u32};
+use crate::kernels::reduce::{require_f32s, to_u32};
 
 const SOURCE: &str = include_str!("../../shaders/keep_finite.wgsl");
 
@@ -20,7 +20,7 @@ pub struct KeepFinite {
 
 impl KeepFinite {
     pub fn new(ctx: &GpuContext) -> Self {
-        let module = module(ctx, "keep_finite", SOURCE);
+        let module = ctx.shader_module("keep_finite", SOURCE);
         KeepFinite { kernel: ctx.kernel_from_module("keep_finite", &module, "keep_finite") }
     }
 

@@ -85,7 +85,7 @@ pub enum FinishMode {
     Pair = 1,
     Alpha = 2,
     Beta = 3,
-    /// g.d, and t = lr.
+    /// g.d, and t = lr shortened so that pixels move by at most 0.05 on average (|d|_1 bound).
     Gtd = 4,
 }
 
@@ -190,10 +190,7 @@ pub struct LbfgsKernels {
 
 impl LbfgsKernels {
     pub fn new(ctx: &GpuContext) -> Self {
-        let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("lbfgs"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/lbfgs.wgsl").into()),
-        });
+        let module = ctx.shader_module("lbfgs", include_str!("../../shaders/lbfgs.wgsl"));
         let k = |entry: &str| ctx.kernel_from_module(entry, &module, entry);
         LbfgsKernels {
             first: k("lbfgs_first"),

@@ -23,7 +23,7 @@
 
 use crate::gpu::{self, Dispatch, GpuContext, Kernel};
 use crate::kernels::c4;
-use crate::kernels::reduce::{module, require_f32s, to_u32};
+use crate::kernels::reduce::{require_f32s, to_u32};
 
 const CONTENT_SOURCE: &str = concat!(include_str!("../../shaders/content_loss.wgsl"), include_str!("../../shaders/workgroup_sum.wgsl"));
 const STYLE_SOURCE: &str = concat!(include_str!("../../shaders/style_loss.wgsl"), include_str!("../../shaders/workgroup_sum.wgsl"));
@@ -124,7 +124,7 @@ pub struct ContentLoss {
 
 impl ContentLoss {
     pub fn new(ctx: &GpuContext) -> Self {
-        let module = module(ctx, "content_loss", CONTENT_SOURCE);
+        let module = ctx.shader_module("content_loss", CONTENT_SOURCE);
         ContentLoss {
             partial: ctx.kernel_from_module("content_loss.partial", &module, "partial"),
             grad: ctx.kernel_from_module("content_loss.grad", &module, "grad"),
@@ -193,7 +193,7 @@ pub struct StyleLoss {
 
 impl StyleLoss {
     pub fn new(ctx: &GpuContext) -> Self {
-        let module = module(ctx, "style_loss", STYLE_SOURCE);
+        let module = ctx.shader_module("style_loss", STYLE_SOURCE);
         StyleLoss {
             partial: ctx.kernel_from_module("style_loss.partial", &module, "partial"),
             grad: ctx.kernel_from_module("style_loss.grad", &module, "grad"),

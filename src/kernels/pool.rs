@@ -66,10 +66,7 @@ fn check_choice(kind: PoolKind, choice: Option<&Buffer>, h: usize, w: usize, c: 
 
 impl Pool2x2 {
     pub fn new(ctx: &GpuContext) -> Self {
-        let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("pool2x2"),
-            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
-        });
+        let module = ctx.shader_module("pool2x2", SHADER);
         Pool2x2 {
             forward_max: ctx.kernel_from_module("pool2x2_forward_max", &module, "forward_max"),
             forward_avg: ctx.kernel_from_module("pool2x2_forward_avg", &module, "forward_avg"),

@@ -39,7 +39,7 @@ pub struct Reduce {
 
 impl Reduce {
     pub fn new(ctx: &GpuContext) -> Self {
-        let module = module(ctx, "reduce", SOURCE);
+        let module = ctx.shader_module("reduce", SOURCE);
         Reduce {
             finish: ctx.kernel_from_module("reduce.finish", &module, "finish"),
             combine: ctx.kernel_from_module("reduce.combine", &module, "combine"),
@@ -118,12 +118,4 @@ pub(crate) fn require_f32s(buffer: &wgpu::Buffer, count: usize, what: &str) {
 /// Shader indices are u32; sizes beyond that are a planning bug.
 pub(crate) fn to_u32(value: usize, what: &str) -> u32 {
     u32::try_from(value).unwrap_or_else(|_| panic!("{what} {value} does not fit the shader's 32-bit indices"))
-}
-
-/// Compiles one WGSL source once for all of its entry points.
-pub(crate) fn module(ctx: &GpuContext, label: &str, source: &str) -> wgpu::ShaderModule {
-    ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(label),
-        source: wgpu::ShaderSource::Wgsl(source.into()),
-    })
 }

@@ -5,7 +5,7 @@
 //! `Reduce::finish`, and `γ/(3·H·W)` as the gradient coefficient.
 
 use crate::gpu::{self, Dispatch, GpuContext, Kernel};
-use crate::kernels::reduce::{module, require_f32s, to_u32};
+use crate::kernels::reduce::{require_f32s, to_u32};
 
 const SOURCE: &str = concat!(include_str!("../../shaders/tv_loss.wgsl"), include_str!("../../shaders/workgroup_sum.wgsl"));
 
@@ -43,7 +43,7 @@ pub struct TvLoss {
 
 impl TvLoss {
     pub fn new(ctx: &GpuContext) -> Self {
-        let module = module(ctx, "tv_loss", SOURCE);
+        let module = ctx.shader_module("tv_loss", SOURCE);
         TvLoss {
             partial: ctx.kernel_from_module("tv_loss.partial", &module, "partial"),
             grad: ctx.kernel_from_module("tv_loss.grad", &module, "grad"),

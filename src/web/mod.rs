@@ -654,7 +654,8 @@ impl StyleTransfer {
 
 impl Drop for StyleTransfer {
     fn drop(&mut self) {
-        // A JS `free()` without `destroy()`: release the GPU memory of the run at least.
+        // A JS `free()` without `destroy()`: forget the device-lost callback (the run's buffers are
+        // released with the last reference to the state, which in-flight promises may still hold).
         if Rc::strong_count(&self.inner) == 1 {
             LOST_CALLBACKS.with(|c| c.borrow_mut().remove(&self.inner.id));
         }
