@@ -57,8 +57,8 @@ fn random_text(rng: &mut Rng, max: usize) -> String {
     let mut s = String::new();
     while s.len() < len {
         match rng.below(4) {
-            0 => s.push_str(*rng.pick(&ODD)),
-            1 => s.push_str(*rng.pick(&VALUES)),
+            0 => s.push_str(ODD[rng.below(ODD.len())]),
+            1 => s.push_str(VALUES[rng.below(VALUES.len())]),
             2 => s.push(char::from_u32(rng.below(0x3000) as u32).unwrap_or('?')),
             _ => s.push((b' ' + rng.below(95) as u8) as char),
         }
@@ -220,7 +220,10 @@ fn mutate_weights(rng: &mut Rng, seed: &WeightsSeed) -> Vec<u8> {
     b
 }
 
-fn plan_input(rng: &mut Rng) -> Option<(Settings, (u32, u32), Vec<(u32, u32)>, Vec<f32>, usize)> {
+/// (settings, content size, style sizes, style weights, convolutions in the weights).
+type PlanInput = (Settings, (u32, u32), Vec<(u32, u32)>, Vec<f32>, usize);
+
+fn plan_input(rng: &mut Rng) -> Option<PlanInput> {
     let mut o = Overrides::default();
     for _ in 0..rng.below(4) {
         let _ = o.set(&key(rng), &value(rng));

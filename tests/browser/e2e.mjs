@@ -544,7 +544,7 @@ async function main() {
       const startContent = await evaluate(p, () => window.stylizeApp.content.name);
       await p.click('#btn-start');
       // The new content during the run: shown, but not used.
-      await p.waitForFunction(() => window.stylizeApp.run.done >= 1, null, { timeout: 60000 });
+      await p.waitForFunction(() => window.__notes.length >= 1, null, { timeout: 60000 });
       await p.setInputFiles('#content-file', path.join(IMAGES, 'content/coffee.png'));
       await waitRunState(p, ['done', 'stopped', 'idle'], 120000);
       const r = await evaluate(p, () => ({ notes: window.__notes, w: window.stylizeApp.st.width, done: window.stylizeApp.run.done,

@@ -1,0 +1,250 @@
+//! A style-transfer run from the command line: inputs, plan, GPU, steps with a progress bar and
+//! `--log-json` lines, and the output (also when the run diverges).
+
+use super::*;
+
+/// A `.npy` (format 1.0) file of little-endian float32 with the given C-order shape.
+pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_text = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
+    // Magic (6) + version (2) + header length (2) + header, padded with spaces to a multiple of 64, ending in \n.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat(unpadded.div_ceil(64) * 64 - unpadded));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + data.len() * 4);
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// One `--log-json` line: `{"step":k,"content":..,"style":..,"tv":..,"total":..,"ms":..}`.
+pub fn log_line(losses: &StepLosses, ms: f64) -> String {
+    format!(
+        "{{\"step\":{},\"content\":{},\"style\":{},\"tv\":{},\"total\":{},\"ms\":{}}}",
+        losses.step,
+        json_f64(losses.content),
+        json_f64(losses.style),
+        json_f64(losses.tv),
+        json_f64(losses.total),
+        json_f64((ms * 1000.0).round() / 1000.0)
+    )
+}
+
+/// A JSON number in its shortest exact form; `null` for NaN and infinities (JSON has none).
+fn json_f64(x: f64) -> String {
+    if !x.is_finite() {
+        return "null".into();
+    }
+    settings::fmt_float(x)
+}
+
+fn load_image(option: &str, path: &Path) -> Result<Image, CliError> {
+    imageio::load(path).map_err(|e| err(option, e))
+}
+
+/// A file we will write later, created now so that a bad path fails before minutes of work.
+fn create_file(option: &str, path: &Path) -> Result<File, CliError> {
+    File::create(path).map_err(|e| err(option, format!("cannot write {}: {e}", path.display())))
+}
+
+fn check_writable_dir(option: &str, path: &Path) -> Result<(), CliError> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(err(
+            option,
+            format!(
+                "cannot write {}: the directory {} does not exist",
+                path.display(),
+                parent.display()
+            ),
+        ));
+    }
+    if path.is_dir() {
+        return Err(err(option, format!("{} is a directory", path.display())));
+    }
+    Ok(())
+}
+
+/// A style-transfer run: check everything the user gave before touching the GPU, then optimise.
+pub fn run(args: &RunArgs) -> Result<(), CliError> {
+    let (Some(content_path), Some(out)) = (&args.content, &args.out) else {
+        return Err(CliError("--content, --style and --out are required".into()));
+    };
+    if args.style.is_empty() {
+        return Err(CliError("at least one --style image is required".into()));
+    }
+    let settings = args.options.settings(args.style.len())?;
+
+    // Inputs, and the plan from their sizes: every check before any resizing or GPU work.
+    let content = load_image("--content", content_path)?;
+    let mut styles = Vec::with_capacity(args.style.len());
+    for path in &args.style {
+        styles.push(load_image("--style", path)?);
+    }
+    let init_image = match &settings.init {
+        Init::Path(p) => Some(load_image("--init", Path::new(p))?),
+        _ => None,
+    };
+    let weights = load_weights(&args.device)?;
+    let sizes: Vec<(u32, u32)> = styles.iter().map(|s| (s.width, s.height)).collect();
+    let ones = vec![1.0; styles.len()];
+    let plan = Plan::for_images(&settings, (content.width, content.height), &sizes, &ones, weights.layers.len())
+        .map_err(|e| CliError(e.0))?;
+    plan.check(&budget(&args.device, u64::MAX)).map_err(|e| CliError(e.0))?;
+
+    // Outputs: fail on a bad path now, not after the run.
+    check_writable_dir("--out", out)?;
+    for (option, path) in [
+        ("--log-json", &args.log_json),
+        ("--dump-grad", &args.dump_grad),
+    ] {
+        if let Some(p) = path {
+            check_writable_dir(option, p)?;
+        }
+    }
+    let mut log = match &args.log_json {
+        Some(p) => Some(BufWriter::new(create_file("--log-json", p)?)),
+        None => None,
+    };
+
+    // GPU.
+    let ctx = Arc::new(crate::gpu::native_context().map_err(|e| err("GPU", e))?);
+    let max_buffer = ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size);
+    plan.check(&budget(&args.device, max_buffer)).map_err(|e| CliError(e.0))?;
+    let net = Network::upload(&ctx, &weights).map_err(|e| err("--weights", e))?;
+    drop(weights);
+    let style_refs: Vec<&Image> = styles.iter().collect();
+    let inputs = plan.prepare(&content, &style_refs, init_image.as_ref()).map_err(|e| CliError(e.0))?;
+    drop((content, styles, init_image));
+    let mut stylizer = pollster::block_on(Stylizer::from_plan(ctx.clone(), &net, &plan, &inputs)).map_err(|e| err("engine", e))?;
+    drop(inputs);
+
+    if let Some(path) = &args.dump_grad {
+        let grad = pollster::block_on(stylizer.gradient()).map_err(|e| err("--dump-grad", e))?;
+        let (w, h) = (stylizer.width() as usize, stylizer.height() as usize);
+        if grad.len() != w * h * 3 {
+            return Err(err(
+                "--dump-grad",
+                format!("the engine gave {} values for a {w}x{h} image", grad.len()),
+            ));
+        }
+        std::fs::write(path, npy_bytes(&[h, w, 3], &grad)).map_err(|e| {
+            err(
+                "--dump-grad",
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
+    }
+
+    let started = Instant::now();
+    let (last, diverged) = optimise(&mut stylizer, settings.steps, log.as_mut())?;
+    let elapsed = started.elapsed();
+    if let Some(mut log) = log {
+        log.flush().map_err(|e| err("--log-json", e))?;
+    }
+    let diverged = diverged.and_then(|losses| stylizer.check_finite(&losses).err());
+    let image = pollster::block_on(stylizer.image()).map_err(|e| err("engine", e))?;
+    image.save_png(out).map_err(|e| err("--out", e))?;
+    if let Some(e) = diverged {
+        return Err(CliError(format!("{e} (written to {})", out.display())));
+    }
+    let loss = last
+        .map(|l| format!(", loss {:.4e}", l.total))
+        .unwrap_or_default();
+    println!(
+        "wrote {} ({}x{}): {} steps in {:.1} s{loss}, {:.1} MiB of GPU memory (weights {:.1} MiB)",
+        out.display(),
+        image.width,
+        image.height,
+        settings.steps,
+        elapsed.as_secs_f64(),
+        (stylizer.allocated_bytes() + net.weight_bytes()) as f64 / 1048576.0,
+        net.weight_bytes() as f64 / 1048576.0
+    );
+    Ok(())
+}
+
+/// Runs the steps with a progress bar (on a terminal) and the `--log-json` lines. Losses are read
+/// back after every step when logging; otherwise only about every 200 ms, so the GPU is kept busy.
+fn optimise(
+    stylizer: &mut Stylizer,
+    steps: u32,
+    mut log: Option<&mut BufWriter<File>>,
+) -> Result<(Option<StepLosses>, Option<StepLosses>), CliError> {
+    let bar = progress_bar(steps);
+    let mut last: Option<StepLosses> = None;
+    let write = |log: &mut BufWriter<File>, losses: &StepLosses, ms: f64| -> Result<(), CliError> {
+        writeln!(log, "{}", log_line(losses, ms))
+            .and_then(|_| log.flush())
+            .map_err(|e| err("--log-json", e))
+    };
+
+    if steps == 0 {
+        if let Some(log) = log.as_deref_mut() {
+            // The objective of the initial image, evaluated without an update.
+            let t = Instant::now();
+            stylizer.evaluate();
+            let losses = pollster::block_on(stylizer.losses()).map_err(|e| err("engine", e))?;
+            write(log, &losses, t.elapsed().as_secs_f64() * 1e3)?;
+            last = Some(losses);
+        }
+        bar.finish_and_clear();
+        return Ok((last, None));
+    }
+
+    let mut sync_every: u32 = 1;
+    let mut since_sync = 0u32;
+    let mut window = Instant::now();
+    let run_started = Instant::now();
+    for k in 1..=steps {
+        let t = Instant::now();
+        stylizer.step();
+        since_sync += 1;
+        let logging = log.is_some();
+        if logging || since_sync >= sync_every || k == steps {
+            let losses = pollster::block_on(stylizer.losses()).map_err(|e| err("engine", e))?;
+            if let Some(log) = log.as_deref_mut() {
+                write(log, &losses, t.elapsed().as_secs_f64() * 1e3)?;
+            }
+            if !losses.total.is_finite() {
+                bar.finish_and_clear();
+                return Ok((last, Some(losses)));
+            }
+            // Aim for a readback about every 200 ms.
+            let per_step = window.elapsed().as_secs_f64() / since_sync as f64;
+            sync_every = ((0.2 / per_step.max(1e-6)) as u32).clamp(1, 50);
+            since_sync = 0;
+            window = Instant::now();
+            let rate = k as f64 / run_started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("{rate:.2} steps/s, loss {:.4e}", losses.total));
+            last = Some(losses);
+        }
+        bar.set_position(k as u64);
+    }
+    bar.finish_and_clear();
+    Ok((last, None))
+}
+
+fn progress_bar(steps: u32) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(steps as u64);
+    let style = indicatif::ProgressStyle::with_template("{bar:24} {pos}/{len}  {msg}  left {eta}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
+}

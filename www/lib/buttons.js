@@ -1,0 +1,32 @@
+// Which run buttons are enabled, from the state alone (the page calls this after every change).
+
+import { app, $ } from './state.js';
+
+/** Why Start cannot run now, or null. */
+export function startBlocker() {
+  if (app.engineDead) return 'the engine crashed: reload the page';
+  if (!app.st) return app.gpuError ? 'WebGPU is not available in this browser' : 'the GPU is not ready yet';
+  if (!app.weightsReady) return 'the weights are not loaded yet';
+  if (!app.content) return 'choose a content image';
+  if (app.styles.length === 0) return 'add at least one style image';
+  if (app.styles.every((s) => s.weight <= 0)) return 'give at least one style a blend weight above 0';
+  if (app.refusal) return app.refusal;
+  return null;
+}
+
+export function updateButtons() {
+  const { state } = app.run;
+  const active = state === 'running' || state === 'paused' || state === 'recovering';
+  const blocker = startBlocker();
+  const start = $('btn-start');
+  start.disabled = active || blocker !== null || app.recovering;
+  start.title = blocker ? `Cannot start: ${blocker}` : 'Build the network for these images and settings, then run the steps';
+  $('btn-pause').disabled = state !== 'running';
+  $('btn-resume').disabled = state !== 'paused';
+  $('btn-stop').disabled = !active;
+  $('btn-reset').disabled = state === 'idle' && app.run.done === 0;
+  $('btn-download').disabled = app.run.done === 0 || state === 'running';
+  app.form.setEnabled(!active);
+  $('memory-budget').disabled = active;
+  document.body.dataset.runState = state;
+}

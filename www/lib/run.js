@@ -1,0 +1,343 @@
+// The run: Start, Pause, Resume, Stop, Reset and Download; the step loop, its stats and loss plot, the
+// recovery snapshots, a failed or stuck step, and a new engine after a lost GPU device.
+
+import { StyleTransfer } from '../pkg/stylize.js';
+import { encodePng } from './images.js';
+import { LossPlot } from './plot.js';
+import { app, $, engine } from './state.js';
+import { say, clearMessage, errorText, withTimeout, nextTask, formatDuration } from './ui.js';
+import { startBlocker, updateButtons } from './buttons.js';
+import { currentSettings, planFor, updateEstimate, measuredGflops, memoryBudget } from './settings.js';
+import { copyLink, openPendingLink } from './links.js';
+
+/** Every this many steps the current image is read back, so that a lost device can resume from it
+ *  (every step for small images, whose readback costs next to nothing). */
+const SNAPSHOT_EVERY = 20;
+const SNAPSHOT_ALWAYS_PIXELS = 128 * 128;
+
+export const plot = new LossPlot($('loss-plot'));
+
+export function setupRunButtons() {
+  $('btn-start').addEventListener('click', () => start());
+  $('btn-pause').addEventListener('click', () => pause());
+  $('btn-resume').addEventListener('click', () => resume());
+  $('btn-stop').addEventListener('click', () => stop());
+  $('btn-reset').addEventListener('click', () => reset());
+  $('btn-download').addEventListener('click', () => download());
+  $('btn-link').addEventListener('click', () => copyLink());
+}
+
+/** What a run is started with, kept for its whole life (device-loss recovery rebuilds from it,
+ *  whatever the panels show by then). */
+function runInputs(settingsRaw) {
+  return {
+    settingsRaw,
+    content: app.content,
+    styles: app.styles.map((s) => ({ ...s })),
+    init: app.init,
+  };
+}
+
+/** Hands a run's images and settings to the engine (it rebuilds the run on the next step);
+ *  `startImage` replaces the run's init image (a recovery snapshot). */
+function pushInputs(inputs, startImage = inputs.init) {
+  const st = app.st;
+  st.setMemoryBudget(memoryBudget());
+  st.configure(JSON.stringify(inputs.settingsRaw));
+  st.setContent(inputs.content.rgba, inputs.content.width, inputs.content.height);
+  st.clearStyles();
+  for (const s of inputs.styles) st.addStyle(s.rgba, s.width, s.height, s.weight);
+  if (startImage) st.setInit(startImage.rgba, startImage.width, startImage.height);
+  else st.clearInit();
+}
+
+async function start() {
+  const blocker = startBlocker();
+  if (blocker) {
+    say('error', `Cannot start: ${blocker}.`, 'run');
+    return;
+  }
+  const settings = currentSettings();
+  if (!settings) return;
+  clearMessage('run');
+  clearMessage('done');
+  clearMessage('next-run');
+  const inputs = runInputs(settings.raw);
+  let flopsPerStep = 0;
+  try {
+    pushInputs(inputs);
+    app.st.reset();
+    flopsPerStep = planFor(settings.raw).flops_per_step;
+  } catch (e) {
+    say('error', `Cannot start: ${errorText(e)}`, 'run');
+    return;
+  }
+  const run = app.run;
+  // A Stop just before: let the old loop finish its last step first.
+  if (run.looping) await run.loopPromise;
+  Object.assign(run, { state: 'running', total: Number(settings.resolved.steps), done: 0, stepSeconds: NaN,
+    snapshot: null, inputs, flopsPerStep, startedAt: performance.now(), runSeconds: 0 });
+  plot.clear();
+  $('stat-step').textContent = `0 / ${run.total}`;
+  $('stat-rate').textContent = '–';
+  $('stat-left').textContent = '–';
+  $('stat-loss').textContent = 'building…';
+  updateButtons();
+  startLoop();
+}
+
+/** Starts the step loop unless one is still finishing its last step (then it continues with that one). */
+function startLoop() {
+  if (!app.run.looping) app.run.loopPromise = loop();
+}
+
+function pause() {
+  if (app.run.state === 'running') app.run.state = 'paused';
+  updateButtons();
+}
+
+function resume() {
+  if (app.run.state !== 'paused') return;
+  app.run.state = 'running';
+  updateButtons();
+  startLoop();
+}
+
+function stop() {
+  const wasActive = app.run.state === 'running' || app.run.state === 'paused';
+  app.run.state = 'stopped';
+  if (wasActive) say('info', `Stopped at step ${app.run.done}. The image stays for download; Start begins a new run.`, 'done');
+  updateButtons();
+  if (!app.run.looping) openPendingLink();
+}
+
+async function reset() {
+  app.run.state = 'idle';
+  await app.engineQueue;
+  if (app.st) app.st.reset();
+  Object.assign(app.run, { done: 0, total: 0, snapshot: null, stepSeconds: NaN });
+  plot.clear();
+  $('output-canvas').classList.add('blank');
+  $('canvas-empty').hidden = false;
+  for (const id of ['stat-step', 'stat-rate', 'stat-left', 'stat-loss']) $(id).textContent = '–';
+  clearMessage('run');
+  clearMessage('done');
+  updateButtons();
+}
+
+async function loop() {
+  const run = app.run;
+  run.looping = true;
+  const canvas = $('output-canvas');
+  try {
+    while (run.state === 'running' && run.done < run.total) {
+      const t0 = performance.now();
+      const st = app.st;
+      let losses;
+      try {
+        losses = await engine(() => withTimeout(st.step(), app.stepTimeoutMs, `Step ${run.done + 1}`));
+        st.render(canvas);
+      } catch (e) {
+        if (app.recovering || st !== app.st) return; // the device-lost recovery takes over
+        await runFailed(e);
+        return;
+      }
+      if (st !== app.st || run.state === 'recovering') return;
+      const seconds = (performance.now() - t0) / 1000;
+      run.done += 1;
+      run.runSeconds += seconds;
+      // The first step includes building the run: keep it out of the speed.
+      if (run.done > 1) run.stepSeconds = Number.isNaN(run.stepSeconds) ? seconds : 0.8 * run.stepSeconds + 0.2 * seconds;
+      if (run.done === 1) {
+        canvas.classList.remove('blank');
+        $('canvas-empty').hidden = true;
+        run.width = app.st.width;
+        run.height = app.st.height;
+      }
+      const point = { step: run.done, content: losses.content, style: losses.style, tv: losses.tv, total: losses.total };
+      run.lastLosses = point;
+      plot.add(point);
+      showStats();
+      if (run.done % SNAPSHOT_EVERY === 0 || run.width * run.height <= SNAPSHOT_ALWAYS_PIXELS) await snapshot();
+      // Test hook: the browser tests look at the canvas after each step.
+      if (app.afterStep) await app.afterStep(point);
+      await nextTask(); // let the page breathe: clicks, scrolling, drawing the plot
+    }
+    if (run.state === 'running' && run.done >= run.total) {
+      run.state = 'done';
+      await snapshot();
+      rememberSpeed();
+      say('info', `Done: ${run.total} steps in ${formatDuration(run.runSeconds)}. Download the PNG, or change ` +
+        'settings and Start again.', 'done');
+    }
+    if (run.state === 'paused') await snapshot();
+  } finally {
+    run.looping = false;
+    updateButtons();
+    openPendingLink();
+  }
+}
+
+function showStats() {
+  const run = app.run;
+  const l = run.lastLosses;
+  $('stat-step').textContent = `${run.done} / ${run.total}`;
+  if (run.stepSeconds > 0) {
+    $('stat-rate').textContent = (1 / run.stepSeconds).toFixed(run.stepSeconds > 1 ? 2 : 1);
+    $('stat-left').textContent = formatDuration((run.total - run.done) * run.stepSeconds);
+  }
+  $('stat-loss').textContent = `${l.total.toExponential(3)} (content ${l.content.toExponential(2)}, ` +
+    `style ${l.style.toExponential(2)}, tv ${l.tv.toExponential(2)})`;
+}
+
+function rememberSpeed() {
+  const run = app.run;
+  if (!(run.stepSeconds > 0) || !run.flopsPerStep || !app.adapterName) return;
+  // Tiny runs are dominated by per-dispatch overhead: they would make big sizes look slower than they
+  // are, so they only count while nothing better is known.
+  if (run.width * run.height < 96 * 96 && measuredGflops() !== null) return;
+  const gflops = run.flopsPerStep / run.stepSeconds / 1e9;
+  try {
+    localStorage.setItem(`stylize.gflops.${app.adapterName}`, gflops.toPrecision(3));
+  } catch {
+    // Storage disabled: the estimate stays a guess.
+  }
+  updateEstimate();
+}
+
+/** Reads the current image back (rarely): the state a lost device can resume from. */
+async function snapshot() {
+  if (!app.st || app.run.done === 0) return;
+  try {
+    const rgba = await engine(() => app.st.image());
+    app.run.snapshot = { rgba, width: app.st.width, height: app.st.height, step: app.run.done };
+  } catch (e) {
+    if (!app.st.lostReason()) say('warn', `Could not save a recovery image: ${errorText(e)}`, 'snapshot');
+  }
+}
+
+async function runFailed(e) {
+  const run = app.run;
+  // A lost device fails the pending readback first and reports the loss a moment later.
+  if (app.st && !app.st.lostReason()) await new Promise((resolve) => setTimeout(resolve, 100));
+  if (app.recovering) return;
+  if (app.st && app.st.lostReason()) {
+    run.looping = false; // this loop ends here; the recovery starts a new one
+    onDeviceLost(app.st.lostReason());
+    return;
+  }
+  run.state = run.done > 0 ? 'stopped' : 'idle';
+  say('error', `The run stopped at step ${run.done}: ${errorText(e)}`, 'run');
+  if (e && e.timedOut) {
+    // The step never came back: the engine still counts it as running. A fresh engine makes Start work again.
+    run.looping = false;
+    try {
+      await restartEngine();
+    } catch (restartError) {
+      say('error', `The GPU could not be opened again: ${errorText(restartError)}. Reload the page.`, 'lost');
+      return;
+    }
+    run.done = 0;
+    run.state = 'idle';
+    updateButtons();
+    if (app.st) say('error', `The run stopped at step ${run.done}: ${errorText(e)}. The engine was restarted: ` +
+      'Start runs again (the image of this run is gone).', 'run');
+    return;
+  }
+  // A diverged run put its last finite image back: show it.
+  try { app.st.render($('output-canvas')); } catch { /* nothing to draw */ }
+}
+
+/** Replaces the engine with a fresh one on a new device (the weights are kept in memory). */
+async function restartEngine() {
+  const old = app.st;
+  if (old) {
+    old.destroyedByUs = true;
+    try { old.destroy(); } catch { /* already gone */ }
+  }
+  app.engineQueue = Promise.resolve();
+  app.st = null;
+  try {
+    app.st = await withTimeout(StyleTransfer.create(), 30000, 'Opening the GPU again');
+    app.st.onDeviceLost((r) => onDeviceLost(r));
+    await app.st.loadWeights(app.weightsBytes);
+  } catch (e) {
+    app.st = null;
+    throw e;
+  } finally {
+    updateButtons();
+  }
+}
+
+/** The GPU device is gone (driver reset, GPU process crash, tab in the background too long…):
+ *  make a new engine and, when a run was going, continue it from the last saved image. */
+export async function onDeviceLost(reason) {
+  if (app.recovering || !app.st || app.st.destroyedByUs) return;
+  app.recovering = true;
+  const run = app.run;
+  const wasRunning = run.state === 'running';
+  const wasActive = wasRunning || run.state === 'paused';
+  if (wasActive) run.state = 'recovering'; // makes the loop leave after its pending step fails
+  updateButtons();
+  say('warn', `The GPU device was lost (${reason}). Restarting the engine…`, 'lost');
+  try {
+    const old = app.st;
+    old.destroyedByUs = true;
+    try { old.destroy(); } catch { /* already gone */ }
+    // The old loop's pending step fails now that its device is gone; wait for it to leave.
+    if (run.looping && run.loopPromise) await withTimeout(run.loopPromise, app.stepTimeoutMs, 'The interrupted step');
+    await restartEngine();
+    if (wasActive) {
+      const snap = run.snapshot;
+      // The run's own inputs (taken at Start), not what the panels hold now.
+      pushInputs(run.inputs, snap || run.inputs.init);
+      if (snap) {
+        // The saved image already holds `snap.step` steps of work: only the rest remains.
+        run.done = snap.step;
+        say('warn', `The GPU device was lost (${reason}). The engine restarted and the run continues from step ` +
+          `${snap.step}, the last saved image.`, 'lost');
+      } else {
+        run.done = 0;
+        plot.clear();
+        say('warn', `The GPU device was lost (${reason}). The engine restarted; no image had been saved yet, so ` +
+          'the run starts again from the beginning.', 'lost');
+      }
+      run.state = wasRunning ? 'running' : 'paused';
+    } else {
+      if (run.done > 0) run.done = 0; // the old image was on the lost device
+      say('warn', `The GPU device was lost (${reason}); the engine restarted and is ready.`, 'lost');
+    }
+  } catch (e) {
+    app.st = null;
+    run.state = 'idle';
+    say('error', `The GPU device was lost (${reason}) and could not be restarted: ${errorText(e)}. ` +
+      'Reload the page to try again.', 'lost');
+  } finally {
+    app.recovering = false;
+    updateButtons();
+  }
+  if (app.run.state === 'running') startLoop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+async function download() {
+  try {
+    const rgba = await engine(() => app.st.image());
+    const width = app.st.width;
+    const height = app.st.height;
+    const blob = await encodePng(rgba, width, height);
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    const base = (app.content && app.content.name ? app.content.name : 'image').replace(/\.[a-z0-9]+$/i, '')
+      .replace(/[^a-z0-9_-]+/gi, '-');
+    a.download = `stylized-${base}-${width}x${height}.png`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+  } catch (e) {
+    say('error', `Download failed: ${errorText(e)}`, 'download');
+  }
+}
