@@ -146,13 +146,17 @@ struct WeightsSeed {
     header_len: usize,
 }
 
-fn weights_seed() -> WeightsSeed {
-    let mut state = 1u32;
+/// The first `convs` convolutions of VGG19 with deterministic pseudo-random values in ±0.1 (the
+/// fuzzer's seed file and the weights tests use them: no shared data needed).
+pub fn synthetic_weights(convs: usize) -> Weights {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = move || {
-        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
     };
-    let layers = CONVS[..2]
+    let layers = CONVS[..convs.min(CONVS.len())]
         .iter()
         .map(|c| ConvWeights {
             name: c.conv.to_string(),
@@ -162,11 +166,15 @@ fn weights_seed() -> WeightsSeed {
             bias: (0..c.cout).map(|_| next()).collect(),
         })
         .collect();
-    let w = Weights {
+    Weights {
         layers,
         input: InputConvention { channel_order: "BGR".into(), scale: 255.0, mean: [103.939, 116.779, 123.68] },
-        dtype: WeightsDtype::Q8,
-    };
+        dtype: WeightsDtype::F32,
+    }
+}
+
+fn weights_seed() -> WeightsSeed {
+    let w = synthetic_weights(2);
     let bytes = w.to_bytes(WeightsDtype::Q8);
     // The header ends with the sha256 of everything before it: find where.
     let header_len = (64..bytes.len().min(1 << 16))

@@ -33,32 +33,7 @@ fn source_prefix(n: usize) -> Weights {
 
 /// VGG19-shaped weights with deterministic pseudo-random values (no shared data needed).
 fn synthetic(layers: usize) -> Weights {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
-    };
-    let layers = VGG19_CONVS[..layers]
-        .iter()
-        .map(|c| ConvWeights {
-            name: c.conv.to_string(),
-            cin: c.cin,
-            cout: c.cout,
-            kernel: (0..9 * c.cin * c.cout).map(|_| next()).collect(),
-            bias: (0..c.cout).map(|_| next()).collect(),
-        })
-        .collect();
-    Weights {
-        layers,
-        input: InputConvention {
-            channel_order: "BGR".into(),
-            scale: 255.0,
-            mean: [103.939, 116.779, 123.68],
-        },
-        dtype: WeightsDtype::F32,
-    }
+    stylize::fuzz::synthetic_weights(layers)
 }
 
 fn synthetic_q8_file() -> &'static [u8] {

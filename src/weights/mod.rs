@@ -394,3 +394,11 @@ fn non_finite(layer: &str, tensor: &str, index: usize, value: f32) -> WeightsErr
         format!("layer {layer} {tensor} has a non-finite value ({value}, a NaN or infinity) at element {index}; {REBUILD_HINT}"),
     )
 }
+
+/// The layers read, checked for the required ones (conv1_1..conv5_1).
+fn complete(layers: Vec<ConvWeights>, input: InputConvention, dtype: WeightsDtype) -> Result<Weights, WeightsError> {
+    if layers.len() < REQUIRED_LAYERS {
+        return Err(missing_layer(layers.len(), None, layers.len()));
+    }
+    Ok(Weights { layers, input, dtype })
+}

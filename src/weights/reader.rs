@@ -459,13 +459,6 @@ impl Weights {
                 bias,
             });
         }
-        if layers.len() < REQUIRED_LAYERS {
-            return Err(missing_layer(layers.len(), None, layers.len()));
-        }
-        Ok(Weights {
-            layers,
-            input,
-            dtype: file_dtype.unwrap_or(WeightsDtype::F32),
-        })
+        complete(layers, input, file_dtype.unwrap_or(WeightsDtype::F32))
     }
 }

@@ -219,12 +219,5 @@ pub(super) fn read_dir(dir: &Path) -> Result<Weights, WeightsError> {
             bias,
         });
     }
-    if layers.len() < REQUIRED_LAYERS {
-        return Err(missing_layer(layers.len(), None, layers.len()));
-    }
-    Ok(Weights {
-        layers,
-        input,
-        dtype: WeightsDtype::F32,
-    })
+    complete(layers, input, WeightsDtype::F32)
 }

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { check, finish, results, test } from './runner.mjs';
 import { chromium } from 'playwright-core';
 import { serve } from './serve.mjs';
 import { encodePng, decodePng, pngSize, meanAbsDiff, rgbStdDev } from './png.mjs';
@@ -27,26 +28,6 @@ const STYLE = path.join(IMAGES, 'style/starry_night.jpg');
 const BASE_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
   '--disable-sync', '--no-first-run', '--disable-quic', '--headless=new'];
 const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--use-angle=swiftshader', '--use-webgpu-adapter=opengles'];
-
-// ---------------------------------------------------------------------------------------------
-// A tiny test runner: every test runs (a failure does not stop the others) and the summary is one line.
-
-const results = [];
-async function test(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    results.push({ name, ok: true });
-    console.log(`ok   ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-  } catch (e) {
-    results.push({ name, ok: false });
-    console.log(`FAIL ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)\n     ${(e && e.stack) || e}`);
-  }
-}
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 /** page.evaluate with a timeout: a hung WebGPU call must not hang the whole run. */
 async function evaluate(page, fn, arg, ms = 60000) {
@@ -690,11 +671,8 @@ async function main() {
 
   await site.close();
   await corsSite.close();
-  const passed = results.filter((r) => r.ok).length;
-  const failed = results.length - passed;
   console.log(`screenshots in ${path.relative(process.cwd(), RESULTS) || RESULTS}/`);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  finish();
 }
 
 /** An APP1 (EXIF) JPEG segment holding only the orientation tag. */

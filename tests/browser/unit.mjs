@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { check, finish, test } from './runner.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WWW = path.join(ROOT, 'www');
@@ -18,26 +19,6 @@ const IMAGES = path.resolve(ROOT, '../shared/images');
 
 /** A page module (www/lib/NAME), imported inside each test: one that fails to load fails its tests only. */
 const lib = (name) => import(pathToFileURL(path.join(WWW, 'lib', name)).href);
-
-// ---------------------------------------------------------------------------------------------
-// The same tiny runner as e2e.mjs: every test runs and the summary is one line.
-
-const results = [];
-async function test(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    results.push({ name, ok: true });
-    console.log(`ok   ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-  } catch (e) {
-    results.push({ name, ok: false });
-    console.log(`FAIL ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)\n     ${(e && e.stack) || e}`);
-  }
-}
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 /** Calls fn and returns what it threw (or fails when it did not throw). */
 function thrown(fn, what) {
@@ -487,7 +468,4 @@ await test('weights cache: ETag, then Last-Modified, then the length (only when 
   check(fresh({}, {}), 'a server that says nothing keeps the cached copy');
 });
 
-const passed = results.filter((r) => r.ok).length;
-const failed = results.length - passed;
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

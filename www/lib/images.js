@@ -228,9 +228,9 @@ function ispeSize(bytes, view, tag, damaged) {
 /**
  * The body of a fetch response, refusing more than `cap` bytes: at once when Content-Length says so,
  * otherwise by counting while reading (the stream is cancelled as soon as it is over). `what` names
- * the source in the message.
+ * the source in the message; `onProgress(received, total)` follows the download (total: 0 when unknown).
  */
-export async function readCapped(response, cap, what) {
+export async function readCapped(response, cap, what, onProgress = () => {}) {
   const limit = cap % 1048576 === 0 ? `${cap / 1048576} MiB` : `${cap} bytes`;
   const tooBig = (size) => new ImageError(`${what} ${size}, more than the ${limit} the page reads from a URL: ` +
     'use a smaller image.');
@@ -243,8 +243,11 @@ export async function readCapped(response, cap, what) {
   if (!response.body || !response.body.getReader) {
     const bytes = new Uint8Array(await response.arrayBuffer());
     if (bytes.length > cap) throw tooBig(`is ${bytes.length} bytes`);
+    onProgress(bytes.length, bytes.length);
     return bytes;
   }
+  // A compressed body's Content-Length is not its decoded length: no total then.
+  const total = response.headers.get('Content-Encoding') ? 0 : declared || 0;
   const reader = response.body.getReader();
   const chunks = [];
   let received = 0;
@@ -252,6 +255,7 @@ export async function readCapped(response, cap, what) {
     const { done, value } = await reader.read();
     if (done) break;
     received += value.length;
+    onProgress(received, total);
     if (received > cap) {
       reader.cancel().catch(() => {});
       throw tooBig(`is larger (stopped after ${received} bytes)`);

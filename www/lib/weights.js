@@ -2,6 +2,8 @@
 // so that the next visit starts without downloading. The file's own checksum is verified by the engine
 // (Weights::from_bytes in wasm); a cached copy that fails it is dropped and fetched again.
 
+import { MAX_FETCH_BYTES, readCapped } from './images.js';
+
 const CACHE_NAME = 'stylize-weights-v1';
 
 async function openCache() {
@@ -82,9 +84,7 @@ export async function fetchWeights(url, onProgress = () => {}) {
       : '';
     throw new Error(`could not download the weights from ${absolute}: HTTP ${response.status} ${response.statusText}.${hint}`);
   }
-  // A compressed download's Content-Length is not the length it arrives with: show bytes only.
-  const total = encoded(response.headers) ? 0 : Number(response.headers.get('Content-Length')) || 0;
-  const bytes = await readWithProgress(response, total, onProgress);
+  const bytes = await readCapped(response, MAX_FETCH_BYTES, 'the weights file', onProgress);
   if (cache) {
     const headers = new Headers({ 'Content-Type': 'application/octet-stream', 'X-Weights-Length': String(bytes.length) });
     for (const name of ['ETag', 'Last-Modified']) {
@@ -98,31 +98,6 @@ export async function fetchWeights(url, onProgress = () => {}) {
     }
   }
   return { bytes, fromCache: false };
-}
-
-async function readWithProgress(response, total, onProgress) {
-  if (!response.body || !response.body.getReader) {
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    onProgress(bytes.length, bytes.length);
-    return bytes;
-  }
-  const reader = response.body.getReader();
-  const chunks = [];
-  let received = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    received += value.length;
-    onProgress(received, total);
-  }
-  const bytes = new Uint8Array(received);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
 }
 
 /** Drops the cached copy (after it failed verification), so that the next load downloads it again. */

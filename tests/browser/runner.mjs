@@ -1,0 +1,28 @@
+// The tiny test runner of the browser and unit tests: every test runs (a failure does not stop the
+// others) and the summary is one line, `N passed, M failed`.
+
+export const results = [];
+
+export async function test(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`ok   ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    results.push({ name, ok: false });
+    console.log(`FAIL ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)\n     ${(e && e.stack) || e}`);
+  }
+}
+
+export function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/** Prints the summary line and ends the process (a pending timer must not keep node alive). */
+export function finish() {
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
