@@ -311,6 +311,9 @@ async function main() {
         window.stylizeApp.afterStep = async (p) => {
           if (p.step === 2 && !window.__lostOnce) {
             window.__lostOnce = true;
+            // The panel's content changes during the run: the recovery must rebuild from the run's own.
+            window.__runContent = window.stylizeApp.content;
+            window.stylizeApp.content = { name: 'other.png', width: 64, height: 64, rgba: new Uint8Array(64 * 64 * 4).fill(128), url: null, notes: [] };
             window.stylizeApp.st.loseDeviceForTesting();
           }
         };
@@ -322,8 +325,10 @@ async function main() {
       // The loss is reported asynchronously: the image saved at step 2 (or a later one, if a step still
       // finished before the device went away) is where the run continues.
       check(warns.some((w) => /device was lost .*continues from step [2-4],/.test(w)), `no recovery message: ${warns.join(' | ')}`);
-      const state = await evaluate(page, () => ({ state: window.stylizeApp.run.state, done: window.stylizeApp.run.done, lost: window.stylizeApp.st.lostReason(), w: window.stylizeApp.st.width }));
-      check(state.state === 'done' && state.done === 5 && state.lost == null && state.w === 32, `after recovery: ${JSON.stringify(state)}`);
+      const state = await evaluate(page, () => ({ state: window.stylizeApp.run.state, done: window.stylizeApp.run.done, lost: window.stylizeApp.st.lostReason(), w: window.stylizeApp.st.width, h: window.stylizeApp.st.height }));
+      // 32x21 is chelsea's shape (the run's content); the 64x64 one in the panel would give 32x32.
+      check(state.state === 'done' && state.done === 5 && state.lost == null && state.w === 32 && state.h === 21, `after recovery: ${JSON.stringify(state)}`);
+      await evaluate(page, () => { window.stylizeApp.content = window.__runContent; });
       const errors = await messagesOf(page, 'error');
       check(errors.length === 0, `errors: ${errors.join(' | ')}`);
       await shot(page, '06-recovered');
