@@ -290,6 +290,31 @@ impl Stylizer {
         Err(EngineError::Diverged { step: losses.step, value: losses.total })
     }
 
+    /// The current image in a buffer of its own (the previous scale's image, which a coarse-to-fine run
+    /// keeps while this run's buffers are freed and the next scale's are allocated).
+    pub fn copy_image(&self) -> wgpu::Buffer {
+        let spec = crate::plan::BufferSpec::new("previous scale's x", self.x.size());
+        let copy = self.ctx.alloc(&spec);
+        let mut encoder = self.ctx.encoder("copy image");
+        encoder.copy_buffer_to_buffer(&self.x, 0, &copy, 0, self.x.size());
+        self.ctx.submit(encoder);
+        copy
+    }
+
+    /// Starts from `previous` (a smaller scale's image, `size` = (width, height)), upsampled
+    /// bicubically on the GPU into x (and into the last finite image). Call before the first step.
+    pub fn start_from(&mut self, net: &Network, previous: &wgpu::Buffer, (w, h): (usize, usize)) {
+        let to = (self.width as usize, self.height as usize);
+        let upsample = net.kernels.resize.upsample(&self.ctx, (w, h), previous, to, &self.x);
+        let mut encoder = self.ctx.encoder("start from the previous scale");
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            upsample.record(&mut pass);
+        }
+        encoder.copy_buffer_to_buffer(&self.x, 0, &self.last_finite, 0, self.x.size());
+        self.ctx.submit(encoder);
+    }
+
     /// Whether the run stopped on a non-finite objective.
     pub fn diverged(&self) -> bool {
         self.diverged.is_some()

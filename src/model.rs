@@ -7,7 +7,7 @@
 //! in one of two ping-pong buffers that the backward pass reuses for gradients.
 
 use crate::gpu::{Dispatch, GpuContext};
-use crate::kernels::{c4, conv, gram, image, keep_finite, loss, mask_words, pool, reduce, tv};
+use crate::kernels::{c4, conv, gram, image, keep_finite, loss, mask_words, pool, reduce, resize, tv};
 use crate::plan::BufferSpec;
 use crate::weights::Weights;
 use std::sync::Arc;
@@ -153,6 +153,7 @@ pub struct Kernels {
     pub image: image::ImageOps,
     pub reduce: reduce::Reduce,
     pub keep_finite: keep_finite::KeepFinite,
+    pub resize: resize::Resize,
     pub optimizer: crate::optim::OptimizerKernels,
 }
 
@@ -181,6 +182,7 @@ impl Kernels {
             image: image::ImageOps::new(ctx),
             reduce: reduce::Reduce::new(ctx),
             keep_finite: keep_finite::KeepFinite::new(ctx),
+            resize: resize::Resize::new(ctx),
             optimizer: crate::optim::OptimizerKernels::new(ctx),
         }
     }

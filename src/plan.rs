@@ -436,6 +436,12 @@ impl Plan {
 
     /// Refuses a plan the device cannot hold, naming the figures.
     pub fn check(&self, budget: &Budget) -> Result<(), PlanError> {
+        self.check_buffers(budget)?;
+        check_schedule(std::slice::from_ref(self), budget)
+    }
+
+    /// The largest buffer against the device's limit.
+    fn check_buffers(&self, budget: &Budget) -> Result<(), PlanError> {
         let mib = |b: u64| b as f64 / 1048576.0;
         let largest = self.largest_buffer_bytes();
         if largest > budget.max_buffer {
@@ -445,17 +451,6 @@ impl Plan {
                 self.height,
                 mib(largest),
                 mib(budget.max_buffer)
-            ));
-        }
-        let total = self.total_bytes();
-        if total > budget.total {
-            return refuse(format!(
-                "{}×{} needs {:.1} MiB of GPU memory, more than the memory budget of {:.1} MiB: choose a smaller size \
-                 (or a shorter L-BFGS history), or raise the budget (--memory-budget, or the page's advanced settings)",
-                self.width,
-                self.height,
-                mib(total),
-                mib(budget.total)
             ));
         }
         Ok(())
@@ -519,4 +514,151 @@ pub struct PreparedInputs {
     /// Each style image with its normalised blend weight.
     pub styles: Vec<(Image, f32)>,
     pub init: Option<Image>,
+}
+
+/// One scale of a coarse-to-fine run: the output's longest side and the steps taken there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scale {
+    pub size: u32,
+    pub steps: u32,
+}
+
+/// The scales of a run, from the start size up to `settings.size` (the last one runs `settings.steps`,
+/// the others `settings.scale_steps` each). The start size is `settings.min_size`, or the smallest
+/// longest side at which the run can be planned (each image reaching the deepest layer). `Scales::Auto`
+/// puts scales √2 apart; `Scales::Count(n)` spaces n scales geometrically; `Scales::Off` is one scale.
+pub fn schedule(settings: &Settings, content: (u32, u32), styles: &[(u32, u32)], weight_convs: usize) -> Result<Vec<Scale>, PlanError> {
+    use crate::settings::Scales;
+    let target = settings.size;
+    let last = Scale { size: target, steps: settings.steps };
+    if settings.scales == Scales::Off || settings.scales == Scales::Count(1) {
+        return Ok(vec![last]);
+    }
+    let ones = vec![1.0; styles.len()];
+    let fits = |size: u32| Plan::for_images(&Settings { size, ..settings.clone() }, content, styles, &ones, weight_convs).is_ok();
+    // The target itself must be plannable; its error is the one to show.
+    Plan::for_images(settings, content, styles, &ones, weight_convs)?;
+    let start = if settings.min_size > 0 {
+        settings.min_size
+    } else {
+        // Fitting grows with the size: the smallest size that fits, by bisection.
+        let (mut lo, mut hi) = (settings::SIZE_RANGE.0, target);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if fits(mid) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        lo
+    };
+    if start >= target {
+        return Ok(vec![last]);
+    }
+    if !fits(start) {
+        return refuse(format!(
+            "min_size {start}: the first scale cannot be planned at {start} px (too small for the deepest layer?): raise min_size or use 0"
+        ));
+    }
+    let sizes: Vec<u32> = match settings.scales {
+        Scales::Count(n) => (0..n)
+            .map(|i| (start as f64 * (target as f64 / start as f64).powf(i as f64 / (n - 1) as f64)).round() as u32)
+            .collect(),
+        _ => {
+            let mut sizes = Vec::new();
+            let mut k = 0;
+            loop {
+                let s = (start as f64 * std::f64::consts::SQRT_2.powi(k)).round() as u32;
+                if s >= target {
+                    break;
+                }
+                sizes.push(s);
+                k += 1;
+            }
+            sizes.push(target);
+            sizes
+        }
+    };
+    let mut out: Vec<Scale> = Vec::new();
+    for size in sizes {
+        if out.last().is_some_and(|s| s.size >= size) {
+            continue;
+        }
+        out.push(Scale { size, steps: settings.scale_steps });
+    }
+    if let Some(l) = out.last_mut() {
+        *l = last;
+    }
+    Ok(out)
+}
+
+/// The plan of every scale of [`schedule`], coarse to fine (the page's per-style weights are not
+/// needed for sizes and bytes: each style counts with weight 1).
+pub fn schedule_plans(
+    settings: &Settings,
+    content: (u32, u32),
+    styles: &[(u32, u32)],
+    style_weights: &[f32],
+    weight_convs: usize,
+) -> Result<Vec<Plan>, PlanError> {
+    schedule(settings, content, styles, weight_convs)?
+        .iter()
+        .map(|s| Plan::for_images(&Settings { size: s.size, steps: s.steps, ..settings.clone() }, content, styles, style_weights, weight_convs))
+        .collect()
+}
+
+/// A schedule as `stylize plan` prints it (and the page's `st.plan` returns): the last scale's plan,
+/// plus `schedule` (each scale's size, width, height, steps, peak bytes and FLOPs per step),
+/// `total_steps`, and `total_bytes`, `fits` and `refusal` covering every scale.
+pub fn schedule_json(plans: &[Plan], budget: &Budget) -> serde_json::Value {
+    let Some(last) = plans.last() else { return serde_json::Value::Null };
+    let mut json = last.to_json(budget);
+    let schedule: Vec<serde_json::Value> = plans
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            serde_json::json!({
+                "size": p.settings.size, "width": p.width, "height": p.height, "steps": p.settings.steps,
+                "total_bytes": scale_peak_bytes(plans, i), "flops_per_step": p.flops_per_step,
+            })
+        })
+        .collect();
+    let refusal = check_schedule(plans, budget).err().map(|e| e.0);
+    json["schedule"] = schedule.into();
+    json["total_steps"] = plans.iter().map(|p| p.settings.steps as u64).sum::<u64>().into();
+    json["total_bytes"] = schedule_peak_bytes(plans).into();
+    json["fits"] = refusal.is_none().into();
+    json["refusal"] = refusal.into();
+    json
+}
+
+/// The bytes a scale needs at its peak: its plan, plus the previous scale's image it starts from.
+pub fn scale_peak_bytes(plans: &[Plan], index: usize) -> u64 {
+    let carried = index.checked_sub(1).map_or(0, |p| plans[p].image.x.bytes);
+    plans[index].total_bytes() + carried
+}
+
+/// The peak GPU memory of a coarse-to-fine run: the largest scale's (the last, in practice).
+pub fn schedule_peak_bytes(plans: &[Plan]) -> u64 {
+    (0..plans.len()).map(|i| scale_peak_bytes(plans, i)).max().unwrap_or(0)
+}
+
+/// Refuses a schedule any of whose scales the device cannot hold.
+pub fn check_schedule(plans: &[Plan], budget: &Budget) -> Result<(), PlanError> {
+    for (i, plan) in plans.iter().enumerate() {
+        plan.check_buffers(budget)?;
+        let peak = scale_peak_bytes(plans, i);
+        if peak > budget.total {
+            return refuse(format!(
+                "{}×{} needs {:.1} MiB of GPU memory, more than the memory budget of {:.1} MiB: choose a smaller size \
+                 (or a shorter L-BFGS history), or raise the budget (--memory-budget, or the page's advanced settings)",
+                plan.width,
+                plan.height,
+                peak as f64 / 1048576.0,
+                budget.total as f64 / 1048576.0
+            ));
+        }
+    }
+    Ok(())
 }

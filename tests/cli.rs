@@ -6,7 +6,7 @@ mod common;
 use std::process::{Command, Output};
 
 use common::{temp_dir, CHELSEA, STARRY};
-use stylize::cli::{log_line, npy_bytes};
+use stylize::cli::{log_line, npy_bytes, LogScale};
 use stylize::engine::StepLosses;
 
 const NOT_AN_IMAGE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
@@ -382,7 +382,8 @@ fn log_lines_are_json_with_the_documented_keys() {
         tv: 0.0,
         total: 7.7e9,
     };
-    let line = log_line(&l, 12.34567);
+    let at = LogScale { scale: 2, width: 181, height: 120 };
+    let line = log_line(&l, 12.34567, at);
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["step"], 3);
     assert_eq!(v["content"].as_f64(), Some(1.5));
@@ -390,7 +391,8 @@ fn log_lines_are_json_with_the_documented_keys() {
     assert_eq!(v["tv"].as_f64(), Some(0.0));
     assert_eq!(v["total"].as_f64(), Some(7.7e9));
     assert_eq!(v["ms"].as_f64(), Some(12.346));
-    assert!(line.starts_with("{\"step\":3,\"content\":"), "{line}");
+    assert_eq!((v["scale"].as_u64(), v["width"].as_u64(), v["height"].as_u64()), (Some(2), Some(181), Some(120)));
+    assert!(line.starts_with("{\"step\":3,\"scale\":2,\"width\":181,\"height\":120,\"content\":"), "{line}");
     assert!(!line.contains('\n'));
     // Non-finite losses stay valid JSON.
     let bad = StepLosses {
@@ -400,7 +402,7 @@ fn log_lines_are_json_with_the_documented_keys() {
         tv: 0.0,
         total: f64::NAN,
     };
-    let v: serde_json::Value = serde_json::from_str(&log_line(&bad, 1.0)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&log_line(&bad, 1.0, at)).unwrap();
     assert!(v["total"].is_null());
 }
 
@@ -726,4 +728,28 @@ fn a_diverging_run_stops_and_keeps_the_last_finite_image() {
     assert_eq!((image.width, image.height), (content.width, content.height));
     let diff: f32 = image.rgb.iter().zip(&content.rgb).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     assert!(diff <= 1.0 / 255.0, "the written image is not the start image (max diff {diff})");
+}
+
+#[test]
+fn a_three_scale_run_goes_down_at_each_scale_and_logs_its_sizes() {
+    let dir = temp_dir("cli-scales");
+    let (out, log) = (dir.join("scales.png"), dir.join("scales.jsonl"));
+    let (o, l) = (out.display().to_string(), log.display().to_string());
+    let run = stylize(&["--content", CHELSEA, "--style", STARRY, "--out", &o, "--log-json", &l, "--size", "40", "--scales", "3",
+        "--min-size", "28", "--scale-steps", "4", "--steps", "4"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log).unwrap().lines().map(|x| serde_json::from_str(x).unwrap()).collect();
+    assert_eq!(lines.len(), 12, "4 steps at each of 3 scales");
+    let sizes: Vec<(u64, u64, u64)> = lines.iter().map(|v| (v["scale"].as_u64().unwrap(), v["width"].as_u64().unwrap(), v["height"].as_u64().unwrap())).collect();
+    // 28 px (starry_night's short side must reach 16 px too), then geometric: 33, 40.
+    assert_eq!(sizes[0], (1, 28, 19));
+    assert_eq!(sizes[4], (2, 33, 22));
+    assert_eq!(sizes[11], (3, 40, 27));
+    for scale in 1..=3u64 {
+        let totals: Vec<f64> = lines.iter().filter(|v| v["scale"].as_u64() == Some(scale)).map(|v| v["total"].as_f64().unwrap()).collect();
+        assert!(totals.last() < totals.first(), "scale {scale}: the objective did not go down: {totals:?}");
+    }
+    let image = stylize::imageio::load(&out).unwrap();
+    assert_eq!((image.width, image.height), (40, 27));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("12 steps"), "{}", String::from_utf8_lossy(&run.stdout));
 }

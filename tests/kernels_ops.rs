@@ -502,3 +502,27 @@ fn keep_finite_copies_only_after_a_finite_objective() {
         assert_eq!(got == x, total.is_finite(), "total {total}");
     }
 }
+
+#[test]
+fn upsampling_matches_its_cpu_twin_and_the_image_resize() {
+    use stylize::kernels::resize::{upsample_cpu, Resize};
+    let ctx = ctx();
+    let kernel = Resize::new(ctx);
+    let mut rng = Rng::new(21);
+    for ((sw, sh), (dw, dh)) in [((7, 5), (13, 9)), ((1, 1), (4, 3)), ((20, 11), (28, 16)), ((9, 6), (9, 6)), ((2, 17), (3, 24)), ((31, 23), (44, 33))] {
+        let x = rng.vec_f32(sw * sh * 3, 0.0, 1.0);
+        let src = upload("src", &x);
+        let dst = ctx.storage_buffer("dst", (dw * dh * 3 * 4) as u64);
+        let d = kernel.upsample(ctx, (sw, sh), &src, (dw, dh), &dst);
+        run(&[&d]);
+        let got = pollster::block_on(ctx.read_f32(&dst, 0, dw * dh * 3)).unwrap();
+        let twin = upsample_cpu(&x, (sw, sh), (dw, dh));
+        let worst = got.iter().zip(&twin).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst <= 1e-5, "{sw}x{sh} -> {dw}x{dh}: GPU vs twin {worst}");
+        // The twin samples as imageio::resize_to (the image crate's Catmull-Rom) does.
+        let image = stylize::imageio::Image { width: sw as u32, height: sh as u32, rgb: x.clone() };
+        let reference = stylize::imageio::resize_to(&image, dw as u32, dh as u32);
+        let worst = twin.iter().zip(&reference.rgb).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst <= 1e-5, "{sw}x{sh} -> {dw}x{dh}: twin vs image crate {worst}");
+    }
+}

@@ -289,3 +289,62 @@ fn prepare_resizes_to_the_plan() {
     assert_eq!((init.width, init.height), (48, 32));
     assert_eq!(imageio::resize_to(&content, 48, 32).rgb, inputs.content.rgb);
 }
+
+#[test]
+fn schedules_go_from_the_start_size_to_the_target() {
+    use stylize::settings::Scales;
+    let sizes = |s: &Settings, content: (u32, u32)| -> Vec<(u32, u32)> {
+        plan::schedule(s, content, &[(800, 600)], 13).unwrap().iter().map(|x| (x.size, x.steps)).collect()
+    };
+    let base = Settings { size: 256, steps: 300, scale_steps: 50, ..Settings::default() };
+    // Off, and one scale, are the target alone.
+    assert_eq!(sizes(&base, (451, 300)), [(256, 300)]);
+    assert_eq!(sizes(&Settings { scales: Scales::Count(1), ..base.clone() }, (451, 300)), [(256, 300)]);
+    // Auto: from the smallest size that reaches relu5_1 (451x300 at 24 px is 24x16), √2 apart.
+    let auto = sizes(&Settings { scales: Scales::Auto, ..base.clone() }, (451, 300));
+    assert_eq!(auto.first(), Some(&(24, 50)));
+    assert_eq!(auto.last(), Some(&(256, 300)));
+    for w in auto.windows(2) {
+        let r = w[1].0 as f64 / w[0].0 as f64;
+        assert!(w[1].0 > w[0].0 && r <= 1.45, "{auto:?}");
+    }
+    // N scales from min_size, geometric, odd sizes included.
+    let three = sizes(&Settings { scales: Scales::Count(3), min_size: 64, size: 257, ..base.clone() }, (451, 300));
+    assert_eq!(three, [(64, 50), (128, 50), (257, 300)]);
+    // A min size at or above the target: one scale.
+    assert_eq!(sizes(&Settings { scales: Scales::Auto, min_size: 300, ..base.clone() }, (451, 300)), [(256, 300)]);
+    // A min size too small for the deepest layer is refused with its reason.
+    let e = plan::schedule(&Settings { scales: Scales::Auto, min_size: 16, ..base.clone() }, (451, 300), &[(800, 600)], 13).unwrap_err();
+    assert!(e.0.contains("min_size 16"), "{e}");
+    // The target's own refusal comes first.
+    assert!(plan::schedule(&Settings { scales: Scales::Auto, size: 20, ..base }, (451, 300), &[(800, 600)], 13).is_err());
+}
+
+#[test]
+fn a_schedule_peaks_at_its_largest_scale() {
+    use stylize::settings::Scales;
+    let s = Settings { size: 512, scales: Scales::Auto, ..Settings::default() };
+    let plans = plan::schedule_plans(&s, (512, 512), &[(512, 512)], &[1.0], 13).unwrap();
+    let last = plans.last().unwrap();
+    assert_eq!(plan::schedule_peak_bytes(&plans), plan::scale_peak_bytes(&plans, plans.len() - 1));
+    assert_eq!(plan::schedule_peak_bytes(&plans), last.total_bytes() + plans[plans.len() - 2].image.x.bytes);
+    let budget = Budget { max_buffer: 1 << 30, total: last.total_bytes() };
+    let e = plan::check_schedule(&plans, &budget).unwrap_err();
+    assert!(e.0.contains("more than the memory budget"), "{e}");
+}
+
+#[test]
+fn a_scale_starts_from_the_previous_image_upsampled() {
+    let (ctx, net) = committed_net();
+    let s = Settings { size: 48, ..Settings::default() };
+    let small = pattern(24, 17, 0.7);
+    let coarse = pollster::block_on(Stylizer::new(ctx.clone(), net, &Settings { size: 24, ..s.clone() }, &small, &[(pattern(24, 24, 1.0), 1.0)], None)).unwrap();
+    let previous = coarse.copy_image();
+    drop(coarse);
+    let mut fine = pollster::block_on(Stylizer::new(ctx.clone(), net, &s, &pattern(48, 34, 0.0), &[(pattern(48, 48, 1.0), 1.0)], None)).unwrap();
+    fine.start_from(net, &previous, (24, 17));
+    let got = pollster::block_on(fine.image()).unwrap();
+    let want = stylize::kernels::resize::upsample_cpu(&small.rgb, (24, 17), (48, 34));
+    let worst = got.rgb.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst <= 1e-5, "{worst}");
+}

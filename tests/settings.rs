@@ -362,7 +362,7 @@ fn json_configure_accepts_every_key() {
             "content_weight": 2, "style_weight": 1e4, "tv_weight": 0.01,
             "content_layers": "relu4_2:2,relu5_1", "style_layers": {"relu1_1": 0.5, "relu2_1": 1},
             "pooling": "avg", "init": "noise", "seed": "12345678901234567890", "loss_form": "seed",
-            "style_scale": 0.5, "style_blend": [0.7, 0.3]}"#,
+            "style_scale": 0.5, "style_blend": [0.7, 0.3], "scales": 3, "min_size": 64, "scale_steps": 40}"#,
     )
     .unwrap();
     let expected = Settings {
@@ -382,6 +382,9 @@ fn json_configure_accepts_every_key() {
         loss_form: LossForm::Seed,
         style_scale: 0.5,
         style_blend: vec![0.7, 0.3],
+        scales: stylize::settings::Scales::Count(3),
+        min_size: 64,
+        scale_steps: 40,
         preset: None,
     };
     assert_eq!(s, expected);
@@ -873,4 +876,30 @@ fn minimum_image_sides_follow_the_deepest_layer() {
     assert_eq!(min_side_for(["relu4_2"]), 8);
     assert_eq!(min_side_for(["relu5_4", "relu1_1"]), 16);
     assert_eq!(min_side_for(["not_a_layer"]), 1);
+}
+
+#[test]
+fn schedule_settings_parse_and_refuse_with_messages() {
+    use stylize::settings::{Overrides, Scales};
+    let mut o = Overrides::default();
+    o.set("scales", "auto").unwrap();
+    o.set("min_size", "0").unwrap();
+    o.set("scale_steps", "250").unwrap();
+    let s = Settings::resolve(None, &o).unwrap();
+    assert_eq!((s.scales, s.min_size, s.scale_steps), (Scales::Auto, 0, 250));
+    for (key, bad, needle) in [
+        ("scales", "0", "from 1 to 12"),
+        ("scales", "13", "from 1 to 12"),
+        ("scales", "many", "off, auto"),
+        ("min_size", "8", "0 (automatic) or a size from 16 to 4096"),
+        ("min_size", "5000", "0 (automatic)"),
+        ("scale_steps", "-1", "scale_steps"),
+    ] {
+        let e = Overrides::default().set(key, bad).unwrap_err();
+        assert!(e.to_string().contains(needle), "{key}={bad}: {e}");
+    }
+    // Share links carry them.
+    let s = Settings { scales: Scales::Count(4), min_size: 96, scale_steps: 30, ..Settings::default() };
+    let link = stylize::settings::parse_share_fragment(&stylize::settings::to_share_fragment(&s, &[]));
+    assert_eq!(link.settings, s, "{:?}", link.warnings);
 }

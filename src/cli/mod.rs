@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod run;
-pub use run::{log_line, npy_bytes, run};
+pub use run::{log_line, npy_bytes, run, LogScale};
 
 use crate::engine::{Network, StepLosses, Stylizer};
 use crate::imageio::{self, Image};
-use crate::plan::{self, Budget, Plan};
+use crate::plan::{self, Budget};
 use crate::settings::{self, Init, Overrides, Settings};
 use crate::weights::{self, Weights, WeightsDtype};
 
@@ -214,6 +214,16 @@ pub struct SettingsArgs {
     /// canonical or seed (the tutorial's formulation; default canonical)
     #[arg(long, value_name = "canonical|seed")]
     pub loss_form: Option<String>,
+    /// Coarse to fine: off (one scale), auto (scales √2 apart from --min-size up to --size), or a number
+    /// of scales (1-12); each scale starts from the previous one's image, upsampled bicubically (default off)
+    #[arg(long, value_name = "off|auto|N")]
+    pub scales: Option<String>,
+    /// Longest side of the first scale (0: the smallest that reaches the deepest layer; default 0)
+    #[arg(long, value_name = "N")]
+    pub min_size: Option<String>,
+    /// Steps at each scale before the last, which runs --steps (default 100)
+    #[arg(long, value_name = "N")]
+    pub scale_steps: Option<String>,
     /// A named set of settings: default, seed, neural-style, fast; other options override it
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
@@ -223,7 +233,7 @@ impl SettingsArgs {
     /// The options given on the command line, parsed and range-checked.
     pub fn overrides(&self) -> Result<Overrides, CliError> {
         let mut o = Overrides::default();
-        let given: [(&str, &Option<String>); 16] = [
+        let given: [(&str, &Option<String>); 19] = [
             ("size", &self.size),
             ("steps", &self.steps),
             ("optimizer", &self.optimizer),
@@ -240,6 +250,9 @@ impl SettingsArgs {
             ("loss_form", &self.loss_form),
             ("style_scale", &self.style_scale),
             ("style_blend", &self.style_blend),
+            ("scales", &self.scales),
+            ("min_size", &self.min_size),
+            ("scale_steps", &self.scale_steps),
         ];
         for (key, value) in given {
             if let Some(v) = value {
@@ -533,8 +546,8 @@ fn plan(args: &PlanArgs) -> Result<(), CliError> {
         None => weights::REQUIRED_LAYERS,
     };
     let ones = vec![1.0; styles.len()];
-    let plan = Plan::for_images(&settings, content, &styles, &ones, convs).map_err(|e| err("plan", e))?;
-    let json = plan.to_json(&budget(&args.device, plan::WEBGPU_DEFAULT_MAX_BINDING));
+    let plans = plan::schedule_plans(&settings, content, &styles, &ones, convs).map_err(|e| err("plan", e))?;
+    let json = plan::schedule_json(&plans, &budget(&args.device, plan::WEBGPU_DEFAULT_MAX_BINDING));
     println!("{json}");
     Ok(())
 }

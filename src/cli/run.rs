@@ -26,11 +26,23 @@ pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
     out
 }
 
-/// One `--log-json` line: `{"step":k,"content":..,"style":..,"tv":..,"total":..,"ms":..}`.
-pub fn log_line(losses: &StepLosses, ms: f64) -> String {
+/// Which scale of a coarse-to-fine run a log line belongs to: its index (1-based) and size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogScale {
+    pub scale: usize,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// One `--log-json` line:
+/// `{"step":k,"scale":i,"width":w,"height":h,"content":..,"style":..,"tv":..,"total":..,"ms":..}`.
+pub fn log_line(losses: &StepLosses, ms: f64, at: LogScale) -> String {
     format!(
-        "{{\"step\":{},\"content\":{},\"style\":{},\"tv\":{},\"total\":{},\"ms\":{}}}",
+        "{{\"step\":{},\"scale\":{},\"width\":{},\"height\":{},\"content\":{},\"style\":{},\"tv\":{},\"total\":{},\"ms\":{}}}",
         losses.step,
+        at.scale,
+        at.width,
+        at.height,
         json_f64(losses.content),
         json_f64(losses.style),
         json_f64(losses.tv),
@@ -77,6 +89,16 @@ fn check_writable_dir(option: &str, path: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `--dump-grad`: dL/dx at the start image of the first scale, as .npy.
+fn dump_grad(stylizer: &mut Stylizer, path: &Path) -> Result<(), CliError> {
+    let grad = pollster::block_on(stylizer.gradient()).map_err(|e| err("--dump-grad", e))?;
+    let (w, h) = (stylizer.width() as usize, stylizer.height() as usize);
+    if grad.len() != w * h * 3 {
+        return Err(err("--dump-grad", format!("the engine gave {} values for a {w}x{h} image", grad.len())));
+    }
+    std::fs::write(path, npy_bytes(&[h, w, 3], &grad)).map_err(|e| err("--dump-grad", format!("cannot write {}: {e}", path.display())))
+}
+
 /// A style-transfer run: check everything the user gave before touching the GPU, then optimise.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let (Some(content_path), Some(out)) = (&args.content, &args.out) else {
@@ -99,10 +121,10 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     };
     let weights = load_weights(&args.device)?;
     let sizes: Vec<(u32, u32)> = styles.iter().map(|s| (s.width, s.height)).collect();
-    let ones = vec![1.0; styles.len()];
-    let plan = Plan::for_images(&settings, (content.width, content.height), &sizes, &ones, weights.layers.len())
-        .map_err(|e| CliError(e.0))?;
-    plan.check(&budget(&args.device, u64::MAX)).map_err(|e| CliError(e.0))?;
+    let content_size = (content.width, content.height);
+    let ones = vec![1.0; sizes.len()];
+    let plans = plan::schedule_plans(&settings, content_size, &sizes, &ones, weights.layers.len()).map_err(|e| CliError(e.0))?;
+    plan::check_schedule(&plans, &budget(&args.device, u64::MAX)).map_err(|e| CliError(e.0))?;
 
     // Outputs: fail on a bad path now, not after the run.
     check_writable_dir("--out", out)?;
@@ -122,39 +144,51 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     // GPU.
     let ctx = Arc::new(crate::gpu::native_context().map_err(|e| err("GPU", e))?);
     let max_buffer = ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size);
-    plan.check(&budget(&args.device, max_buffer)).map_err(|e| CliError(e.0))?;
+    plan::check_schedule(&plans, &budget(&args.device, max_buffer)).map_err(|e| CliError(e.0))?;
     let net = Network::upload(&ctx, &weights).map_err(|e| err("--weights", e))?;
     drop(weights);
     let style_refs: Vec<&Image> = styles.iter().collect();
-    let inputs = plan.prepare(&content, &style_refs, init_image.as_ref()).map_err(|e| CliError(e.0))?;
-    drop((content, styles, init_image));
-    let mut stylizer = pollster::block_on(Stylizer::from_plan(ctx.clone(), &net, &plan, &inputs)).map_err(|e| err("engine", e))?;
-    drop(inputs);
 
-    if let Some(path) = &args.dump_grad {
-        let grad = pollster::block_on(stylizer.gradient()).map_err(|e| err("--dump-grad", e))?;
-        let (w, h) = (stylizer.width() as usize, stylizer.height() as usize);
-        if grad.len() != w * h * 3 {
-            return Err(err(
-                "--dump-grad",
-                format!("the engine gave {} values for a {w}x{h} image", grad.len()),
-            ));
-        }
-        std::fs::write(path, npy_bytes(&[h, w, 3], &grad)).map_err(|e| {
-            err(
-                "--dump-grad",
-                format!("cannot write {}: {e}", path.display()),
-            )
-        })?;
-    }
-
+    // The scales, coarse to fine: each starts from the previous one's image, upsampled on the GPU; the
+    // previous run's buffers are freed (only its image is kept) before the next one's are allocated.
     let started = Instant::now();
-    let (last, diverged) = optimise(&mut stylizer, settings.steps, log.as_mut())?;
+    let mut previous: Option<(wgpu::Buffer, (usize, usize))> = None;
+    let mut outcome = (None, None);
+    let mut stylizer = None;
+    for (index, plan) in plans.iter().enumerate() {
+        let init = if index == 0 { init_image.as_ref() } else { None };
+        let inputs = plan.prepare(&content, &style_refs, init).map_err(|e| CliError(e.0))?;
+        let mut st = pollster::block_on(Stylizer::from_plan(ctx.clone(), &net, plan, &inputs)).map_err(|e| err("engine", e))?;
+        drop(inputs);
+        if let Some((image, size)) = previous.take() {
+            st.start_from(&net, &image, size);
+        }
+        if index == 0 {
+            if let Some(path) = &args.dump_grad {
+                dump_grad(&mut st, path)?;
+            }
+        }
+        let at = LogScale { scale: index + 1, width: plan.width, height: plan.height };
+        if plans.len() > 1 && std::io::stderr().is_terminal() {
+            eprintln!("scale {} of {} · {}×{} · {} steps", index + 1, plans.len(), plan.width, plan.height, plan.settings.steps);
+        }
+        outcome = optimise(&mut st, plan.settings.steps, log.as_mut(), at)?;
+        let done = outcome.1.is_some() || index + 1 == plans.len();
+        if !done {
+            previous = Some((st.copy_image(), (plan.width as usize, plan.height as usize)));
+            drop(st);
+        } else {
+            stylizer = Some(st);
+            break;
+        }
+    }
+    let mut stylizer = stylizer.expect("a schedule has at least one scale");
+    let (last, diverged) = outcome;
     let elapsed = started.elapsed();
     if let Some(mut log) = log {
         log.flush().map_err(|e| err("--log-json", e))?;
     }
-    let diverged = diverged.and_then(|losses| stylizer.check_finite(&losses).err());
+    let diverged = diverged.and_then(|losses: StepLosses| stylizer.check_finite(&losses).err());
     let image = pollster::block_on(stylizer.image()).map_err(|e| err("engine", e))?;
     image.save_png(out).map_err(|e| err("--out", e))?;
     if let Some(e) = diverged {
@@ -168,7 +202,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         out.display(),
         image.width,
         image.height,
-        settings.steps,
+        plans.iter().map(|p| p.settings.steps).sum::<u32>(),
         elapsed.as_secs_f64(),
         (stylizer.allocated_bytes() + net.weight_bytes()) as f64 / 1048576.0,
         net.weight_bytes() as f64 / 1048576.0
@@ -182,11 +216,12 @@ fn optimise(
     stylizer: &mut Stylizer,
     steps: u32,
     mut log: Option<&mut BufWriter<File>>,
+    at: LogScale,
 ) -> Result<(Option<StepLosses>, Option<StepLosses>), CliError> {
     let bar = progress_bar(steps);
     let mut last: Option<StepLosses> = None;
     let write = |log: &mut BufWriter<File>, losses: &StepLosses, ms: f64| -> Result<(), CliError> {
-        writeln!(log, "{}", log_line(losses, ms))
+        writeln!(log, "{}", log_line(losses, ms, at))
             .and_then(|_| log.flush())
             .map_err(|e| err("--log-json", e))
     };

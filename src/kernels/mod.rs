@@ -23,6 +23,7 @@ pub mod lbfgs;
 pub mod loss;
 pub mod pool;
 pub mod reduce;
+pub mod resize;
 pub mod tv;
 
 /// Rounds a channel count up to a multiple of 4.

@@ -33,7 +33,7 @@ pub use link::{check_url, parse_share_fragment, percent_decode, percent_encode, 
 
 /// Option keys (snake_case CLI option names) in the order they are documented and serialised.
 /// `preset` is not in this list: it is applied before all of these.
-pub const KEYS: [&str; 16] = [
+pub const KEYS: [&str; 19] = [
     "size",
     "steps",
     "optimizer",
@@ -50,6 +50,9 @@ pub const KEYS: [&str; 16] = [
     "loss_form",
     "style_scale",
     "style_blend",
+    "scales",
+    "min_size",
+    "scale_steps",
 ];
 
 /// Ranges, shared by validation and error messages (the page's controls are checked by this code too).
@@ -57,6 +60,8 @@ pub const SIZE_RANGE: (u32, u32) = (16, 4096);
 pub const STEPS_RANGE: (u32, u32) = (0, 100_000);
 pub const LBFGS_HISTORY_RANGE: (u32, u32) = (1, 100);
 pub const STYLE_SCALE_RANGE: (f32, f32) = (0.05, 8.0);
+/// `scales N`: at most this many scales in a coarse-to-fine schedule.
+pub const MAX_SCALES: u32 = 12;
 /// At most this many style images (and blend weights).
 pub const MAX_STYLES: usize = 16;
 /// A share link longer than this is ignored as a whole.
@@ -203,6 +208,35 @@ impl LossForm {
     }
 }
 
+/// The coarse-to-fine schedule: one scale, scales √2 apart from the start size, or N scales.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scales {
+    Off,
+    Auto,
+    Count(u32),
+}
+
+impl Scales {
+    pub fn name(self) -> String {
+        match self {
+            Scales::Off => "off".into(),
+            Scales::Auto => "auto".into(),
+            Scales::Count(n) => n.to_string(),
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "off" => Ok(Scales::Off),
+            "auto" => Ok(Scales::Auto),
+            other => match other.parse::<u32>() {
+                Ok(n) if (1..=MAX_SCALES).contains(&n) => Ok(Scales::Count(n)),
+                _ => Err(format!("expected off, auto or a number of scales from 1 to {MAX_SCALES}, got {}", show(s))),
+            },
+        }
+    }
+}
+
 /// One content or style layer and its weight `w_l`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerWeight {
@@ -248,6 +282,12 @@ pub struct Settings {
     pub style_scale: f32,
     /// Blend weights of the style images, normalised by the engine; empty = equal weights.
     pub style_blend: Vec<f32>,
+    /// The coarse-to-fine schedule ([`crate::plan::schedule`]).
+    pub scales: Scales,
+    /// Longest side of the first scale; 0 = the smallest that reaches the deepest layer.
+    pub min_size: u32,
+    /// Steps at each scale before the last (which runs `steps`).
+    pub scale_steps: u32,
     /// The preset these settings started from (for share links); `None` = the defaults.
     pub preset: Option<String>,
 }
@@ -274,6 +314,9 @@ impl Default for Settings {
             loss_form: LossForm::Canonical,
             style_scale: 1.0,
             style_blend: Vec::new(),
+            scales: Scales::Off,
+            min_size: 0,
+            scale_steps: 100,
             preset: None,
         }
     }
@@ -407,6 +450,9 @@ pub struct Overrides {
     pub loss_form: Option<LossForm>,
     pub style_scale: Option<f32>,
     pub style_blend: Option<Vec<f32>>,
+    pub scales: Option<Scales>,
+    pub min_size: Option<u32>,
+    pub scale_steps: Option<u32>,
 }
 
 impl Overrides {
@@ -440,6 +486,9 @@ impl Overrides {
                 self.style_scale = Some(parse_f32(value).and_then(check_style_scale).map_err(err)?)
             }
             "style_blend" => self.style_blend = Some(parse_blend(value).map_err(err)?),
+            "scales" => self.scales = Some(Scales::parse(value).map_err(err)?),
+            "min_size" => self.min_size = Some(parse_min_size(value).map_err(err)?),
+            "scale_steps" => self.scale_steps = Some(parse_u32_in(value, STEPS_RANGE).map_err(err)?),
             _ => return Err(unknown_key(key)),
         }
         Ok(())
@@ -503,7 +552,10 @@ impl Settings {
             seed,
             loss_form,
             style_scale,
-            style_blend
+            style_blend,
+            scales,
+            min_size,
+            scale_steps
         );
     }
 
@@ -528,6 +580,9 @@ impl Settings {
         check("init", Init::parse(self.init.name()).map(drop))?;
         check("style_scale", check_style_scale(self.style_scale).map(drop))?;
         check("style_blend", check_blend(&self.style_blend))?;
+        check("scales", Scales::parse(&self.scales.name()).map(drop))?;
+        check("min_size", parse_min_size(&self.min_size.to_string()).map(drop))?;
+        check("scale_steps", in_range_u32(self.scale_steps, STEPS_RANGE))?;
         if let Some(p) = &self.preset {
             if preset(p).is_none() {
                 return Err(unknown_preset(p));
@@ -562,6 +617,9 @@ impl Settings {
                 .map(|w| fmt_float(*w))
                 .collect::<Vec<_>>()
                 .join(","),
+            "scales" => self.scales.name(),
+            "min_size" => self.min_size.to_string(),
+            "scale_steps" => self.scale_steps.to_string(),
             _ => return None,
         })
     }

@@ -202,3 +202,12 @@ pub(super) fn check_blend(weights: &[f32]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// `min_size`: 0 (the smallest that reaches the deepest layer) or an output size.
+pub(super) fn parse_min_size(s: &str) -> Result<u32, String> {
+    if s.trim() == "0" {
+        return Ok(0);
+    }
+    let (lo, hi) = SIZE_RANGE;
+    parse_u32_in(s, SIZE_RANGE).map_err(|_| format!("expected 0 (automatic) or a size from {lo} to {hi}, got {}", show(s)))
+}

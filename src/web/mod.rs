@@ -100,6 +100,8 @@ struct Inner {
     inputs: RefCell<Inputs>,
     /// The running optimisation and the input generation it was built from.
     run: RefCell<Option<(Rc<RefCell<Stylizer>>, u64)>>,
+    /// The coarse-to-fine schedule of the run (one plan per scale) and the scale running now.
+    scales: RefCell<Option<(Vec<Plan>, usize)>>,
     renderer: RefCell<Option<Renderer>>,
     /// Set when a step (or a build) is in flight: JS must await one step before the next.
     stepping: Cell<bool>,
@@ -137,9 +139,9 @@ impl Inner {
         }
     }
 
-    /// The plan of a run from the inputs given now, checked against this GPU and the budget, and
-    /// the inputs at its sizes (the one preparation path, shared with the CLI: [`Plan::prepare`]).
-    fn prepare(&self) -> Result<(Rc<Network>, Plan, PreparedInputs, u64), JsValue> {
+    /// The plans of a run (one per scale of its schedule) from the inputs given now, checked against
+    /// this GPU and the budget, and the generation of the inputs they were made from.
+    fn prepare(&self) -> Result<(Rc<Network>, Vec<Plan>, u64), JsValue> {
         let budget = self.budget();
         let inputs = self.inputs.borrow();
         let net = inputs.net.clone().ok_or_else(|| js_error("load the weights first: await st.loadWeights(bytes)"))?;
@@ -150,20 +152,28 @@ impl Inner {
         if inputs.styles.is_empty() {
             return Err(js_error("no style image: call st.setStyle(rgba, width, height) first"));
         }
-        let sizes: Vec<(u32, u32)> = inputs.styles.iter().map(|(i, _)| (i.width, i.height)).collect();
-        let weights: Vec<f32> = inputs.styles.iter().map(|(_, w)| *w).collect();
-        let plan = Plan::for_images(&inputs.settings, (content.width, content.height), &sizes, &weights, net.convs.len())
-            .map_err(js_error)?;
-        plan.check(&budget).map_err(js_error)?;
         if let (None, Init::Path(path)) = (&inputs.init, &inputs.settings.init) {
             return Err(js_error(format!(
                 "init {}: a file path cannot be opened in the browser; give the image with st.setInit(rgba, width, height)",
                 settings::show(path)
             )));
         }
+        let sizes: Vec<(u32, u32)> = inputs.styles.iter().map(|(i, _)| (i.width, i.height)).collect();
+        let weights: Vec<f32> = inputs.styles.iter().map(|(_, w)| *w).collect();
+        let plans = plan::schedule_plans(&inputs.settings, (content.width, content.height), &sizes, &weights, net.convs.len())
+            .map_err(js_error)?;
+        plan::check_schedule(&plans, &budget).map_err(js_error)?;
+        Ok((net, plans, inputs.generation))
+    }
+
+    /// The inputs at one scale's sizes (the one preparation path, shared with the CLI:
+    /// [`Plan::prepare`]); the init image only for the first scale.
+    fn inputs_for(&self, plan: &Plan, first: bool) -> Result<PreparedInputs, JsValue> {
+        let inputs = self.inputs.borrow();
+        let content = inputs.content.as_ref().ok_or_else(|| js_error("no content image"))?;
         let styles: Vec<&Image> = inputs.styles.iter().map(|(i, _)| i).collect();
-        let prepared = plan.prepare(content, &styles, inputs.init.as_ref()).map_err(js_error)?;
-        Ok((net, plan, prepared, inputs.generation))
+        let init = if first { inputs.init.as_ref() } else { None };
+        plan.prepare(content, &styles, init).map_err(js_error)
     }
 }
 
@@ -230,6 +240,7 @@ impl StyleTransfer {
                     generation: 0,
                 }),
                 run: RefCell::new(None),
+                scales: RefCell::new(None),
                 renderer: RefCell::new(None),
                 stepping: Cell::new(false),
                 lost,
@@ -465,8 +476,8 @@ impl StyleTransfer {
             styles.push((side, side));
             weights.push(1.0);
         }
-        let plan = Plan::for_images(&settings, content, &styles, &weights, convs).map_err(js_error)?;
-        let json = plan.to_json(&self.inner.budget()).to_string();
+        let plans = plan::schedule_plans(&settings, content, &styles, &weights, convs).map_err(js_error)?;
+        let json = plan::schedule_json(&plans, &self.inner.budget()).to_string();
         js_sys::JSON::parse(&json)
     }
 
@@ -573,14 +584,16 @@ async fn step_inner(inner: &Rc<Inner>) -> Result<JsValue, JsValue> {
     let generation = inner.inputs.borrow().generation;
     let current = inner.run.borrow().as_ref().map(|(s, g)| (s.clone(), *g));
     let stylizer = match current {
-        Some((s, built)) if built == generation => s,
+        Some((s, built)) if built == generation => next_scale(inner, s).await?,
         _ => {
-            let (net, plan, prepared, built) = inner.prepare()?;
+            let (net, plans, built) = inner.prepare()?;
             // Free the old run's buffers before allocating the new ones.
             *inner.run.borrow_mut() = None;
-            let stylizer = Stylizer::from_plan(inner.ctx.clone(), &net, &plan, &prepared).await.map_err(js_error)?;
+            let prepared = inner.inputs_for(&plans[0], true)?;
+            let stylizer = Stylizer::from_plan(inner.ctx.clone(), &net, &plans[0], &prepared).await.map_err(js_error)?;
             let stylizer = Rc::new(RefCell::new(stylizer));
             *inner.run.borrow_mut() = Some((stylizer.clone(), built));
+            *inner.scales.borrow_mut() = Some((plans, 0));
             stylizer
         }
     };
@@ -601,13 +614,54 @@ async fn step_inner(inner: &Rc<Inner>) -> Result<JsValue, JsValue> {
         .check_finite(&losses)
         .map_err(js_error)?;
     inner.check_usable()?;
+    let (scale, scales) = inner.scales.borrow().as_ref().map_or((1, 1), |(plans, i)| (i + 1, plans.len()));
+    let (width, height) = {
+        let s = stylizer.try_borrow().map_err(|_| js_error("step(): the engine is busy"))?;
+        (s.width(), s.height())
+    };
     Ok(object(&[
         ("step", JsValue::from(losses.step)),
+        ("scale", JsValue::from(scale as u32)),
+        ("scales", JsValue::from(scales as u32)),
+        ("width", JsValue::from(width)),
+        ("height", JsValue::from(height)),
         ("content", JsValue::from(losses.content)),
         ("style", JsValue::from(losses.style)),
         ("tv", JsValue::from(losses.tv)),
         ("total", JsValue::from(losses.total)),
     ]))
+}
+
+/// The running scale, or the next one once this one has taken its steps: the next scale starts from
+/// this one's image, upsampled on the GPU, after this one's buffers are freed.
+async fn next_scale(inner: &Rc<Inner>, current: Rc<RefCell<Stylizer>>) -> Result<Rc<RefCell<Stylizer>>, JsValue> {
+    let next = {
+        let scales = inner.scales.borrow();
+        let Some((plans, index)) = scales.as_ref() else { return Ok(current) };
+        let done = current.try_borrow().map_err(|_| js_error("step(): the engine is busy"))?.steps_done();
+        if index + 1 >= plans.len() || done < plans[*index].settings.steps {
+            return Ok(current);
+        }
+        (plans[index + 1].clone(), index + 1)
+    };
+    let (plan, index) = next;
+    let (previous, size) = {
+        let s = current.try_borrow().map_err(|_| js_error("step(): the engine is busy"))?;
+        (s.copy_image(), (s.width() as usize, s.height() as usize))
+    };
+    let built = inner.run.borrow().as_ref().map_or(0, |(_, g)| *g);
+    *inner.run.borrow_mut() = None;
+    drop(current);
+    let net = inner.inputs.borrow().net.clone().ok_or_else(|| js_error("load the weights first"))?;
+    let prepared = inner.inputs_for(&plan, false)?;
+    let mut stylizer = Stylizer::from_plan(inner.ctx.clone(), &net, &plan, &prepared).await.map_err(js_error)?;
+    stylizer.start_from(&net, &previous, size);
+    let stylizer = Rc::new(RefCell::new(stylizer));
+    *inner.run.borrow_mut() = Some((stylizer.clone(), built));
+    if let Some((_, i)) = inner.scales.borrow_mut().as_mut() {
+        *i = index;
+    }
+    Ok(stylizer)
 }
 
 fn image_from_rgba(rgba: &[u8], width: u32, height: u32, what: &str) -> Result<Image, JsValue> {

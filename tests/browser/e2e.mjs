@@ -651,6 +651,29 @@ async function main() {
       check((await messagesOf(p, 'error')).length === 0, 'errors');
       await p.close();
     });
+
+    await test('a coarse-to-fine run shows its scale and ends at the full size', async () => {
+      const p = await openPage(gpu.context, `${url}#size=40&steps=3&scales=2&min_size=28&scale_steps=2`, log);
+      await p.setInputFiles('#style-file', STYLE);
+      await p.waitForFunction(() => window.stylizeApp.styles.length === 1 && window.stylizeApp.content, null, { timeout: 10000 });
+      await p.setInputFiles('#content-file', CONTENT);
+      await p.waitForFunction(() => window.stylizeApp.content.name === 'chelsea.png', null, { timeout: 10000 });
+      const estimate = await p.locator('#estimate').textContent();
+      check(/5 steps over 2 scales \(28, 40 px\)/.test(estimate), `estimate: "${estimate}"`);
+      await evaluate(p, () => {
+        window.__scales = [];
+        window.stylizeApp.afterStep = async () => { window.__scales.push(document.getElementById('stat-scale').textContent); };
+      });
+      await p.click('#btn-start');
+      await waitRunState(p, ['done', 'stopped', 'idle'], 120000);
+      const r = await evaluate(p, () => ({ scales: window.__scales, done: window.stylizeApp.run.done, w: window.stylizeApp.st.width,
+        h: window.stylizeApp.st.height, step: document.getElementById('stat-step').textContent }));
+      check(r.done === 5 && r.step === '5 / 5', `steps: ${JSON.stringify(r)}`);
+      check(r.scales[0] === '1 of 2 · 28×19' && r.scales[4] === '2 of 2 · 40×27', `scale shown: ${r.scales}`);
+      check(r.w === 40 && r.h === 27, `final size ${r.w}x${r.h}`);
+      check((await messagesOf(p, 'error')).length === 0, `errors: ${(await messagesOf(p, 'error')).join(' | ')}`);
+      await p.close();
+    });
   } finally {
     if (log.length && results.some((r) => !r.ok)) console.log(`browser console errors:\n  ${log.join('\n  ')}`);
     await gpu.close();

@@ -40,6 +40,14 @@ const CONTROLS = [
     options: [['canonical', 'canonical (normalised Gram)'], ['seed', 'seed (tutorial form)']],
     tip: 'canonical: Gram divided by C·H·W, mean squared error. seed: the formulation of the tutorial this ' +
       'project grew from (unnormalised Gram, per-layer 1/(C·H·W), no clamping).' },
+  { key: 'scales', label: 'Scales', type: 'select',
+    options: [['off', 'one (off)'], ['auto', 'auto (√2 apart)'], ['2', '2'], ['3', '3'], ['4', '4'], ['5', '5'], ['6', '6']],
+    tip: 'Coarse to fine: run first at small sizes, each scale starting from the previous one\'s image, upsampled. ' +
+      'Coarse steps are cheap and let the painting\'s large structures form.' },
+  { key: 'min_size', label: 'First scale (px)', type: 'int', min: 0, max: 4096,
+    tip: 'Longest side of the first scale; 0 picks the smallest size that reaches the deepest layer.' },
+  { key: 'scale_steps', label: 'Steps per scale', type: 'int', min: 0, max: 100000,
+    tip: 'Steps at each scale before the last one (which runs "Steps").' },
   { key: 'content_layers', label: 'Content layers', type: 'layers',
     tip: 'Layers whose features the result must keep, with their weights. Empty means not used. ' +
       'Deeper layers keep shapes but not exact pixels.' },

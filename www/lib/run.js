@@ -63,11 +63,11 @@ async function start() {
   clearMessage('done');
   clearMessage('next-run');
   const inputs = runInputs(settings.raw);
-  let flopsPerStep = 0;
+  let plan;
   try {
     pushInputs(inputs);
     app.st.reset();
-    flopsPerStep = planFor(settings.raw).flops_per_step;
+    plan = planFor(settings.raw);
   } catch (e) {
     say('error', `Cannot start: ${errorText(e)}`, 'run');
     return;
@@ -75,8 +75,11 @@ async function start() {
   const run = app.run;
   // A Stop just before: let the old loop finish its last step first.
   if (run.looping) await run.loopPromise;
-  Object.assign(run, { state: 'running', total: Number(settings.resolved.steps), done: 0, stepSeconds: NaN,
+  // The speed measurement needs one size: a coarse-to-fine run does not update it.
+  const flopsPerStep = plan.schedule.length === 1 ? plan.flops_per_step : 0;
+  Object.assign(run, { state: 'running', total: plan.total_steps, done: 0, stepSeconds: NaN, scale: '',
     snapshot: null, inputs, flopsPerStep, startedAt: performance.now(), runSeconds: 0 });
+  $('stat-scale').textContent = plan.schedule.length > 1 ? `1 of ${plan.schedule.length}` : '–';
   plot.clear();
   $('stat-step').textContent = `0 / ${run.total}`;
   $('stat-rate').textContent = '–';
@@ -119,7 +122,7 @@ async function reset() {
   plot.clear();
   $('output-canvas').classList.add('blank');
   $('canvas-empty').hidden = false;
-  for (const id of ['stat-step', 'stat-rate', 'stat-left', 'stat-loss']) $(id).textContent = '–';
+  for (const id of ['stat-step', 'stat-scale', 'stat-rate', 'stat-left', 'stat-loss']) $(id).textContent = '–';
   clearMessage('run');
   clearMessage('done');
   updateButtons();
@@ -155,7 +158,7 @@ async function loop() {
         run.height = app.st.height;
       }
       const point = { step: run.done, content: losses.content, style: losses.style, tv: losses.tv, total: losses.total };
-      run.lastLosses = point;
+      run.lastLosses = { ...point, scale: losses.scale, scales: losses.scales, width: losses.width, height: losses.height };
       plot.add(point);
       showStats();
       if (run.done % SNAPSHOT_EVERY === 0 || run.width * run.height <= SNAPSHOT_ALWAYS_PIXELS) await snapshot();
@@ -182,6 +185,7 @@ function showStats() {
   const run = app.run;
   const l = run.lastLosses;
   $('stat-step').textContent = `${run.done} / ${run.total}`;
+  if (l.scales > 1) $('stat-scale').textContent = `${l.scale} of ${l.scales} · ${l.width}×${l.height}`;
   if (run.stepSeconds > 0) {
     $('stat-rate').textContent = (1 / run.stepSeconds).toFixed(run.stepSeconds > 1 ? 2 : 1);
     $('stat-left').textContent = formatDuration((run.total - run.done) * run.stepSeconds);

@@ -64,11 +64,14 @@ export function updateEstimate() {
     el.textContent = `Cannot run: ${app.refusal}.`;
     return;
   }
-  const steps = Number(settings.resolved.steps);
+  const steps = est.total_steps;
   const measured = measuredGflops();
   // Without a measurement: software adapters do ~2 GFLOP/s, a real GPU with these kernels far more.
   const gflops = measured || (app.adapterFallback ? 2 : 200);
   const perStep = est.flops_per_step / (gflops * 1e9);
+  // The whole schedule: every scale's steps at its own cost.
+  const total = est.schedule.reduce((t, s) => t + s.steps * s.flops_per_step, 0) / (gflops * 1e9);
+  const scales = est.schedule.length > 1 ? ` over ${est.schedule.length} scales (${est.schedule.map((s) => s.size).join(', ')} px)` : '';
   const [w, h] = [est.width, est.height];
   el.classList.toggle('refuse', !est.fits);
   if (!est.fits) {
@@ -81,7 +84,7 @@ export function updateEstimate() {
     `${formatBytes(est.memory_budget)}; largest buffer ${formatBytes(est.largest_buffer_bytes)}, this GPU allows ` +
     `${formatBytes(est.max_buffer)}); ` +
     `${(est.flops_per_step / 1e9).toFixed(1)} GFLOP per step, about ${formatDuration(perStep)} per step and ` +
-    `${formatDuration(perStep * steps)} for ${steps} steps ` +
+    `${formatDuration(total)} for ${steps} steps${scales} ` +
     (measured ? `(at ${measured.toFixed(1)} GFLOP/s measured on this GPU).` : `(a guess: ${gflops} GFLOP/s; measured after a run).`);
 }
 
