@@ -210,3 +210,69 @@ pub fn quantisation_report(f32_weights: &Weights, q8_weights: &Weights, images: 
     report.push_str(&objective_rows);
     Ok(report)
 }
+
+/// `stylize bench --convergence`: chelsea × starry_night at `size` px with single-scale Adam for
+/// `steps` steps, single-scale L-BFGS for steps/5, and coarse to fine (`--scales auto`, 100 steps per
+/// earlier scale, steps/2 at the last). For each: the objective of its final image evaluated at `size`
+/// with the single-scale settings, and its cost in `size`-px step-equivalents (Σ steps × pixels / pixels
+/// at `size`). `out_dir` receives the three images.
+pub fn convergence(weights: &Weights, images: &std::path::Path, size: u32, steps: u32, out_dir: &std::path::Path) -> Result<String, String> {
+    use crate::engine::Carried;
+    use crate::settings::{OptimizerChoice, Scales};
+    let ctx = Arc::new(crate::gpu::native_context().map_err(|e| e.to_string())?);
+    let net = Network::upload(&ctx, weights)?;
+    let load = |p: &str| crate::imageio::load(&images.join(p)).map_err(|e| e.to_string());
+    let (content, style) = (load("content/chelsea.png")?, load("style/starry_night.jpg")?);
+    let single = Settings { size, steps, ..Settings::default() };
+    let runs = [
+        ("single-scale Adam", single.clone()),
+        ("single-scale L-BFGS", Settings { optimizer: OptimizerChoice::Lbfgs, lr: 1.0, steps: (steps / 5).max(1), ..single.clone() }),
+        ("coarse to fine (auto, 100 per scale)", Settings { scales: Scales::Auto, scale_steps: 100, steps: steps / 2, ..single.clone() }),
+    ];
+    let dims = |i: &Image| (i.width, i.height);
+    let mut report = format!(
+        "Convergence on {} ({}): chelsea × starry_night at {size} px, objective of the final image at {size} px with the single-scale settings.\n\n\
+         | run | schedule | objective | {size}-px step-equivalents | seconds |\n|---|---|---|---|---|\n",
+        ctx.describe(),
+        std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+    );
+    for (name, settings) in runs {
+        let started = Instant::now();
+        let plans = crate::plan::schedule_plans(&settings, dims(&content), &[dims(&style)], &[1.0], net.convs.len()).map_err(|e| e.to_string())?;
+        let full = plans.last().map(|p| (p.width * p.height) as f64).unwrap_or(1.0);
+        let mut previous: Option<Carried> = None;
+        let mut last = None;
+        for (i, plan) in plans.iter().enumerate() {
+            let inputs = plan.prepare(&content, &[&style], None).map_err(|e| e.to_string())?;
+            let mut st = pollster::block_on(Stylizer::for_scale(ctx.clone(), &net, plan, &inputs, previous.take())).map_err(|e| e.to_string())?;
+            for _ in 0..plan.settings.steps {
+                st.step();
+            }
+            ctx.finish();
+            eprintln!("{name}: scale {} of {} ({}×{}) done after {:.0} s", i + 1, plans.len(), plan.width, plan.height, started.elapsed().as_secs_f64());
+            if i + 1 < plans.len() {
+                previous = Some(st.carry());
+            } else {
+                last = Some(st);
+            }
+        }
+        let st = last.ok_or("empty schedule")?;
+        let image = pollster::block_on(st.image()).map_err(|e| e.to_string())?;
+        drop(st);
+        let seconds = started.elapsed().as_secs_f64();
+        // The objective of the result under the single-scale settings, at the full size.
+        let eval_plan = crate::plan::Plan::for_images(&Settings { steps: 0, ..single.clone() }, dims(&content), &[dims(&style)], &[1.0], net.convs.len())
+            .map_err(|e| e.to_string())?;
+        let inputs = eval_plan.prepare(&content, &[&style], Some(&image)).map_err(|e| e.to_string())?;
+        let mut eval = pollster::block_on(Stylizer::from_plan(ctx.clone(), &net, &eval_plan, &inputs)).map_err(|e| e.to_string())?;
+        eval.evaluate();
+        let objective = pollster::block_on(eval.losses()).map_err(|e| e.to_string())?.total;
+        let cost: f64 = plans.iter().map(|p| p.settings.steps as f64 * (p.width * p.height) as f64 / full).sum();
+        let schedule: Vec<String> = plans.iter().map(|p| format!("{}×{}", p.settings.steps, p.settings.size)).collect();
+        writeln!(report, "| {name} | {} | {objective:.4e} | {cost:.0} | {seconds:.0} |", schedule.join(" + ")).unwrap();
+        let file = out_dir.join(format!("convergence-{}.png", name.split_whitespace().next().unwrap_or("run").to_lowercase().replace(['(', ')', ','], "")));
+        image.save_png(&file).map_err(|e| e.to_string())?;
+        eprintln!("{}", report.lines().last().unwrap_or_default());
+    }
+    Ok(report)
+}

@@ -69,6 +69,12 @@ impl From<GpuError> for EngineError {
     }
 }
 
+/// A scale's image carried to the next scale of a coarse-to-fine run: (width, height) and the buffer.
+pub struct Carried {
+    pub image: wgpu::Buffer,
+    pub size: (usize, usize),
+}
+
 /// One style-transfer run.
 pub struct Stylizer {
     ctx: Arc<GpuContext>,
@@ -313,6 +319,27 @@ impl Stylizer {
         }
         encoder.copy_buffer_to_buffer(&self.x, 0, &self.last_finite, 0, self.x.size());
         self.ctx.submit(encoder);
+    }
+
+    /// The run of the next scale of a coarse-to-fine schedule: `plan`'s buffers, starting from the
+    /// image `previous` carried from the scale before (see [`Stylizer::carry`]), if any.
+    pub async fn for_scale(
+        ctx: Arc<GpuContext>,
+        net: &Network,
+        plan: &Plan,
+        inputs: &PreparedInputs,
+        previous: Option<Carried>,
+    ) -> Result<Stylizer, EngineError> {
+        let mut stylizer = Stylizer::from_plan(ctx, net, plan, inputs).await?;
+        if let Some(Carried { image, size }) = previous {
+            stylizer.start_from(net, &image, size);
+        }
+        Ok(stylizer)
+    }
+
+    /// Ends this scale: its image, kept in a buffer of its own while this run's buffers are freed.
+    pub fn carry(self) -> Carried {
+        Carried { image: self.copy_image(), size: (self.width as usize, self.height as usize) }
     }
 
     /// Whether the run stopped on a non-finite objective.

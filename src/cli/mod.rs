@@ -82,6 +82,13 @@ pub enum Command {
         /// Write the figures into this README between its bench markers
         #[arg(long, value_name = "FILE")]
         readme: Option<PathBuf>,
+        /// Instead: the convergence benchmark (single-scale Adam, L-BFGS, coarse to fine) at this size,
+        /// e.g. 256; writes its images into the current directory
+        #[arg(long, value_name = "SIZE")]
+        convergence: Option<u32>,
+        /// Adam steps of the convergence benchmark's single-scale run
+        #[arg(long, value_name = "N", default_value_t = 500)]
+        convergence_steps: u32,
     },
     /// Fuzzes the parsers of untrusted input (share links, settings JSON, weights files, the planner)
     /// with seeded structured mutations; fails on the first panic, printing its input.
@@ -353,7 +360,12 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             weights,
             quantisation_src,
             readme,
-        }) => bench(sizes, steps, plan_sizes, weights, quantisation_src, readme),
+            convergence,
+            convergence_steps,
+        }) => match convergence {
+            Some(size) => convergence_bench(weights, size, convergence_steps),
+            None => bench(sizes, steps, plan_sizes, weights, quantisation_src, readme),
+        },
         Some(Command::Plan(args)) => plan(&args),
         Some(Command::Fuzz { target, iterations, seed }) => fuzz(&target, iterations, seed),
         None => run(&cli.run),
@@ -510,6 +522,14 @@ fn fuzz(target: &str, iterations: u64, seed: u64) -> Result<(), CliError> {
             return Err(CliError(format!("fuzz: {t} panicked (see above)")));
         }
     }
+    Ok(())
+}
+
+fn convergence_bench(weights: Option<PathBuf>, size: u32, steps: u32) -> Result<(), CliError> {
+    let weights = load_weights(&DeviceArgs { weights, memory_budget: None })?;
+    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/images");
+    let report = crate::bench::convergence(&weights, &images, size, steps, Path::new(".")).map_err(|e| err("bench", e))?;
+    println!("{report}");
     Ok(())
 }
 

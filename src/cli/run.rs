@@ -152,17 +152,15 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     // The scales, coarse to fine: each starts from the previous one's image, upsampled on the GPU; the
     // previous run's buffers are freed (only its image is kept) before the next one's are allocated.
     let started = Instant::now();
-    let mut previous: Option<(wgpu::Buffer, (usize, usize))> = None;
+    let mut previous = None;
     let mut outcome = (None, None);
     let mut stylizer = None;
     for (index, plan) in plans.iter().enumerate() {
         let init = if index == 0 { init_image.as_ref() } else { None };
         let inputs = plan.prepare(&content, &style_refs, init).map_err(|e| CliError(e.0))?;
-        let mut st = pollster::block_on(Stylizer::from_plan(ctx.clone(), &net, plan, &inputs)).map_err(|e| err("engine", e))?;
+        let mut st = pollster::block_on(Stylizer::for_scale(ctx.clone(), &net, plan, &inputs, previous.take()))
+            .map_err(|e| err("engine", e))?;
         drop(inputs);
-        if let Some((image, size)) = previous.take() {
-            st.start_from(&net, &image, size);
-        }
         if index == 0 {
             if let Some(path) = &args.dump_grad {
                 dump_grad(&mut st, path)?;
@@ -175,8 +173,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         outcome = optimise(&mut st, plan.settings.steps, log.as_mut(), at)?;
         let done = outcome.1.is_some() || index + 1 == plans.len();
         if !done {
-            previous = Some((st.copy_image(), (plan.width as usize, plan.height as usize)));
-            drop(st);
+            previous = Some(st.carry());
         } else {
             stylizer = Some(st);
             break;

@@ -645,17 +645,13 @@ async fn next_scale(inner: &Rc<Inner>, current: Rc<RefCell<Stylizer>>) -> Result
         (plans[index + 1].clone(), index + 1)
     };
     let (plan, index) = next;
-    let (previous, size) = {
-        let s = current.try_borrow().map_err(|_| js_error("step(): the engine is busy"))?;
-        (s.copy_image(), (s.width() as usize, s.height() as usize))
-    };
     let built = inner.run.borrow().as_ref().map_or(0, |(_, g)| *g);
     *inner.run.borrow_mut() = None;
-    drop(current);
+    let current = Rc::try_unwrap(current).map_err(|_| js_error("step(): the engine is busy"))?.into_inner();
+    let previous = current.carry();
     let net = inner.inputs.borrow().net.clone().ok_or_else(|| js_error("load the weights first"))?;
     let prepared = inner.inputs_for(&plan, false)?;
-    let mut stylizer = Stylizer::from_plan(inner.ctx.clone(), &net, &plan, &prepared).await.map_err(js_error)?;
-    stylizer.start_from(&net, &previous, size);
+    let stylizer = Stylizer::for_scale(inner.ctx.clone(), &net, &plan, &prepared, Some(previous)).await.map_err(js_error)?;
     let stylizer = Rc::new(RefCell::new(stylizer));
     *inner.run.borrow_mut() = Some((stylizer.clone(), built));
     if let Some((_, i)) = inner.scales.borrow_mut().as_mut() {
