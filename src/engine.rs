@@ -342,6 +342,30 @@ impl Stylizer {
         Carried { image: self.copy_image(), size: (self.width as usize, self.height as usize) }
     }
 
+    /// Applies the colour mode of `settings` to the image (in place): with `luma-swap`, x takes the
+    /// content's chroma (YIQ) and keeps its luminance. `content` is at the run's size.
+    pub fn apply_colour(&self, net: &Network, settings: &Settings, content: &Image) -> Result<(), EngineError> {
+        if settings.colour == crate::settings::ColourMode::KeepStyle {
+            return Ok(());
+        }
+        check_image("content", content)?;
+        if (content.width, content.height) != (self.width, self.height) {
+            return Err(EngineError::Input("the content image is not at the run's size".into()));
+        }
+        let pixels = (self.width * self.height) as usize;
+        let content_buffer = self.ctx.storage_buffer_init("content for colour", bytemuck::cast_slice(&content.rgb));
+        let out = self.ctx.storage_buffer("colour out", self.x.size());
+        let swap = net.kernels.colour.luma_swap(&self.ctx, pixels, &self.x, &content_buffer, &out);
+        let mut encoder = self.ctx.encoder("colour");
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            swap.record(&mut pass);
+        }
+        encoder.copy_buffer_to_buffer(&out, 0, &self.x, 0, self.x.size());
+        self.ctx.submit(encoder);
+        Ok(())
+    }
+
     /// Whether the run stopped on a non-finite objective.
     pub fn diverged(&self) -> bool {
         self.diverged.is_some()

@@ -7,7 +7,7 @@
 //! in one of two ping-pong buffers that the backward pass reuses for gradients.
 
 use crate::gpu::{Dispatch, GpuContext};
-use crate::kernels::{c4, conv, gram, image, keep_finite, loss, mask_words, pool, reduce, resize, tv};
+use crate::kernels::{c4, colour, conv, gram, image, keep_finite, loss, mask_words, pool, reduce, resize, tv};
 use crate::plan::BufferSpec;
 use crate::weights::Weights;
 use std::sync::Arc;
@@ -154,6 +154,7 @@ pub struct Kernels {
     pub reduce: reduce::Reduce,
     pub keep_finite: keep_finite::KeepFinite,
     pub resize: resize::Resize,
+    pub colour: colour::Colour,
     pub optimizer: crate::optim::OptimizerKernels,
 }
 
@@ -183,6 +184,7 @@ impl Kernels {
             reduce: reduce::Reduce::new(ctx),
             keep_finite: keep_finite::KeepFinite::new(ctx),
             resize: resize::Resize::new(ctx),
+            colour: colour::Colour::new(ctx),
             optimizer: crate::optim::OptimizerKernels::new(ctx),
         }
     }

@@ -250,7 +250,7 @@ fn bad_choices_and_presets() {
     fails_run(&["--pooling", "min"], "--pooling");
     fails_run(&["--loss-form", "other"], "--loss-form");
     fails_run(&["--init", ""], "--init");
-    fails_run(&["--colour", "red"], "unexpected argument '--colour'");
+    fails_run(&["--colour", "red"], "--colour: expected keep-style or luma-swap, got 'red'");
     fails_run(&["--steps"], "--steps");
 }
 
@@ -752,4 +752,34 @@ fn a_three_scale_run_goes_down_at_each_scale_and_logs_its_sizes() {
     let image = stylize::imageio::load(&out).unwrap();
     assert_eq!((image.width, image.height), (40, 27));
     assert!(String::from_utf8_lossy(&run.stdout).contains("12 steps"), "{}", String::from_utf8_lossy(&run.stdout));
+}
+
+#[test]
+fn luma_swap_keeps_the_content_chroma_within_8_bit_rounding() {
+    use stylize::kernels::colour::yiq;
+    let dir = temp_dir("cli-colour");
+    let (a, b) = (dir.join("style-colours.png"), dir.join("luma-swap.png"));
+    for (out, colour) in [(&a, "keep-style"), (&b, "luma-swap")] {
+        let o = out.display().to_string();
+        let run = stylize(&["--content", CHELSEA, "--style", STARRY, "--out", &o, "--size", "32", "--steps", "3", "--colour", colour]);
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    }
+    let (styled, swapped) = (stylize::imageio::load(&a).unwrap(), stylize::imageio::load(&b).unwrap());
+    let content = stylize::imageio::resize_longest(&stylize::imageio::load(std::path::Path::new(CHELSEA)).unwrap(), 32);
+    let px = |img: &stylize::imageio::Image, p: usize| [img.rgb[3 * p], img.rgb[3 * p + 1], img.rgb[3 * p + 2]];
+    let mut checked = 0;
+    for p in 0..(swapped.width * swapped.height) as usize {
+        let o = px(&swapped, p);
+        if o.iter().any(|&v| v <= 1.0 / 255.0 || v >= 254.0 / 255.0) {
+            continue; // clamped into the gamut: its chroma cannot be kept exactly
+        }
+        let (yo, yc, ys) = (yiq(o), yiq(px(&content, p)), yiq(px(&styled, p)));
+        // 8-bit rounding of each channel moves Y, I and Q by at most about 1/255.
+        let tol = 1.5 / 255.0;
+        assert!((yo[1] - yc[1]).abs() <= tol && (yo[2] - yc[2]).abs() <= tol, "pixel {p}: chroma {yo:?} vs content {yc:?}");
+        assert!((yo[0] - ys[0]).abs() <= tol, "pixel {p}: luminance {yo:?} vs the style-coloured result {ys:?}");
+        checked += 1;
+    }
+    assert!(checked > 100, "only {checked} pixels checked");
+    fails_run(&["--colour", "sepia"], "expected keep-style or luma-swap");
 }

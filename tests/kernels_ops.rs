@@ -526,3 +526,35 @@ fn upsampling_matches_its_cpu_twin_and_the_image_resize() {
         assert!(worst <= 1e-5, "{sw}x{sh} -> {dw}x{dh}: twin vs image crate {worst}");
     }
 }
+
+#[test]
+fn luma_swap_matches_its_twin_and_keeps_the_content_chroma() {
+    use stylize::kernels::colour::{luma_swap_cpu, yiq, Colour};
+    let ctx = ctx();
+    let kernel = Colour::new(ctx);
+    let mut rng = Rng::new(31);
+    let pixels = 37 * 23;
+    // Mid-range colours, so that the swap stays in gamut (no clamping) for most pixels.
+    let stylized = rng.vec_f32(pixels * 3, 0.2, 0.8);
+    let content = rng.vec_f32(pixels * 3, 0.35, 0.65);
+    let (s, c) = (upload("stylized", &stylized), upload("content", &content));
+    let out = ctx.storage_buffer("out", (pixels * 12) as u64);
+    let d = kernel.luma_swap(ctx, pixels, &s, &c, &out);
+    run(&[&d]);
+    let got = pollster::block_on(ctx.read_f32(&out, 0, pixels * 3)).unwrap();
+    let twin = luma_swap_cpu(&stylized, &content);
+    let worst = got.iter().zip(&twin).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst <= 1e-5, "GPU vs twin {worst}");
+    let mut checked = 0;
+    for p in 0..pixels {
+        let o = [got[3 * p], got[3 * p + 1], got[3 * p + 2]];
+        if o.iter().any(|&v| v <= 0.0 || v >= 1.0) {
+            continue; // clamped: out of gamut
+        }
+        let (yo, yc, ys) = (yiq(o), yiq([content[3 * p], content[3 * p + 1], content[3 * p + 2]]), yiq([stylized[3 * p], stylized[3 * p + 1], stylized[3 * p + 2]]));
+        assert!((yo[0] - ys[0]).abs() < 1e-3, "pixel {p}: luminance {yo:?} vs {ys:?}");
+        assert!((yo[1] - yc[1]).abs() < 1e-3 && (yo[2] - yc[2]).abs() < 1e-3, "pixel {p}: chroma {yo:?} vs {yc:?}");
+        checked += 1;
+    }
+    assert!(checked > pixels / 2, "only {checked} pixels in gamut");
+}

@@ -385,6 +385,7 @@ fn json_configure_accepts_every_key() {
         scales: stylize::settings::Scales::Count(3),
         min_size: 64,
         scale_steps: 40,
+        colour: stylize::settings::ColourMode::KeepStyle,
         preset: None,
     };
     assert_eq!(s, expected);

@@ -231,6 +231,10 @@ pub struct SettingsArgs {
     /// Steps at each scale before the last, which runs --steps (default 100)
     #[arg(long, value_name = "N")]
     pub scale_steps: Option<String>,
+    /// The result's colours: keep-style (as optimised) or luma-swap (the result's luminance with the
+    /// content's chroma, in YIQ, applied to the final image) (default keep-style)
+    #[arg(long, value_name = "keep-style|luma-swap")]
+    pub colour: Option<String>,
     /// A named set of settings: default, seed, neural-style, fast; other options override it
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
@@ -240,7 +244,7 @@ impl SettingsArgs {
     /// The options given on the command line, parsed and range-checked.
     pub fn overrides(&self) -> Result<Overrides, CliError> {
         let mut o = Overrides::default();
-        let given: [(&str, &Option<String>); 19] = [
+        let given: [(&str, &Option<String>); 20] = [
             ("size", &self.size),
             ("steps", &self.steps),
             ("optimizer", &self.optimizer),
@@ -260,6 +264,7 @@ impl SettingsArgs {
             ("scales", &self.scales),
             ("min_size", &self.min_size),
             ("scale_steps", &self.scale_steps),
+            ("colour", &self.colour),
         ];
         for (key, value) in given {
             if let Some(v) = value {

@@ -186,6 +186,9 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         log.flush().map_err(|e| err("--log-json", e))?;
     }
     let diverged = diverged.and_then(|losses: StepLosses| stylizer.check_finite(&losses).err());
+    let last_plan = plans.last().expect("a schedule has at least one scale");
+    let content_at_size = imageio::resize_to(&content, last_plan.width, last_plan.height);
+    stylizer.apply_colour(&net, &settings, &content_at_size).map_err(|e| err("--colour", e))?;
     let image = pollster::block_on(stylizer.image()).map_err(|e| err("engine", e))?;
     image.save_png(out).map_err(|e| err("--out", e))?;
     if let Some(e) = diverged {

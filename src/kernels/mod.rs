@@ -15,6 +15,7 @@
 //!   replays them every step.
 
 pub mod adam;
+pub mod colour;
 pub mod conv;
 pub mod gram;
 pub mod image;

@@ -96,6 +96,7 @@ impl Settings {
         map.insert("scales".into(), self.scales.name().into());
         map.insert("min_size".into(), self.min_size.into());
         map.insert("scale_steps".into(), self.scale_steps.into());
+        map.insert("colour".into(), self.colour.name().into());
         map.insert("style_scale".into(), num(self.style_scale));
         map.insert(
             "style_blend".into(),

@@ -33,7 +33,7 @@ pub use link::{check_url, parse_share_fragment, percent_decode, percent_encode, 
 
 /// Option keys (snake_case CLI option names) in the order they are documented and serialised.
 /// `preset` is not in this list: it is applied before all of these.
-pub const KEYS: [&str; 19] = [
+pub const KEYS: [&str; 20] = [
     "size",
     "steps",
     "optimizer",
@@ -53,6 +53,7 @@ pub const KEYS: [&str; 19] = [
     "scales",
     "min_size",
     "scale_steps",
+    "colour",
 ];
 
 /// Ranges, shared by validation and error messages (the page's controls are checked by this code too).
@@ -208,6 +209,31 @@ impl LossForm {
     }
 }
 
+/// The result's colours: the style's (as optimised), or the content's chroma with the result's
+/// luminance (YIQ), applied to the final image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColourMode {
+    KeepStyle,
+    LumaSwap,
+}
+
+impl ColourMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            ColourMode::KeepStyle => "keep-style",
+            ColourMode::LumaSwap => "luma-swap",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "keep-style" => Ok(ColourMode::KeepStyle),
+            "luma-swap" => Ok(ColourMode::LumaSwap),
+            other => Err(format!("expected keep-style or luma-swap, got {}", show(other))),
+        }
+    }
+}
+
 /// The coarse-to-fine schedule: one scale, scales √2 apart from the start size, or N scales.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scales {
@@ -288,6 +314,7 @@ pub struct Settings {
     pub min_size: u32,
     /// Steps at each scale before the last (which runs `steps`).
     pub scale_steps: u32,
+    pub colour: ColourMode,
     /// The preset these settings started from (for share links); `None` = the defaults.
     pub preset: Option<String>,
 }
@@ -317,6 +344,7 @@ impl Default for Settings {
             scales: Scales::Off,
             min_size: 0,
             scale_steps: 100,
+            colour: ColourMode::KeepStyle,
             preset: None,
         }
     }
@@ -453,6 +481,7 @@ pub struct Overrides {
     pub scales: Option<Scales>,
     pub min_size: Option<u32>,
     pub scale_steps: Option<u32>,
+    pub colour: Option<ColourMode>,
 }
 
 impl Overrides {
@@ -489,6 +518,7 @@ impl Overrides {
             "scales" => self.scales = Some(Scales::parse(value).map_err(err)?),
             "min_size" => self.min_size = Some(parse_min_size(value).map_err(err)?),
             "scale_steps" => self.scale_steps = Some(parse_u32_in(value, STEPS_RANGE).map_err(err)?),
+            "colour" => self.colour = Some(ColourMode::parse(value).map_err(err)?),
             _ => return Err(unknown_key(key)),
         }
         Ok(())
@@ -555,7 +585,8 @@ impl Settings {
             style_blend,
             scales,
             min_size,
-            scale_steps
+            scale_steps,
+            colour
         );
     }
 
@@ -620,6 +651,7 @@ impl Settings {
             "scales" => self.scales.name(),
             "min_size" => self.min_size.to_string(),
             "scale_steps" => self.scale_steps.to_string(),
+            "colour" => self.colour.name().to_string(),
             _ => return None,
         })
     }

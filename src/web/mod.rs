@@ -614,6 +614,18 @@ async fn step_inner(inner: &Rc<Inner>) -> Result<JsValue, JsValue> {
         .check_finite(&losses)
         .map_err(js_error)?;
     inner.check_usable()?;
+    // The colour mode applies once the last scale has taken its steps.
+    let finished = inner.scales.borrow().as_ref().and_then(|(plans, i)| {
+        let plan = &plans[*i];
+        let done = stylizer.try_borrow().ok()?.steps_done();
+        (*i + 1 == plans.len() && done == plan.settings.steps).then(|| plan.clone())
+    });
+    if let Some(plan) = finished {
+        let content = inner.inputs_for(&plan, false)?.content;
+        let net = inner.inputs.borrow().net.clone().ok_or_else(|| js_error("load the weights first"))?;
+        let s = stylizer.try_borrow().map_err(|_| js_error("step(): the engine is busy"))?;
+        s.apply_colour(&net, &plan.settings, &content).map_err(js_error)?;
+    }
     let (scale, scales) = inner.scales.borrow().as_ref().map_or((1, 1), |(plans, i)| (i + 1, plans.len()));
     let (width, height) = {
         let s = stylizer.try_borrow().map_err(|_| js_error("step(): the engine is busy"))?;

@@ -653,7 +653,8 @@ async function main() {
     });
 
     await test('a coarse-to-fine run shows its scale and ends at the full size', async () => {
-      const p = await openPage(gpu.context, `${url}#size=40&steps=3&scales=2&min_size=28&scale_steps=2`, log);
+      const p = await openPage(gpu.context, `${url}#size=40&steps=3&scales=2&min_size=28&scale_steps=2&colour=luma-swap`, log);
+      check(await p.locator('#set-colour').inputValue() === 'luma-swap', 'the colour mode did not reach the form');
       await p.setInputFiles('#style-file', STYLE);
       await p.waitForFunction(() => window.stylizeApp.styles.length === 1 && window.stylizeApp.content, null, { timeout: 10000 });
       await p.setInputFiles('#content-file', CONTENT);

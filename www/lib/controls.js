@@ -48,6 +48,9 @@ const CONTROLS = [
     tip: 'Longest side of the first scale; 0 picks the smallest size that reaches the deepest layer.' },
   { key: 'scale_steps', label: 'Steps per scale', type: 'int', min: 0, max: 100000,
     tip: 'Steps at each scale before the last one (which runs "Steps").' },
+  { key: 'colour', label: "Colours", type: 'select',
+    options: [['keep-style', "the painting's"], ['luma-swap', "keep the photo's colours"]],
+    tip: "keep the photo's colours: the result's lightness with the photo's colours (YIQ), applied at the end of the run." },
   { key: 'content_layers', label: 'Content layers', type: 'layers',
     tip: 'Layers whose features the result must keep, with their weights. Empty means not used. ' +
       'Deeper layers keep shapes but not exact pixels.' },
