@@ -289,10 +289,11 @@ fn every_value_is_range_checked() {
     }
     let mut o = Overrides::default();
     assert!(o
-        .set("colour", "red")
+        .set("sharpness", "red")
         .unwrap_err()
         .to_string()
-        .contains("unknown option 'colour'"));
+        .contains("unknown option 'sharpness'"));
+    assert!(o.set("colour", "red").unwrap_err().to_string().contains("colour: expected keep-style or luma-swap"));
 }
 
 #[test]
@@ -411,7 +412,8 @@ fn json_configure_errors_give_the_reason_and_change_nothing() {
         ("[1,2]", "JSON object"),
         ("42", "JSON object"),
         ("{", "JSON object"),
-        (r#"{"colour": "red"}"#, "unknown option 'colour'"),
+        (r#"{"sharpness": "red"}"#, "unknown option 'sharpness'"),
+        (r#"{"colour": "red"}"#, "colour: expected keep-style or luma-swap"),
         (r#"{"size": 8}"#, "size: '8' is out of range"),
         (r#"{"size": "big"}"#, "size"),
         (r#"{"size": true}"#, "a boolean"),
