@@ -1,6 +1,7 @@
 // Colour control. `luma_swap`: the result's luminance with the content image's chroma, in YIQ (the
 // colour space of Gatys et al. 2016, "Preserving Color in Neural Artistic Style Transfer"):
-// out = RGB(Y(x), I(content), Q(content)), clamped to [0, 1]. Applied to the final image (no backward).
+// x = RGB(Y(x), I(content), Q(content)), clamped to [0, 1], in place (each thread reads and writes
+// only its own pixel). Applied to the final image (no backward).
 
 struct ColourParams {
     pixels: u32,
@@ -10,9 +11,8 @@ struct ColourParams {
 }
 
 @group(0) @binding(0) var<uniform> cp: ColourParams;
-@group(0) @binding(1) var<storage, read> stylized: array<f32>;
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read> content: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 const TO_YIQ = mat3x3<f32>(
     vec3<f32>(0.299, 0.595716, 0.211456),
@@ -35,11 +35,11 @@ fn luma_swap(
     if (p >= cp.pixels) {
         return;
     }
-    let s = vec3<f32>(stylized[3u * p], stylized[3u * p + 1u], stylized[3u * p + 2u]);
+    let s = vec3<f32>(x[3u * p], x[3u * p + 1u], x[3u * p + 2u]);
     let c = vec3<f32>(content[3u * p], content[3u * p + 1u], content[3u * p + 2u]);
     let yiq = vec3<f32>((TO_YIQ * s).x, (TO_YIQ * c).y, (TO_YIQ * c).z);
     let rgb = clamp(FROM_YIQ * yiq, vec3<f32>(0.0), vec3<f32>(1.0));
-    out[3u * p] = rgb.x;
-    out[3u * p + 1u] = rgb.y;
-    out[3u * p + 2u] = rgb.z;
+    x[3u * p] = rgb.x;
+    x[3u * p + 1u] = rgb.y;
+    x[3u * p + 2u] = rgb.z;
 }

@@ -270,7 +270,9 @@ pub fn convergence(weights: &Weights, images: &std::path::Path, size: u32, steps
         let cost: f64 = plans.iter().map(|p| p.settings.steps as f64 * (p.width * p.height) as f64 / full).sum();
         let schedule: Vec<String> = plans.iter().map(|p| format!("{}×{}", p.settings.steps, p.settings.size)).collect();
         writeln!(report, "| {name} | {} | {objective:.4e} | {cost:.0} | {seconds:.0} |", schedule.join(" + ")).unwrap();
-        let file = out_dir.join(format!("convergence-{}.png", name.split_whitespace().next().unwrap_or("run").to_lowercase().replace(['(', ')', ','], "")));
+        // One file per run: "single-scale Adam" -> convergence-single-scale-adam.png.
+        let slug: String = name.split(" (").next().unwrap_or(name).to_lowercase().split_whitespace().collect::<Vec<_>>().join("-");
+        let file = out_dir.join(format!("convergence-{slug}.png"));
         image.save_png(&file).map_err(|e| e.to_string())?;
         eprintln!("{}", report.lines().last().unwrap_or_default());
     }

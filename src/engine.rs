@@ -138,11 +138,8 @@ impl Stylizer {
         if (inputs.content.width, inputs.content.height) != (plan.width, plan.height) {
             return Err(EngineError::Plan("the content image is not at the plan's size (use Plan::prepare)".into()));
         }
-        let limit = ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size);
-        let largest = plan.largest_buffer_bytes();
-        if largest > limit {
-            return Err(GpuError::TooLarge { what: format!("a {}×{} run", plan.width, plan.height), bytes: largest, limit }.into());
-        }
+        // The callers check the memory budget; every buffer must fit this device whoever calls.
+        plan.check(&crate::plan::Budget { max_buffer: ctx.max_buffer(), total: u64::MAX })?;
         let allocated_before = ctx.allocated_bytes();
         let layers = &plan.layers;
 
@@ -352,17 +349,11 @@ impl Stylizer {
         if (content.width, content.height) != (self.width, self.height) {
             return Err(EngineError::Input("the content image is not at the run's size".into()));
         }
-        let pixels = (self.width * self.height) as usize;
-        let content_buffer = self.ctx.storage_buffer_init("content for colour", bytemuck::cast_slice(&content.rgb));
-        let out = self.ctx.storage_buffer("colour out", self.x.size());
-        let swap = net.kernels.colour.luma_swap(&self.ctx, pixels, &self.x, &content_buffer, &out);
-        let mut encoder = self.ctx.encoder("colour");
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-            swap.record(&mut pass);
-        }
-        encoder.copy_buffer_to_buffer(&out, 0, &self.x, 0, self.x.size());
-        self.ctx.submit(encoder);
+        // dL/dx is scratch between steps (every evaluation overwrites it): the content goes there,
+        // so the colour mode allocates nothing outside the plan.
+        self.ctx.queue.write_buffer(&self.grad_x, 0, bytemuck::cast_slice(&content.rgb));
+        let swap = net.kernels.colour.luma_swap(&self.ctx, (self.width * self.height) as usize, &self.x, &self.grad_x);
+        self.ctx.run(&[&swap]);
         Ok(())
     }
 

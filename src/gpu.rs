@@ -16,7 +16,6 @@ use crate::plan::BufferSpec;
 pub enum GpuError {
     NoAdapter(String),
     NoDevice(String),
-    TooLarge { what: String, bytes: u64, limit: u64 },
     Readback(String),
     Validation(String),
 }
@@ -30,13 +29,6 @@ impl fmt::Display for GpuError {
                  apt-get install mesa-vulkan-drivers), in the browser use Chrome/Edge 113+ or enable WebGPU"
             ),
             GpuError::NoDevice(e) => write!(f, "the GPU adapter refused to create a device: {e}"),
-            GpuError::TooLarge { what, bytes, limit } => write!(
-                f,
-                "{what} needs a {:.1} MiB GPU buffer but this GPU allows at most {:.1} MiB per buffer; \
-                 choose a smaller --size",
-                *bytes as f64 / 1048576.0,
-                *limit as f64 / 1048576.0
-            ),
             GpuError::Readback(e) => write!(f, "reading a result back from the GPU failed: {e}"),
             GpuError::Validation(e) => write!(f, "GPU error: {e}"),
         }
@@ -53,7 +45,6 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     /// Bytes of every storage buffer created through this context (a running total).
     allocated: AtomicU64,
-    uniform_bytes: AtomicU64,
     buffers_created: AtomicU64,
     bind_groups_created: AtomicU64,
     /// The first uncaptured validation error, if any (wgpu reports those asynchronously).
@@ -126,7 +117,6 @@ impl GpuContext {
             adapter_info: adapter.get_info(),
             limits,
             allocated: AtomicU64::new(0),
-            uniform_bytes: AtomicU64::new(0),
             buffers_created: AtomicU64::new(0),
             bind_groups_created: AtomicU64::new(0),
             first_error,
@@ -149,24 +139,15 @@ impl GpuContext {
         self.allocated.load(Ordering::Relaxed)
     }
 
-    /// Bytes of the small uniform buffers of kernel parameters created so far (not in plans).
-    pub fn uniform_bytes(&self) -> u64 {
-        self.uniform_bytes.load(Ordering::Relaxed)
-    }
-
     /// Buffers (storage, uniform, readback staging) and bind groups created so far: a long run
     /// must not add any per step beyond its readbacks' staging buffers.
     pub fn objects_created(&self) -> (u64, u64) {
         (self.buffers_created.load(Ordering::Relaxed), self.bind_groups_created.load(Ordering::Relaxed))
     }
 
-    /// Fails with a clear message when one buffer would exceed what the device allows.
-    pub fn check_size(&self, what: &str, bytes: u64) -> Result<(), GpuError> {
-        let limit = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
-        if bytes > limit {
-            return Err(GpuError::TooLarge { what: what.to_string(), bytes, limit });
-        }
-        Ok(())
+    /// The largest storage buffer this device binds (what plans are checked against).
+    pub fn max_buffer(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
 
     /// A zero-filled storage buffer of `bytes` bytes (rounded up to 16), usable as copy source and target.
@@ -199,7 +180,6 @@ impl GpuContext {
     /// A uniform buffer holding `data`, for kernel parameters fixed at plan time.
     pub fn uniform_buffer_init(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
         let size = buffer_size(data.len() as u64);
-        self.uniform_bytes.fetch_add(size, Ordering::Relaxed);
         self.buffers_created.fetch_add(1, Ordering::Relaxed);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),

@@ -248,7 +248,6 @@ impl Optimizer {
                 )));
             }
         }
-        ctx.check_size("the optimiser state", vector_bytes)?;
         let state = match (cfg.kind, layout) {
             (OptimizerKind::Adam, OptimizerLayout::Adam { moment1, moment2 }) => {
                 // New buffers are zero: that is Adam's initial state.

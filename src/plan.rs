@@ -458,6 +458,7 @@ impl Plan {
 
     /// The plan as one JSON object (`stylize plan`). The field names are stable: scripts read them.
     pub fn to_json(&self, budget: &Budget) -> serde_json::Value {
+        let refusal = self.check(budget).err().map(|e| e.0);
         let buffers: Vec<serde_json::Value> = self
             .run_buffers()
             .iter()
@@ -482,8 +483,8 @@ impl Plan {
             "flops_per_step": self.flops_per_step,
             "memory_budget": budget.total,
             "max_buffer": budget.max_buffer,
-            "fits": self.check(budget).is_ok(),
-            "refusal": self.check(budget).err().map(|e| e.0),
+            "fits": refusal.is_none(),
+            "refusal": refusal,
             "buffers": buffers,
         })
     }

@@ -143,8 +143,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
 
     // GPU.
     let ctx = Arc::new(crate::gpu::native_context().map_err(|e| err("GPU", e))?);
-    let max_buffer = ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size);
-    plan::check_schedule(&plans, &budget(&args.device, max_buffer)).map_err(|e| CliError(e.0))?;
+    plan::check_schedule(&plans, &budget(&args.device, ctx.max_buffer())).map_err(|e| CliError(e.0))?;
     let net = Network::upload(&ctx, &weights).map_err(|e| err("--weights", e))?;
     drop(weights);
     let style_refs: Vec<&Image> = styles.iter().collect();

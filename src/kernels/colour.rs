@@ -28,13 +28,12 @@ impl Colour {
         Colour { luma_swap: ctx.kernel_from_module("colour.luma_swap", &module, "luma_swap") }
     }
 
-    /// `out` = `stylized`'s luminance with `content`'s chroma (all HWC RGB, `pixels` pixels).
-    pub fn luma_swap(&self, ctx: &GpuContext, pixels: usize, stylized: &wgpu::Buffer, content: &wgpu::Buffer, out: &wgpu::Buffer) -> Dispatch {
-        for (b, what) in [(stylized, "stylized"), (content, "content"), (out, "output")] {
-            require_f32s(b, pixels * 3, &format!("colour.luma_swap: {what}"));
-        }
+    /// `x` (in place) = its luminance with `content`'s chroma (both HWC RGB, `pixels` pixels).
+    pub fn luma_swap(&self, ctx: &GpuContext, pixels: usize, x: &wgpu::Buffer, content: &wgpu::Buffer) -> Dispatch {
+        require_f32s(x, pixels * 3, "colour.luma_swap: image");
+        require_f32s(content, pixels * 3, "colour.luma_swap: content");
         let params = ColourParams { pixels: to_u32(pixels, "colour pixels"), _pad: [0; 3] };
-        self.luma_swap.dispatch(ctx, bytemuck::bytes_of(&params), &[(1, stylized), (2, content), (3, out)], gpu::groups_2d(gpu::groups(pixels, 64)))
+        self.luma_swap.dispatch(ctx, bytemuck::bytes_of(&params), &[(1, x), (2, content)], gpu::groups_2d(gpu::groups(pixels, 64)))
     }
 }
 

@@ -132,11 +132,7 @@ impl Inner {
     }
 
     fn budget(&self) -> Budget {
-        let limits = &self.ctx.limits;
-        Budget {
-            max_buffer: limits.max_storage_buffer_binding_size.min(limits.max_buffer_size),
-            total: self.inputs.borrow().memory_budget,
-        }
+        Budget { max_buffer: self.ctx.max_buffer(), total: self.inputs.borrow().memory_budget }
     }
 
     /// The plans of a run (one per scale of its schedule) from the inputs given now, checked against
@@ -621,7 +617,11 @@ async fn step_inner(inner: &Rc<Inner>) -> Result<JsValue, JsValue> {
         (*i + 1 == plans.len() && done == plan.settings.steps).then(|| plan.clone())
     });
     if let Some(plan) = finished {
-        let content = inner.inputs_for(&plan, false)?.content;
+        let content = {
+            let inputs = inner.inputs.borrow();
+            let content = inputs.content.as_ref().ok_or_else(|| js_error("no content image"))?;
+            crate::imageio::resize_to(content, plan.width, plan.height)
+        };
         let net = inner.inputs.borrow().net.clone().ok_or_else(|| js_error("load the weights first"))?;
         let s = stylizer.try_borrow().map_err(|_| js_error("step(): the engine is busy"))?;
         s.apply_colour(&net, &plan.settings, &content).map_err(js_error)?;

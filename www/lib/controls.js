@@ -7,10 +7,10 @@ const CONTROLS = [
   { key: 'preset', label: 'Preset', type: 'select', options: [],
     tip: 'A named set of settings to start from. Changing a control afterwards overrides that part of the preset; ' +
       'share links name the preset and carry the overrides.' },
-  { key: 'size', label: 'Size (px)', type: 'int', min: 16, max: 4096,
+  { key: 'size', label: 'Size (px)', type: 'int',
     tip: 'Longest side of the result, in pixels. The content image is resized to it; GPU memory and time per step ' +
       'grow with its square.' },
-  { key: 'steps', label: 'Steps', type: 'int', min: 0, max: 100000,
+  { key: 'steps', label: 'Steps', type: 'int',
     tip: 'Optimisation steps. Each step runs VGG19 forward and backward once. Adam needs a few hundred for a ' +
       'good result; L-BFGS fewer.' },
   { key: 'optimizer', label: 'Optimiser', type: 'select', options: [['adam', 'Adam'], ['lbfgs', 'L-BFGS']],
@@ -18,7 +18,7 @@ const CONTROLS = [
   { key: 'lr', label: 'Learning rate', type: 'float',
     tip: 'Step size, in [0,1] pixel units per step (Adam) or the scale of the L-BFGS step. Too large gives noise; ' +
       'too small changes little.' },
-  { key: 'lbfgs_history', label: 'L-BFGS history', type: 'int', min: 1, max: 100,
+  { key: 'lbfgs_history', label: 'L-BFGS history', type: 'int',
     tip: 'How many past steps L-BFGS remembers to estimate curvature (only used by L-BFGS).' },
   { key: 'content_weight', label: 'Content weight', type: 'float',
     tip: 'α: how strongly the result keeps the features (shapes) of the content photo.' },
@@ -34,7 +34,7 @@ const CONTROLS = [
   { key: 'init', label: 'Start from', type: 'select',
     options: [['content', 'content image'], ['noise', 'noise'], ['style', 'style image']],
     tip: 'Initial image of the optimisation. An image set under "Initial image" replaces this.' },
-  { key: 'seed', label: 'Seed', type: 'int', min: 0, max: 4294967295,
+  { key: 'seed', label: 'Seed', type: 'int',
     tip: 'Random seed for the noise initialisation: the same seed gives the same result.' },
   { key: 'loss_form', label: 'Loss form', type: 'select',
     options: [['canonical', 'canonical (normalised Gram)'], ['seed', 'seed (tutorial form)']],
@@ -44,9 +44,9 @@ const CONTROLS = [
     options: [['off', 'one (off)'], ['auto', 'auto (√2 apart)'], ['2', '2'], ['3', '3'], ['4', '4'], ['5', '5'], ['6', '6']],
     tip: 'Coarse to fine: run first at small sizes, each scale starting from the previous one\'s image, upsampled. ' +
       'Coarse steps are cheap and let the painting\'s large structures form.' },
-  { key: 'min_size', label: 'First scale (px)', type: 'int', min: 0, max: 4096,
+  { key: 'min_size', label: 'First scale (px)', type: 'int',
     tip: 'Longest side of the first scale; 0 picks the smallest size that reaches the deepest layer.' },
-  { key: 'scale_steps', label: 'Steps per scale', type: 'int', min: 0, max: 100000,
+  { key: 'scale_steps', label: 'Steps per scale', type: 'int',
     tip: 'Steps at each scale before the last one (which runs "Steps").' },
   { key: 'colour', label: "Colours", type: 'select',
     options: [['keep-style', "the painting's"], ['luma-swap', "keep the photo's colours"]],
