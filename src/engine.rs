@@ -13,7 +13,8 @@ use crate::model::{FeatureStack, MapShape};
 use crate::objective::{Form, LossLayer, Objective, SCALAR_SLOTS, SLOT_TOTAL};
 use crate::optim::Optimizer;
 use crate::plan::{Plan, PlanError, PreparedInputs, StyleSetup};
-use crate::settings::{Init, Settings};
+use crate::kernels::colour::{ColourMap, ColourStats};
+use crate::settings::{ColourMode, Init, Settings};
 
 pub use crate::model::Network;
 
@@ -142,11 +143,12 @@ impl Stylizer {
         plan.check(&crate::plan::Budget { max_buffer: ctx.max_buffer(), total: u64::MAX })?;
         let allocated_before = ctx.allocated_bytes();
         let layers = &plan.layers;
+        let colour = InputColours::new(plan.settings.colour, &inputs.content, inputs.styles.iter().map(|(i, _)| i));
 
         // Style targets: T_l = Σ_k b_k G_l(s_k), computed at each style image's own size.
         let mut targets: Vec<Vec<f64>> = Vec::new();
-        for (setup, (image, _)) in plan.styles.iter().zip(&inputs.styles) {
-            let grams = style_grams(net, setup, image, &layers.style, plan.form).await?;
+        for ((setup, (image, _)), map) in plan.styles.iter().zip(&inputs.styles).zip(&colour.styles) {
+            let grams = style_grams(net, setup, image, map.as_ref(), &layers.style, plan.form).await?;
             if targets.is_empty() {
                 targets = grams.iter().map(|g| vec![0.0; g.len()]).collect();
             }
@@ -174,7 +176,8 @@ impl Stylizer {
         // Content targets: features of the content image at the content layers.
         if !layers.content.is_empty() {
             ctx.queue.write_buffer(&x, 0, bytemuck::cast_slice(&inputs.content.rgb));
-            let mut forward = vec![to_input.clone()];
+            let mut forward: Vec<Dispatch> = colour.content.iter().map(|m| net.kernels.colour.colour_map(&ctx, h * w, m, &x)).collect();
+            forward.push(to_input.clone());
             forward.extend(stack.forward(net, |_, _| Vec::new()));
             let mut encoder = ctx.encoder("content targets");
             {
@@ -203,11 +206,20 @@ impl Stylizer {
         evaluate.extend(backward);
         evaluate.push(net.kernels.image.network_grad_to_image(&ctx, h, w, grad_v, &grad_x, &net.input));
         evaluate.push(objective.tv_grad(net, h, w, &x, &grad_x));
+        if colour.optimise_luminance {
+            evaluate.push(net.kernels.colour.luminance_grad(&ctx, h * w, &grad_x));
+        }
 
         // The start image (also the last finite one until a step says otherwise).
         let start = start_image(&plan.settings, &inputs.content, &inputs.styles, inputs.init.as_ref())?;
         ctx.queue.write_buffer(&x, 0, bytemuck::cast_slice(&start));
-        ctx.queue.write_buffer(&last_finite, 0, bytemuck::cast_slice(&start));
+        let mut encoder = ctx.encoder("start image");
+        if let Some(map) = &colour.content {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            net.kernels.colour.colour_map(&ctx, h * w, map, &x).record(&mut pass);
+        }
+        encoder.copy_buffer_to_buffer(&x, 0, &last_finite, 0, x.size());
+        ctx.submit(encoder);
         let optimizer = Optimizer::new(&ctx, &net.kernels.optimizer, &plan.optimizer, &plan.optimizer_state, &x, &grad_x, n)
             .map_err(|e| EngineError::Settings(e.to_string()))?;
         let allocated = ctx.allocated_bytes() - allocated_before - setup_bytes;
@@ -339,10 +351,11 @@ impl Stylizer {
         Carried { image: self.copy_image(), size: (self.width as usize, self.height as usize) }
     }
 
-    /// Applies the colour mode of `settings` to the image (in place): with `luma-swap`, x takes the
-    /// content's chroma (YIQ) and keeps its luminance. `content` is at the run's size.
+    /// Applies the colour mode of `settings` to the final image (in place): with `luma-swap` and
+    /// `luminance`, x takes the content's chroma (YIQ) and keeps its luminance. `content` is at the
+    /// run's size.
     pub fn apply_colour(&self, net: &Network, settings: &Settings, content: &Image) -> Result<(), EngineError> {
-        if settings.colour == crate::settings::ColourMode::KeepStyle {
+        if !settings.colour.keeps_content_chroma() {
             return Ok(());
         }
         check_image("content", content)?;
@@ -420,7 +433,14 @@ fn check_image(what: &str, image: &Image) -> Result<(), EngineError> {
 
 /// The style image's Gram matrices at the style layers, at its own size (setup only: reads back).
 /// Its buffers are the plan's style setup and are freed on return.
-async fn style_grams(net: &Network, setup: &StyleSetup, image: &Image, style: &[LossLayer], form: Form) -> Result<Vec<Vec<f32>>, EngineError> {
+async fn style_grams(
+    net: &Network,
+    setup: &StyleSetup,
+    image: &Image,
+    colour: Option<&ColourMap>,
+    style: &[LossLayer],
+    form: Form,
+) -> Result<Vec<Vec<f32>>, EngineError> {
     let ctx = &net.ctx;
     if (image.width, image.height) != (setup.width, setup.height) {
         return Err(EngineError::Plan("a style image is not at the plan's size (use Plan::prepare)".into()));
@@ -432,7 +452,8 @@ async fn style_grams(net: &Network, setup: &StyleSetup, image: &Image, style: &[
     let shapes = stack.shapes.clone();
     let partials = ctx.alloc(&setup.gram_partials);
     let grams: Vec<(usize, wgpu::Buffer)> = style.iter().zip(&setup.grams).map(|(l, spec)| (l.op, ctx.alloc(spec))).collect();
-    let mut dispatches = vec![net.kernels.image.to_network_input(ctx, h, w, &x, &stack.input, &net.input)];
+    let mut dispatches: Vec<Dispatch> = colour.iter().map(|m| net.kernels.colour.colour_map(ctx, h * w, m, &x)).collect();
+    dispatches.push(net.kernels.image.to_network_input(ctx, h, w, &x, &stack.input, &net.input));
     dispatches.extend(stack.forward(net, |op, features| {
         let s: MapShape = shapes[op];
         grams
@@ -448,6 +469,42 @@ async fn style_grams(net: &Network, setup: &StyleSetup, image: &Image, style: &[
         out.push(ctx.read_f32(g, 0, crate::kernels::c4(shapes[*op].c).pow(2)).await?);
     }
     Ok(out)
+}
+
+/// How the colour mode changes the inputs (see [`ColourMode`]): the maps applied to the content (and
+/// to the start image) and to each style image before the targets are computed, and whether the
+/// image is optimised as grey.
+struct InputColours {
+    content: Option<ColourMap>,
+    styles: Vec<Option<ColourMap>>,
+    optimise_luminance: bool,
+}
+
+impl InputColours {
+    fn new<'a>(mode: ColourMode, content: &Image, styles: impl Iterator<Item = &'a Image>) -> InputColours {
+        let stats = |image: &Image| ColourStats::of(&image.rgb);
+        match mode {
+            ColourMode::KeepStyle | ColourMode::LumaSwap => {
+                InputColours { content: None, styles: styles.map(|_| None).collect(), optimise_luminance: false }
+            }
+            ColourMode::Luminance => {
+                let target = stats(content);
+                InputColours {
+                    content: Some(ColourMap::luminance()),
+                    styles: styles.map(|s| Some(ColourMap::luminance_matched(&stats(s), &target))).collect(),
+                    optimise_luminance: true,
+                }
+            }
+            ColourMode::Histogram => {
+                let target = stats(content);
+                InputColours {
+                    content: None,
+                    styles: styles.map(|s| Some(ColourMap::histogram_matched(&stats(s), &target))).collect(),
+                    optimise_luminance: false,
+                }
+            }
+        }
+    }
 }
 
 /// The start image x₀ as HWC RGB.

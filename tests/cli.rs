@@ -250,7 +250,7 @@ fn bad_choices_and_presets() {
     fails_run(&["--pooling", "min"], "--pooling");
     fails_run(&["--loss-form", "other"], "--loss-form");
     fails_run(&["--init", ""], "--init");
-    fails_run(&["--colour", "red"], "--colour: expected keep-style or luma-swap, got 'red'");
+    fails_run(&["--colour", "red"], "--colour: expected one of keep-style, luma-swap, luminance, histogram, got 'red'");
     fails_run(&["--steps"], "--steps");
 }
 
@@ -755,31 +755,43 @@ fn a_three_scale_run_goes_down_at_each_scale_and_logs_its_sizes() {
 }
 
 #[test]
-fn luma_swap_keeps_the_content_chroma_within_8_bit_rounding() {
+fn luma_swap_and_luminance_only_keep_the_content_chroma_within_8_bit_rounding() {
     use stylize::kernels::colour::yiq;
     let dir = temp_dir("cli-colour");
-    let (a, b) = (dir.join("style-colours.png"), dir.join("luma-swap.png"));
-    for (out, colour) in [(&a, "keep-style"), (&b, "luma-swap")] {
+    let modes = ["keep-style", "luma-swap", "luminance", "histogram"];
+    let outs: Vec<std::path::PathBuf> = modes.iter().map(|m| dir.join(format!("{m}.png"))).collect();
+    for (out, colour) in outs.iter().zip(modes) {
         let o = out.display().to_string();
         let run = stylize(&["--content", CHELSEA, "--style", STARRY, "--out", &o, "--size", "32", "--steps", "3", "--colour", colour]);
-        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        assert!(run.status.success(), "{colour}: {}", String::from_utf8_lossy(&run.stderr));
     }
-    let (styled, swapped) = (stylize::imageio::load(&a).unwrap(), stylize::imageio::load(&b).unwrap());
+    let images: Vec<stylize::imageio::Image> = outs.iter().map(|o| stylize::imageio::load(o).unwrap()).collect();
     let content = stylize::imageio::resize_longest(&stylize::imageio::load(std::path::Path::new(CHELSEA)).unwrap(), 32);
     let px = |img: &stylize::imageio::Image, p: usize| [img.rgb[3 * p], img.rgb[3 * p + 1], img.rgb[3 * p + 2]];
-    let mut checked = 0;
-    for p in 0..(swapped.width * swapped.height) as usize {
-        let o = px(&swapped, p);
-        if o.iter().any(|&v| v <= 1.0 / 255.0 || v >= 254.0 / 255.0) {
-            continue; // clamped into the gamut: its chroma cannot be kept exactly
+    for (mode, image) in modes.iter().zip(&images).skip(1).take(2) {
+        let mut checked = 0;
+        for p in 0..(image.width * image.height) as usize {
+            let o = px(image, p);
+            if o.iter().any(|&v| v <= 1.0 / 255.0 || v >= 254.0 / 255.0) {
+                continue; // clamped into the gamut: its chroma cannot be kept exactly
+            }
+            let (yo, yc) = (yiq(o), yiq(px(&content, p)));
+            // 8-bit rounding of each channel moves Y, I and Q by at most about 1/255.
+            let tol = 1.5 / 255.0;
+            assert!((yo[1] - yc[1]).abs() <= tol && (yo[2] - yc[2]).abs() <= tol, "{mode}, pixel {p}: chroma {yo:?} vs content {yc:?}");
+            if *mode == "luma-swap" {
+                let ys = yiq(px(&images[0], p));
+                assert!((yo[0] - ys[0]).abs() <= tol, "pixel {p}: luminance {yo:?} vs the style-coloured result {ys:?}");
+            }
+            checked += 1;
         }
-        let (yo, yc, ys) = (yiq(o), yiq(px(&content, p)), yiq(px(&styled, p)));
-        // 8-bit rounding of each channel moves Y, I and Q by at most about 1/255.
-        let tol = 1.5 / 255.0;
-        assert!((yo[1] - yc[1]).abs() <= tol && (yo[2] - yc[2]).abs() <= tol, "pixel {p}: chroma {yo:?} vs content {yc:?}");
-        assert!((yo[0] - ys[0]).abs() <= tol, "pixel {p}: luminance {yo:?} vs the style-coloured result {ys:?}");
-        checked += 1;
+        assert!(checked > 100, "{mode}: only {checked} pixels checked");
     }
-    assert!(checked > 100, "only {checked} pixels checked");
-    fails_run(&["--colour", "sepia"], "expected keep-style or luma-swap");
+    // Each mode gives its own image (luminance-only optimises another objective than the luma swap's).
+    for i in 0..modes.len() {
+        for j in i + 1..modes.len() {
+            assert_ne!(images[i].rgb, images[j].rgb, "{} and {} gave the same image", modes[i], modes[j]);
+        }
+    }
+    fails_run(&["--colour", "sepia"], "expected one of keep-style, luma-swap, luminance, histogram");
 }

@@ -557,3 +557,73 @@ fn luma_swap_matches_its_twin_and_keeps_the_content_chroma() {
     }
     assert!(checked > pixels / 2, "only {checked} pixels in gamut");
 }
+
+#[test]
+fn colour_map_and_luminance_grad_match_their_twins() {
+    use stylize::kernels::colour::{luminance_grad_cpu, Colour, ColourMap};
+    let ctx = ctx();
+    let kernel = Colour::new(ctx);
+    let mut rng = Rng::new(41);
+    let pixels = 29 * 31; // not a multiple of the workgroup
+    let rgb = rng.vec_f32(pixels * 3, 0.0, 1.0);
+    // A map that pushes some pixels out of [0, 1], so that the clamp is exercised too.
+    let map = ColourMap { matrix: [[1.2, -0.3, 0.1], [0.2, 0.9, -0.4], [-0.1, 0.5, 1.1]], offset: [0.05, -0.1, 0.2] };
+    for map in [map, ColourMap::luminance()] {
+        let x = upload("image", &rgb);
+        run(&[&kernel.colour_map(ctx, pixels, &map, &x)]);
+        let got = pollster::block_on(ctx.read_f32(&x, 0, pixels * 3)).unwrap();
+        let twin = map.apply_cpu(&rgb);
+        let worst = got.iter().zip(&twin).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst <= 1e-6, "{map:?}: GPU vs twin {worst}");
+        assert!(twin.iter().any(|&v| v == 0.0 || v == 1.0) || map == ColourMap::luminance(), "the clamp was not exercised");
+    }
+    let grad = rng.vec_f32(pixels * 3, -1.0, 1.0);
+    let g = upload("gradient", &grad);
+    run(&[&kernel.luminance_grad(ctx, pixels, &g)]);
+    let got = pollster::block_on(ctx.read_f32(&g, 0, pixels * 3)).unwrap();
+    assert_eq!(got, luminance_grad_cpu(&grad), "luminance_grad: GPU vs twin");
+}
+
+#[test]
+fn colour_matching_maps_give_the_target_statistics() {
+    use stylize::kernels::colour::{yiq, ColourMap, ColourStats};
+    let mut rng = Rng::new(43);
+    // Mid-range colours with some covariance, so that the maps stay in gamut (no clamping).
+    let correlated = |rng: &mut Rng, n: usize, mix: [f32; 3], centre: [f32; 3]| -> Vec<f32> {
+        (0..n)
+            .flat_map(|_| {
+                let (a, b) = (rng.vec_f32(1, -1.0, 1.0)[0], rng.vec_f32(3, -1.0, 1.0));
+                [0, 1, 2].map(|c| centre[c] + 0.08 * (mix[c] * a + 0.5 * b[c]))
+            })
+            .collect()
+    };
+    let style = correlated(&mut rng, 4000, [1.0, 0.2, -0.6], [0.45, 0.5, 0.4]);
+    let content = correlated(&mut rng, 3000, [-0.3, 0.8, 0.5], [0.55, 0.45, 0.5]);
+    let (s, c) = (ColourStats::of(&style), ColourStats::of(&content));
+
+    let mapped = ColourMap::histogram_matched(&s, &c).apply_cpu(&style);
+    assert!(mapped.iter().all(|&v| v > 0.0 && v < 1.0), "the test's colours must stay in gamut");
+    let m = ColourStats::of(&mapped);
+    for i in 0..3 {
+        assert!((m.mean[i] - c.mean[i]).abs() < 1e-5, "mean {:?} vs {:?}", m.mean, c.mean);
+        for j in 0..3 {
+            assert!((m.cov[i][j] - c.cov[i][j]).abs() < 1e-6, "covariance {:?} vs {:?}", m.cov, c.cov);
+        }
+    }
+
+    let grey = ColourMap::luminance_matched(&s, &c).apply_cpu(&style);
+    assert!(grey.chunks_exact(3).all(|p| p[0] == p[1] && p[1] == p[2]), "the luminance map must give grey");
+    let luma = |rgb: &[f32]| -> (f64, f64) {
+        let y: Vec<f64> = rgb.chunks_exact(3).map(|p| yiq([p[0], p[1], p[2]])[0] as f64).collect();
+        let mean = y.iter().sum::<f64>() / y.len() as f64;
+        (mean, y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / y.len() as f64)
+    };
+    let ((gm, gv), (cm, cv)) = (luma(&grey), luma(&content));
+    assert!((gm - cm).abs() < 1e-5 && (gv / cv - 1.0).abs() < 1e-4, "luminance mean/variance {gm}/{gv} vs the photo's {cm}/{cv}");
+    // A flat painting (no variance) maps to the photo's mean luminance, not to infinities.
+    let flat = vec![0.3f32; 300];
+    let f = ColourMap::luminance_matched(&ColourStats::of(&flat), &c).apply_cpu(&flat);
+    assert!(f.iter().all(|&v| (v as f64 - cm).abs() < 1e-5), "flat painting: {:?}", &f[..3]);
+    let h = ColourMap::histogram_matched(&ColourStats::of(&flat), &c).apply_cpu(&flat);
+    assert!(h.iter().all(|v| v.is_finite()), "flat painting under histogram matching");
+}

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use stylize::engine::{Network, Stylizer};
 use stylize::gpu::GpuContext;
 use stylize::imageio::{self, Image};
-use stylize::settings::{LayerWeight, LossForm, OptimizerChoice, Pooling, Settings};
+use stylize::kernels::colour::{ColourMap, ColourStats};
+use stylize::settings::{ColourMode, LayerWeight, LossForm, OptimizerChoice, Pooling, Settings};
 use stylize::weights::Weights;
 use support_objective::{op_of, Problem, Reference};
 
@@ -47,10 +48,34 @@ fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs().max(1e-30)
 }
 
+/// The inputs as the colour mode presents them to the objective (mapped by the CPU twins of the
+/// engine's colour kernels): (content, styles, start).
+fn coloured_inputs(mode: ColourMode, content: &Image, styles: &[(Image, f32)], start: &Image) -> (Image, Vec<(Image, f32)>, Image) {
+    let map = |image: &Image, m: &ColourMap| Image { rgb: m.apply_cpu(&image.rgb), ..image.clone() };
+    let target = ColourStats::of(&content.rgb);
+    match mode {
+        ColourMode::KeepStyle | ColourMode::LumaSwap => (content.clone(), styles.to_vec(), start.clone()),
+        ColourMode::Luminance => {
+            let grey = ColourMap::luminance();
+            let styles = styles.iter().map(|(s, b)| (map(s, &ColourMap::luminance_matched(&ColourStats::of(&s.rgb), &target)), *b)).collect();
+            (map(content, &grey), styles, map(start, &grey))
+        }
+        ColourMode::Histogram => {
+            let styles = styles.iter().map(|(s, b)| (map(s, &ColourMap::histogram_matched(&ColourStats::of(&s.rgb), &target)), *b)).collect();
+            (content.clone(), styles, start.clone())
+        }
+    }
+}
+
 /// Builds the same problem for the GPU engine and the f64 reference, then compares
-/// the four loss values (1e-4 relative) and dL/dx (1e-3 relative L2).
+/// the four loss values (1e-4 relative) and dL/dx (1e-3 relative L2). With `--colour luminance` the
+/// reference's dL/dx goes through the luminance → RGB replication (dL/dY in every channel), and a few
+/// pixels' dL/dY are also checked by finite differences of the reference objective in Y.
 fn check(settings: &Settings, content: &Image, styles: &[(Image, f32)], start: &Image) {
     let f = fixture();
+    let (gpu_content, gpu_styles, gpu_start) = (content, styles, start);
+    let (content, styles, start) = coloured_inputs(settings.colour, content, styles, start);
+    let (content, styles, start) = (&content, &styles[..], &start);
     let reference = Reference { weights: &f.weights, avg_pool: settings.pooling == Pooling::Avg };
     let seed_form = settings.loss_form == LossForm::Seed;
     let (h, w) = (content.height as usize, content.width as usize);
@@ -85,9 +110,14 @@ fn check(settings: &Settings, content: &Image, styles: &[(Image, f32)], start: &
         gamma: settings.tv_weight as f64,
         seed_form,
     };
-    let expected = reference.objective(&problem, &to_f64(&start.rgb));
+    let mut expected = reference.objective(&problem, &to_f64(&start.rgb));
+    let luminance = settings.colour == ColourMode::Luminance;
+    if luminance {
+        expected.grad = expected.grad.chunks_exact(3).flat_map(|g| [g[0] + g[1] + g[2]; 3]).collect();
+    }
 
-    let mut stylizer = pollster::block_on(Stylizer::new(f.ctx.clone(), &f.net, settings, content, styles, Some(start))).expect("stylizer");
+    let mut stylizer =
+        pollster::block_on(Stylizer::new(f.ctx.clone(), &f.net, settings, gpu_content, gpu_styles, Some(gpu_start))).expect("stylizer");
     let grad = pollster::block_on(stylizer.gradient()).expect("gradient");
     let got = pollster::block_on(stylizer.losses()).expect("losses");
 
@@ -103,6 +133,24 @@ fn check(settings: &Settings, content: &Image, styles: &[(Image, f32)], start: &
     let norm: f64 = expected.grad.iter().map(|b| b * b).sum::<f64>().sqrt();
     assert!(norm > 0.0, "reference gradient is zero: the test would prove nothing");
     assert!(diff / norm < 1e-3, "gradient relative L2 error {:e}", diff / norm);
+    if luminance {
+        assert!(grad.chunks_exact(3).all(|g| g[0] == g[1] && g[1] == g[2]), "dL/dY must be the same in every channel");
+        let y: Vec<f64> = start.rgb.chunks_exact(3).map(|p| p[0] as f64).collect();
+        let objective_in_y = |y: &[f64]| reference.objective(&problem, &y.iter().flat_map(|&v| [v; 3]).collect::<Vec<_>>()).total;
+        // The replication's backward (dL/dY = Σ_c dL/dx_c) against finite differences in Y, both
+        // of the f64 reference; the GPU's gradient matched that replicated reference above.
+        let largest = expected.grad.iter().map(|g| g.abs()).fold(0.0, f64::max);
+        let step = 1e-4;
+        for p in [0, w + 1, (h / 2) * w + w / 2, h * w - 1] {
+            let (mut up, mut down) = (y.clone(), y.clone());
+            up[p] += step;
+            down[p] -= step;
+            let fd = (objective_in_y(&up) - objective_in_y(&down)) / (2.0 * step);
+            let (analytic, gpu) = (expected.grad[3 * p], grad[3 * p] as f64);
+            assert!((fd - analytic).abs() < 1e-5 * largest, "pixel {p}: dL/dY by finite differences {fd:e}, replicated {analytic:e}");
+            assert!((fd - gpu).abs() < 1e-2 * largest, "pixel {p}: dL/dY by finite differences {fd:e}, GPU {gpu:e}");
+        }
+    }
 }
 
 fn base_settings() -> Settings {
@@ -143,6 +191,29 @@ fn avg_pooling_blends_and_odd_layers_match_f64_reference() {
     check(&s, &content, &styles, &start);
 }
 
+/// Luminance-only transfer: the objective of the grey image against the grey photo and the
+/// luminance-matched painting, and its gradient through the luminance → RGB replication.
+#[test]
+fn luminance_only_objective_and_gradient_match_f64_reference() {
+    let mut s = base_settings();
+    s.colour = ColourMode::Luminance;
+    let content = image("content/chelsea.png", 22, 19);
+    let style = image("style/starry_night.jpg", 21, 17);
+    let start = image("content/coffee.png", 22, 19);
+    check(&s, &content, &[(style, 1.0)], &start);
+}
+
+/// Histogram matching: the painting's colours mapped to the photo's mean and covariance first.
+#[test]
+fn histogram_matched_objective_and_gradient_match_f64_reference() {
+    let mut s = base_settings();
+    s.colour = ColourMode::Histogram;
+    let content = image("content/chelsea.png", 22, 19);
+    let styles = [(image("style/the_scream.jpg", 19, 23), 0.6), (image("style/starry_night.jpg", 21, 17), 0.4)];
+    let start = image("content/coffee.png", 22, 19);
+    check(&s, &content, &styles, &start);
+}
+
 fn run_steps(settings: &Settings, steps: u32) -> (f64, f64, Image) {
     let f = fixture();
     let content = image("content/chelsea.png", 32, 24);
@@ -174,6 +245,21 @@ fn twenty_lbfgs_steps_lower_the_objective() {
     s.lr = 1.0;
     let (first, last, _) = run_steps(&s, 20);
     assert!(last < 0.8 * first, "L-BFGS: objective {first:e} -> {last:e}");
+}
+
+/// Luminance-only steps keep the image grey (the optimiser sees dL/dY in every channel) and lower
+/// the objective; the photo's chroma comes back at the end.
+#[test]
+fn luminance_only_steps_stay_grey_and_lower_the_objective() {
+    let mut s = base_settings();
+    s.colour = ColourMode::Luminance;
+    for (optimizer, lr) in [(OptimizerChoice::Adam, 0.02), (OptimizerChoice::Lbfgs, 1.0)] {
+        s.optimizer = optimizer;
+        s.lr = lr;
+        let (first, last, image) = run_steps(&s, 10);
+        assert!(last < 0.9 * first, "{optimizer:?}: objective {first:e} -> {last:e}");
+        assert!(image.rgb.chunks_exact(3).all(|p| p[0] == p[1] && p[1] == p[2]), "{optimizer:?}: the image left the grey subspace");
+    }
 }
 
 #[test]

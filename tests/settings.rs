@@ -293,7 +293,7 @@ fn every_value_is_range_checked() {
         .unwrap_err()
         .to_string()
         .contains("unknown option 'sharpness'"));
-    assert!(o.set("colour", "red").unwrap_err().to_string().contains("colour: expected keep-style or luma-swap"));
+    assert!(o.set("colour", "red").unwrap_err().to_string().contains("colour: expected one of keep-style, luma-swap, luminance, histogram"));
 }
 
 #[test]
@@ -413,7 +413,7 @@ fn json_configure_errors_give_the_reason_and_change_nothing() {
         ("42", "JSON object"),
         ("{", "JSON object"),
         (r#"{"sharpness": "red"}"#, "unknown option 'sharpness'"),
-        (r#"{"colour": "red"}"#, "colour: expected keep-style or luma-swap"),
+        (r#"{"colour": "red"}"#, "colour: expected one of keep-style, luma-swap, luminance, histogram"),
         (r#"{"size": 8}"#, "size: '8' is out of range"),
         (r#"{"size": "big"}"#, "size"),
         (r#"{"size": true}"#, "a boolean"),

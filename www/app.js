@@ -12,6 +12,7 @@ import init, { StyleTransfer } from './pkg/stylize.js';
 import { setInputPixelCap } from './lib/images.js';
 import { fetchWeights, forgetWeights } from './lib/weights.js';
 import { SettingsForm } from './lib/controls.js';
+import { setupStrength } from './lib/strength.js';
 import { app, $ } from './lib/state.js';
 import { say, clearMessage, errorText, withTimeout, formatBytes } from './lib/ui.js';
 import { updateButtons } from './lib/buttons.js';
@@ -166,6 +167,10 @@ function setupForm() {
   app.presets = presets;
   app.form = new SettingsForm($('settings-form'), { presets, defaults, layers: StyleTransfer.layers(), onChange: () => {} });
   app.form.write(defaults);
+  app.syncStrength = setupStrength({
+    slider: $('style-strength'), output: $('style-strength-value'), alphaInput: app.form.element('content_weight'),
+    betaInput: app.form.element('style_weight'), defaults, changed: () => settingsChanged(),
+  });
   $('settings-form').addEventListener('change', (e) => {
     if (e.target && e.target.id === 'set-preset') applyPreset(e.target.value);
   });

@@ -231,9 +231,12 @@ pub struct SettingsArgs {
     /// Steps at each scale before the last, which runs --steps (default 100)
     #[arg(long, value_name = "N")]
     pub scale_steps: Option<String>,
-    /// The result's colours: keep-style (as optimised) or luma-swap (the result's luminance with the
-    /// content's chroma, in YIQ, applied to the final image) (default keep-style)
-    #[arg(long, value_name = "keep-style|luma-swap")]
+    /// The result's colours (YIQ): keep-style (the painting's, as optimised); luma-swap (the result's
+    /// luminance with the photo's chroma, applied at the end); luminance (luminance-only transfer: the
+    /// image is optimised as grey, the painting's luminance matched to the photo's, and the photo's
+    /// chroma is put back at the end); histogram (the painting's colours matched to the photo's mean
+    /// and covariance before the transfer) (default keep-style)
+    #[arg(long, value_name = "keep-style|luma-swap|luminance|histogram")]
     pub colour: Option<String>,
     /// A named set of settings: default, seed, neural-style, fast; other options override it
     #[arg(long, value_name = "NAME")]

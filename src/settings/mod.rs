@@ -209,28 +209,43 @@ impl LossForm {
     }
 }
 
-/// The result's colours: the style's (as optimised), or the content's chroma with the result's
-/// luminance (YIQ), applied to the final image.
+/// The result's colours (Gatys et al. 2016, "Preserving Color in Neural Artistic Style Transfer"; YIQ
+/// throughout): the style's, as optimised; the content's chroma with the result's luminance
+/// (`luma-swap`, applied to the final image); luminance-only transfer (`luminance`: the photo and the
+/// painting reduced to luminance, the painting's matched to the photo's mean and variance, the image
+/// optimised as grey (Y, Y, Y), the photo's chroma put back at the end); or the painting's colours
+/// matched to the photo's mean and covariance before the transfer (`histogram`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColourMode {
     KeepStyle,
     LumaSwap,
+    Luminance,
+    Histogram,
 }
 
 impl ColourMode {
+    pub const ALL: [ColourMode; 4] = [ColourMode::KeepStyle, ColourMode::LumaSwap, ColourMode::Luminance, ColourMode::Histogram];
+
     pub fn name(self) -> &'static str {
         match self {
             ColourMode::KeepStyle => "keep-style",
             ColourMode::LumaSwap => "luma-swap",
+            ColourMode::Luminance => "luminance",
+            ColourMode::Histogram => "histogram",
         }
     }
 
     pub fn parse(s: &str) -> Result<Self, String> {
-        match s.trim() {
-            "keep-style" => Ok(ColourMode::KeepStyle),
-            "luma-swap" => Ok(ColourMode::LumaSwap),
-            other => Err(format!("expected keep-style or luma-swap, got {}", show(other))),
-        }
+        let s = s.trim();
+        ColourMode::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = ColourMode::ALL.iter().map(|m| m.name()).collect();
+            format!("expected one of {}, got {}", names.join(", "), show(s))
+        })
+    }
+
+    /// Whether the final image takes the content's chroma (its luminance kept).
+    pub fn keeps_content_chroma(self) -> bool {
+        matches!(self, ColourMode::LumaSwap | ColourMode::Luminance)
     }
 }
 

@@ -675,6 +675,57 @@ async function main() {
       check((await messagesOf(p, 'error')).length === 0, `errors: ${(await messagesOf(p, 'error')).join(' | ')}`);
       await p.close();
     });
+    await test('"keep the photo\'s colours (lightness transfer)" runs grey and ends in the photo\'s colours', async () => {
+      const p = await openPage(gpu.context, `${url}#size=32&steps=3&colour=luminance`, log);
+      check(await p.locator('#set-colour').inputValue() === 'luminance', 'the colour mode did not reach the form');
+      await p.setInputFiles('#style-file', STYLE);
+      await p.waitForFunction(() => window.stylizeApp.styles.length === 1 && window.stylizeApp.content, null, { timeout: 10000 });
+      await p.setInputFiles('#content-file', CONTENT);
+      await p.waitForFunction(() => window.stylizeApp.content.name === 'chelsea.png', null, { timeout: 10000 });
+      await evaluate(p, () => {
+        window.__grey = [];
+        // The largest channel spread of the image after each step: 0 while it is optimised as grey.
+        const spread = (rgba) => {
+          let worst = 0;
+          for (let i = 0; i < rgba.length; i += 4) {
+            worst = Math.max(worst, Math.abs(rgba[i] - rgba[i + 1]), Math.abs(rgba[i + 1] - rgba[i + 2]));
+          }
+          return worst;
+        };
+        window.__spread = spread;
+        window.stylizeApp.afterStep = async () => { window.__grey.push(spread(await window.stylizeApp.st.image())); };
+      });
+      await p.click('#btn-start');
+      await waitRunState(p, ['done', 'stopped', 'idle'], 120000);
+      const r = await evaluate(p, async () => ({ grey: window.__grey, done: window.stylizeApp.run.done,
+        last: window.__spread(await window.stylizeApp.st.image()) }));
+      check(r.done === 3, `steps: ${JSON.stringify(r)}`);
+      check(r.grey.length >= 2 && r.grey.slice(0, -1).every((v) => v === 0), `the image was not grey during the run: ${r.grey}`);
+      check(r.last > 20, `the photo's colours did not come back at the end (channel spread ${r.last})`);
+      check((await messagesOf(p, 'error')).length === 0, `errors: ${(await messagesOf(p, 'error')).join(' | ')}`);
+      await p.close();
+    });
+    await test('the style-strength slider sets the style weight by keyboard, and follows the fields and links', async () => {
+      const p = await openPage(gpu.context, `${url}#style_weight=1000`, log);
+      // Default α = 5, β = 100: β = 1000 is ten times the default ratio, one decade up.
+      check(await p.locator('#style-strength').inputValue() === '1', `slider at ${await p.locator('#style-strength').inputValue()}`);
+      check(await p.locator('#style-strength-value').textContent() === '×10', 'label');
+      await p.focus('#style-strength');
+      for (let i = 0; i < 40; i += 1) await p.keyboard.press('ArrowLeft');
+      check(await p.locator('#style-strength').inputValue() === '-1', `slider at ${await p.locator('#style-strength').inputValue()}`);
+      check(await p.locator('#set-style_weight').inputValue() === '10', `style weight ${await p.locator('#set-style_weight').inputValue()}`);
+      check(await p.locator('#style-strength-value').textContent() === '×0.1', 'label after the keys');
+      await p.click('#btn-link');
+      await p.waitForFunction(() => document.querySelector('#messages .msg[data-key="link"]'), null, { timeout: 10000 });
+      check((await p.locator('#share-link').inputValue()).includes('style_weight=10'), 'the link does not carry the weight');
+      await setControls(p, { 'set-style_weight': '50' });
+      check(await p.locator('#style-strength-value').textContent() === '×0.5', 'the slider did not follow the field');
+      await setControls(p, { 'set-content_weight': '0' });
+      check(await p.locator('#style-strength').isDisabled(), 'the slider works with a content weight of 0');
+      check((await messagesOf(p, 'error')).length === 0, `errors: ${(await messagesOf(p, 'error')).join(' | ')}`);
+      await p.close();
+    });
+
   } finally {
     if (log.length && results.some((r) => !r.ok)) console.log(`browser console errors:\n  ${log.join('\n  ')}`);
     await gpu.close();

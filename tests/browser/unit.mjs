@@ -446,6 +446,24 @@ await test('seed: a u64 above 2^53 reaches the settings JSON with its exact digi
   }
 });
 
+await test('style strength: log scale of β/α around the default ratio, exact weights out, zero and junk refused', async () => {
+  const { strengthOf, styleWeightAt, strengthLabel, DECADES } = await lib('strength.js');
+  const ratio = 100 / 5;
+  check(strengthOf(5, 100, ratio) === 0, 'the default weights are not at the middle');
+  check(Math.abs(strengthOf(5, 1000, ratio) - 1) < 1e-12 && Math.abs(strengthOf(1, 2, ratio) + 1) < 1e-12, 'one decade each way');
+  check(strengthOf(5, 1e9, ratio) === DECADES && strengthOf(5, 1e-9, ratio) === -DECADES, 'not clamped to the slider');
+  for (const [a, b] of [[0, 100], [5, 0], [-1, 100], [NaN, 1], [5, Infinity]]) {
+    check(strengthOf(a, b, ratio) === null, `α=${a} β=${b} gave a position`);
+  }
+  check(styleWeightAt(5, 0, ratio) === 100 && styleWeightAt(5, 1, ratio) === 1000 && styleWeightAt(2, -1, ratio) === 4, 'weights');
+  check(styleWeightAt(5, 0.5, ratio) === 316, `3 significant digits: ${styleWeightAt(5, 0.5, ratio)}`);
+  // Round trip: the weight written for a position puts the slider back there (within the rounding).
+  for (let p = -DECADES; p <= DECADES; p += 0.05) {
+    check(Math.abs(strengthOf(5, styleWeightAt(5, p, ratio), ratio) - p) < 0.003, `position ${p}`);
+  }
+  check(strengthLabel(0) === '×1' && strengthLabel(1) === '×10' && strengthLabel(-1) === '×0.1', 'labels');
+});
+
 // ---------------------------------------------------------------------------------------------
 // 8. The weights cache: is the cached copy still the file on the server?
 

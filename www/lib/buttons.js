@@ -27,6 +27,7 @@ export function updateButtons() {
   $('btn-reset').disabled = state === 'idle' && app.run.done === 0;
   $('btn-download').disabled = app.run.done === 0 || state === 'running';
   app.form.setEnabled(!active);
+  if (app.syncStrength) app.syncStrength();
   $('memory-budget').disabled = active;
   document.body.dataset.runState = state;
 }

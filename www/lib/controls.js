@@ -49,8 +49,12 @@ const CONTROLS = [
   { key: 'scale_steps', label: 'Steps per scale', type: 'int',
     tip: 'Steps at each scale before the last one (which runs "Steps").' },
   { key: 'colour', label: "Colours", type: 'select',
-    options: [['keep-style', "the painting's"], ['luma-swap', "keep the photo's colours"]],
-    tip: "keep the photo's colours: the result's lightness with the photo's colours (YIQ), applied at the end of the run." },
+    options: [['keep-style', "the painting's"], ['luminance', "keep the photo's colours (lightness transfer)"],
+      ['luma-swap', "keep the photo's colours (swapped in at the end)"], ['histogram', "the painting's, matched to the photo's"]],
+    tip: "lightness transfer: only the lightness is stylised (the painting's matched to the photo's), and the photo's " +
+      "colours are put back at the end; the image stays grey while it runs. Swapped in at the end: the result's " +
+      "lightness with the photo's colours (YIQ). Matched: the painting's colours moved to the photo's mean and " +
+      'covariance before the run.' },
   { key: 'content_layers', label: 'Content layers', type: 'layers',
     tip: 'Layers whose features the result must keep, with their weights. Empty means not used. ' +
       'Deeper layers keep shapes but not exact pixels.' },

@@ -14,6 +14,7 @@ export const app = {
   weightsBytes: null, // kept to rebuild the engine after a lost device
   weightsReady: false,
   form: null,
+  syncStrength: null, // moves the style-strength slider to the form's weights (lib/strength.js)
   content: null, // {name, width, height, rgba, url|null}
   styles: [], // {id, name, width, height, rgba, weight, url|null}
   init: null,
