@@ -8,7 +8,8 @@
 //   computed: tile t = r*(r+1)/2 + c. partials[(chunk*tiles + t)*4 + i] is row i of the
 //   tile as a vec4.
 // - `reduce`: one thread per element of G adds its value over all chunks, mirroring
-//   the upper triangle from the lower, and writes scale * sum.
+//   the upper triangle from the lower, and writes scale * sum (or adds it, to sum G over the
+//   tiles of a tiled step).
 
 struct PartialParams {
     pixels: u32,  // h*w
@@ -22,6 +23,10 @@ struct ReduceParams {
     tiles: u32,
     chunks: u32,
     scale: f32,
+    accumulate: u32, // 1: add to G (a tiled step sums G over its tiles)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> pp: PartialParams;
@@ -110,5 +115,9 @@ fn reduce(
     for (var chunk = 0u; chunk < rp.chunks; chunk = chunk + 1u) {
         sum = sum + chunk_partials[(chunk * rp.tiles + tile) * 4u + i][j];
     }
-    gram[e] = rp.scale * sum;
+    if (rp.accumulate != 0u) {
+        gram[e] = gram[e] + rp.scale * sum;
+    } else {
+        gram[e] = rp.scale * sum;
+    }
 }

@@ -15,6 +15,7 @@ use crate::optim::Optimizer;
 use crate::plan::{Plan, PlanError, PreparedInputs, StyleSetup};
 use crate::kernels::colour::{ColourMap, ColourStats};
 use crate::settings::{ColourMode, Init, Settings};
+use crate::tiling::{TileBuffers, TiledPasses};
 
 pub use crate::model::Network;
 
@@ -99,6 +100,7 @@ pub struct Stylizer {
     diverged: Option<(u32, f64)>,
     // Kept alive: the dispatches bind these.
     _stack: FeatureStack,
+    _tiles: Option<TileBuffers>,
 }
 
 impl Stylizer {
@@ -171,14 +173,29 @@ impl Stylizer {
         let x = ctx.alloc(&plan.image.x);
         let grad_x = ctx.alloc(&plan.image.grad);
         let last_finite = ctx.alloc(&plan.image.last_finite);
-        let to_input = net.kernels.image.to_network_input(&ctx, h, w, &x, &stack.input, &net.input);
+        let tile_buffers = plan.tiling.as_ref().map(|t| TileBuffers::new(&ctx, t));
+        let full_shapes = plan.objective_shapes();
+        let tiled = plan.tiling.as_ref().zip(tile_buffers.as_ref()).map(|(layout, buffers)| TiledPasses {
+            net,
+            grid: &layout.grid,
+            stack: &stack,
+            buffers,
+            objective: &objective,
+            full: &full_shapes,
+        });
+        let to_input = || net.kernels.image.to_network_input(&ctx, h, w, &x, &stack.input, &net.input);
 
         // Content targets: features of the content image at the content layers.
         if !layers.content.is_empty() {
             ctx.queue.write_buffer(&x, 0, bytemuck::cast_slice(&inputs.content.rgb));
             let mut forward: Vec<Dispatch> = colour.content.iter().map(|m| net.kernels.colour.colour_map(&ctx, h * w, m, &x)).collect();
-            forward.push(to_input.clone());
-            forward.extend(stack.forward(net, |_, _| Vec::new()));
+            match &tiled {
+                Some(passes) => forward.extend(passes.content_targets(&x)),
+                None => {
+                    forward.push(to_input());
+                    forward.extend(stack.forward(net, |_, _| Vec::new()));
+                }
+            }
             let mut encoder = ctx.encoder("content targets");
             {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
@@ -186,25 +203,38 @@ impl Stylizer {
                     d.record(&mut pass);
                 }
             }
-            for (layer, target) in &objective.content {
-                let features = stack.kept_features(layer.op).expect("content layers are kept");
-                encoder.copy_buffer_to_buffer(features, 0, target, 0, target.size());
+            if tiled.is_none() {
+                for (layer, target) in &objective.content {
+                    let features = stack.kept_features(layer.op).expect("content layers are kept");
+                    encoder.copy_buffer_to_buffer(features, 0, target, 0, target.size());
+                }
             }
             ctx.submit(encoder);
         }
 
         // The objective at x and its gradient, built once.
         let mut written = [false; SCALAR_SLOTS];
-        let mut evaluate = vec![to_input];
+        let mut evaluate = Vec::new();
         let shapes = stack.shapes.clone();
-        evaluate.extend(stack.forward(net, |op, features| objective.forward_at(net, op, shapes[op], features, &mut written)));
+        match &tiled {
+            Some(passes) => evaluate.extend(passes.values(&x, &mut written)),
+            None => {
+                evaluate.push(to_input());
+                evaluate.extend(stack.forward(net, |op, features| objective.forward_at(net, op, shapes[op], features, &mut written)));
+            }
+        }
         evaluate.extend(objective.finish_values(net, h, w, &x, &written));
         evaluate.push(net.kernels.keep_finite.keep(&ctx, n, &objective.scalars, SLOT_TOTAL, &x, &last_finite));
-        let (backward, grad_v) = stack.backward(net, |op, features, grad, accumulate| {
-            objective.backward_at(net, op, shapes[op], features, grad, accumulate)
-        });
-        evaluate.extend(backward);
-        evaluate.push(net.kernels.image.network_grad_to_image(&ctx, h, w, grad_v, &grad_x, &net.input));
+        match &tiled {
+            Some(passes) => evaluate.extend(passes.gradients(&grad_x, &x)),
+            None => {
+                let (backward, grad_v) = stack.backward(net, |op, features, grad, accumulate| {
+                    objective.backward_at(net, op, shapes[op], features, grad, accumulate)
+                });
+                evaluate.extend(backward);
+                evaluate.push(net.kernels.image.network_grad_to_image(&ctx, h, w, grad_v, &grad_x, &net.input));
+            }
+        }
         evaluate.push(objective.tv_grad(net, h, w, &x, &grad_x));
         if colour.optimise_luminance {
             evaluate.push(net.kernels.colour.luminance_grad(&ctx, h * w, &grad_x));
@@ -241,6 +271,7 @@ impl Stylizer {
             allocated,
             diverged: None,
             _stack: stack,
+            _tiles: tile_buffers,
         })
     }
 
@@ -453,15 +484,25 @@ async fn style_grams(
     let partials = ctx.alloc(&setup.gram_partials);
     let grams: Vec<(usize, wgpu::Buffer)> = style.iter().zip(&setup.grams).map(|(l, spec)| (l.op, ctx.alloc(spec))).collect();
     let mut dispatches: Vec<Dispatch> = colour.iter().map(|m| net.kernels.colour.colour_map(ctx, h * w, m, &x)).collect();
-    dispatches.push(net.kernels.image.to_network_input(ctx, h, w, &x, &stack.input, &net.input));
-    dispatches.extend(stack.forward(net, |op, features| {
-        let s: MapShape = shapes[op];
-        grams
-            .iter()
-            .filter(|(o, _)| *o == op)
-            .flat_map(|(_, g)| net.kernels.gram.build(ctx, s.h, s.w, s.c, features, &partials, g, form.gram_scale(s)))
-            .collect()
-    }));
+    let tile_buffers = setup.tiles.as_ref().map(|t| (ctx.alloc(&t.tile_x), ctx.alloc(&t.window)));
+    match setup.tiles.as_ref().zip(tile_buffers.as_ref()) {
+        Some((tiles, (tile_x, window))) => {
+            let full = crate::model::output_shapes(h, w, setup.stack.depth);
+            let buffers = (&x, tile_x, window, &partials);
+            dispatches.extend(crate::tiling::style_grams(net, &tiles.grid, &stack, buffers, &grams, &full, |s| form.gram_scale(s)));
+        }
+        None => {
+            dispatches.push(net.kernels.image.to_network_input(ctx, h, w, &x, &stack.input, &net.input));
+            dispatches.extend(stack.forward(net, |op, features| {
+                let s: MapShape = shapes[op];
+                grams
+                    .iter()
+                    .filter(|(o, _)| *o == op)
+                    .flat_map(|(_, g)| net.kernels.gram.build(ctx, s.h, s.w, s.c, features, &partials, g, form.gram_scale(s)))
+                    .collect()
+            }));
+        }
+    }
     let refs: Vec<&Dispatch> = dispatches.iter().collect();
     ctx.run(&refs);
     let mut out = Vec::with_capacity(grams.len());

@@ -25,6 +25,7 @@ pub mod objective;
 pub mod optim;
 pub mod plan;
 pub mod settings;
+pub mod tiling;
 pub mod weights;
 
 #[cfg(target_arch = "wasm32")]

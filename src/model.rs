@@ -7,7 +7,7 @@
 //! in one of two ping-pong buffers that the backward pass reuses for gradients.
 
 use crate::gpu::{Dispatch, GpuContext};
-use crate::kernels::{c4, colour, conv, gram, image, keep_finite, loss, mask_words, pool, reduce, resize, tv};
+use crate::kernels::{c4, colour, conv, gram, image, keep_finite, loss, mask_words, pool, reduce, resize, tv, window};
 use crate::plan::BufferSpec;
 use crate::weights::Weights;
 use std::sync::Arc;
@@ -105,6 +105,26 @@ pub fn min_side_for<'a>(relus: impl IntoIterator<Item = &'a str>) -> u32 {
     min_side_for_depth(depth)
 }
 
+/// How many input pixels each pixel of op `op`'s output spans: 2 to the number of poolings up to it.
+pub fn downsampling(op: usize) -> usize {
+    1 << VGG19[..=op].iter().filter(|o| matches!(o, LayerOp::Pool)).count()
+}
+
+/// The receptive-field radius of op `op`'s output, in input pixels: its value at a pixel depends on
+/// the input within this many pixels of that pixel's span (each 3×3 conv adds one pixel at its own
+/// resolution; a 2×2 pooling adds none when windows align to its grid).
+pub fn receptive_margin(op: usize) -> usize {
+    let mut stride = 1;
+    let mut margin = 0;
+    for o in &VGG19[..=op] {
+        match o {
+            LayerOp::Conv(_) => margin += stride,
+            LayerOp::Pool => stride *= 2,
+        }
+    }
+    margin
+}
+
 /// Height, width and (real, unpadded) channels of a feature map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapShape {
@@ -155,6 +175,7 @@ pub struct Kernels {
     pub keep_finite: keep_finite::KeepFinite,
     pub resize: resize::Resize,
     pub colour: colour::Colour,
+    pub window: window::WindowCopy,
     pub optimizer: crate::optim::OptimizerKernels,
 }
 
@@ -185,6 +206,7 @@ impl Kernels {
             keep_finite: keep_finite::KeepFinite::new(ctx),
             resize: resize::Resize::new(ctx),
             colour: colour::Colour::new(ctx),
+            window: window::WindowCopy::new(ctx),
             optimizer: crate::optim::OptimizerKernels::new(ctx),
         }
     }
@@ -363,6 +385,25 @@ impl FeatureStack {
             masks: layout.masks.iter().map(|m| m.as_ref().map(|spec| ctx.alloc(spec))).collect(),
             loss: layout.loss.clone(),
             pooling: layout.pooling,
+        }
+    }
+
+    /// The same buffers for an `h`×`w` image no larger on either side (a tile's region: the tiled
+    /// step sizes the stack for its largest region and runs every region through it).
+    pub fn resized(&self, h: usize, w: usize) -> FeatureStack {
+        assert!(h <= self.h && w <= self.w, "a {h}×{w} region does not fit a {}×{} stack", self.h, self.w);
+        FeatureStack {
+            h,
+            w,
+            depth: self.depth,
+            shapes: output_shapes(h, w, self.depth),
+            input: self.input.clone(),
+            ping: self.ping.clone(),
+            slots: self.slots.clone(),
+            kept: self.kept.clone(),
+            masks: self.masks.clone(),
+            loss: self.loss.clone(),
+            pooling: self.pooling,
         }
     }
 

@@ -147,41 +147,105 @@ impl Objective {
         features: &wgpu::Buffer,
         written: &mut [bool; SCALAR_SLOTS],
     ) -> Vec<Dispatch> {
-        let ctx = &net.ctx;
-        let k = &net.kernels;
         let mut out = Vec::new();
         for (layer, target) in self.content.iter().filter(|(l, _)| l.op == op) {
-            out.push(k.content.partial(ctx, shape.h, shape.w, shape.c, features, target, &self.partials, 0));
-            let scale = content_scales(layer.weight as f64, shape.c, shape.h, shape.w).loss;
-            out.push(k.reduce.finish(
-                ctx,
-                &self.partials,
-                0,
-                crate::kernels::loss::ContentLoss::partials_len(shape.h, shape.w, shape.c),
-                &self.scalars,
-                SLOT_CONTENT,
-                scale,
-                written[SLOT_CONTENT],
-            ));
-            written[SLOT_CONTENT] = true;
+            out.extend(self.content_value(net, layer, (shape.h, shape.w), shape, features, target, written));
         }
         for (layer, gram, target) in self.style.iter().filter(|(l, _, _)| l.op == op) {
-            out.extend(k.gram.build(ctx, shape.h, shape.w, shape.c, features, &self.gram_partials, gram, self.form.gram_scale(shape)));
-            out.push(k.style.partial(ctx, shape.c, gram, target, &self.partials, 0));
-            let scale = style_scales(layer.weight as f64, shape.c, shape.h, shape.w, self.form.is_seed()).loss;
-            out.push(k.reduce.finish(
-                ctx,
-                &self.partials,
-                0,
-                crate::kernels::loss::StyleLoss::partials_len(shape.c),
-                &self.scalars,
-                SLOT_STYLE,
-                scale,
-                written[SLOT_STYLE],
-            ));
-            written[SLOT_STYLE] = true;
+            let k = &net.kernels;
+            out.extend(k.gram.build(&net.ctx, shape.h, shape.w, shape.c, features, &self.gram_partials, gram, self.form.gram_scale(shape)));
+            out.extend(self.style_value(net, layer, shape, gram, target, written));
         }
         out
+    }
+
+    /// Adds a content layer's loss over an `h`×`w` window (`features` and `target` both hold just
+    /// that window) to the content slot; `full` is the layer's map for the whole image.
+    #[allow(clippy::too_many_arguments)]
+    fn content_value(
+        &self,
+        net: &Network,
+        layer: &LossLayer,
+        (h, w): (usize, usize),
+        full: MapShape,
+        features: &wgpu::Buffer,
+        target: &wgpu::Buffer,
+        written: &mut [bool; SCALAR_SLOTS],
+    ) -> Vec<Dispatch> {
+        let k = &net.kernels;
+        let scale = content_scales(layer.weight as f64, full.c, full.h, full.w).loss;
+        let partials = crate::kernels::loss::ContentLoss::partials_len(h, w, full.c);
+        let out = vec![
+            k.content.partial(&net.ctx, h, w, full.c, features, target, &self.partials, 0),
+            k.reduce.finish(&net.ctx, &self.partials, 0, partials, &self.scalars, SLOT_CONTENT, scale, written[SLOT_CONTENT]),
+        ];
+        written[SLOT_CONTENT] = true;
+        out
+    }
+
+    /// Adds a style layer's loss (its Gram against the target) to the style slot.
+    fn style_value(
+        &self,
+        net: &Network,
+        layer: &LossLayer,
+        full: MapShape,
+        gram: &wgpu::Buffer,
+        target: &wgpu::Buffer,
+        written: &mut [bool; SCALAR_SLOTS],
+    ) -> Vec<Dispatch> {
+        let k = &net.kernels;
+        let scale = style_scales(layer.weight as f64, full.c, full.h, full.w, self.form.is_seed()).loss;
+        let partials = crate::kernels::loss::StyleLoss::partials_len(full.c);
+        let out = vec![
+            k.style.partial(&net.ctx, full.c, gram, target, &self.partials, 0),
+            k.reduce.finish(&net.ctx, &self.partials, 0, partials, &self.scalars, SLOT_STYLE, scale, written[SLOT_STYLE]),
+        ];
+        written[SLOT_STYLE] = true;
+        out
+    }
+
+    /// The values pass of one tile at op `op` (see [`crate::tiling`]): the interior window `at` of
+    /// the region's features (`region_map`) adds to the content loss and to the Grams (which the
+    /// first tile overwrites). `window` and `window_target` are scratch for the interior's features
+    /// and content target; `full` is the op's map for the whole image.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tile_values_at(
+        &self,
+        net: &Network,
+        op: usize,
+        (region_map, full): (MapShape, MapShape),
+        features: &wgpu::Buffer,
+        at: crate::tiling::InteriorAt,
+        (window, window_target): (&wgpu::Buffer, &wgpu::Buffer),
+        first_tile: bool,
+        written: &mut [bool; SCALAR_SLOTS],
+    ) -> Vec<Dispatch> {
+        use crate::kernels::window::At;
+        let (ctx, k) = (&net.ctx, &net.kernels);
+        let c4 = c4(full.c);
+        let size = (at.local.h, at.local.w);
+        let local = At { width: region_map.w, y: at.local.y, x: at.local.x };
+        let packed = At { width: at.local.w, y: 0, x: 0 };
+        let global = At { width: full.w, y: at.global.y, x: at.global.x };
+        let mut out = Vec::new();
+        let has_layers = self.content.iter().any(|(l, _)| l.op == op) || self.style.iter().any(|(l, _, _)| l.op == op);
+        if has_layers {
+            out.push(k.window.copy(ctx, size, c4, features, local, window, packed));
+        }
+        for (layer, target) in self.content.iter().filter(|(l, _)| l.op == op) {
+            out.push(k.window.copy(ctx, size, c4, target, global, window_target, packed));
+            out.extend(self.content_value(net, layer, size, full, window, window_target, written));
+        }
+        for (_, gram, _) in self.style.iter().filter(|(l, _, _)| l.op == op) {
+            let shape = (size.0, size.1, full.c);
+            out.extend(k.gram.build_into(ctx, shape, window, &self.gram_partials, gram, self.form.gram_scale(full), !first_tile));
+        }
+        out
+    }
+
+    /// After the values pass: the style loss of each layer from its Gram summed over the tiles.
+    pub fn style_values(&self, net: &Network, full_shapes: &[MapShape], written: &mut [bool; SCALAR_SLOTS]) -> Vec<Dispatch> {
+        self.style.iter().flat_map(|(layer, gram, target)| self.style_value(net, layer, full_shapes[layer.op], gram, target, written)).collect()
     }
 
     /// Dispatches that add dL/dF of the terms at op `op` into `grad`.
@@ -192,19 +256,63 @@ impl Objective {
         shape: MapShape,
         features: &wgpu::Buffer,
         grad: &wgpu::Buffer,
+        accumulate: bool,
+    ) -> Vec<Dispatch> {
+        self.grads_at(net, op, (shape, shape), features, grad, accumulate, |_, target| (Vec::new(), target.clone()))
+    }
+
+    /// The gradient pass of one tile at op `op` (see [`crate::tiling`]): dL/dF over the region's map
+    /// `region_map` from the global Grams, and from the content target's window `region_at` of the
+    /// full map (`full`), cut into `region_target`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tile_grads_at(
+        &self,
+        net: &Network,
+        op: usize,
+        (region_map, full): (MapShape, MapShape),
+        features: &wgpu::Buffer,
+        grad: &wgpu::Buffer,
+        accumulate: bool,
+        region_at: crate::kernels::window::Rect,
+        region_target: &wgpu::Buffer,
+    ) -> Vec<Dispatch> {
+        use crate::kernels::window::At;
+        let cut = |net: &Network, target: &wgpu::Buffer| {
+            let from = At { width: full.w, y: region_at.y, x: region_at.x };
+            let to = At { width: region_map.w, y: 0, x: 0 };
+            let copy = net.kernels.window.copy(&net.ctx, (region_map.h, region_map.w), c4(full.c), target, from, region_target, to);
+            (vec![copy], region_target.clone())
+        };
+        self.grads_at(net, op, (region_map, full), features, grad, accumulate, cut)
+    }
+
+    /// dL/dF of the terms at op `op` over a map of shape `map` (the whole image's, `full`, or a
+    /// tile region's), the coefficients from `full`; `content_target(net, target)` gives the
+    /// dispatches that put the content target over `map` and the buffer that then holds it.
+    #[allow(clippy::too_many_arguments)]
+    fn grads_at(
+        &self,
+        net: &Network,
+        op: usize,
+        (map, full): (MapShape, MapShape),
+        features: &wgpu::Buffer,
+        grad: &wgpu::Buffer,
         mut accumulate: bool,
+        content_target: impl Fn(&Network, &wgpu::Buffer) -> (Vec<Dispatch>, wgpu::Buffer),
     ) -> Vec<Dispatch> {
         let ctx = &net.ctx;
         let k = &net.kernels;
         let mut out = Vec::new();
         for (layer, target) in self.content.iter().filter(|(l, _)| l.op == op) {
-            let coef = self.terms.content * content_scales(layer.weight as f64, shape.c, shape.h, shape.w).grad;
-            out.push(k.content.grad(ctx, shape.h, shape.w, shape.c, features, target, grad, coef, accumulate));
+            let coef = self.terms.content * content_scales(layer.weight as f64, full.c, full.h, full.w).grad;
+            let (cut, target) = content_target(net, target);
+            out.extend(cut);
+            out.push(k.content.grad(ctx, map.h, map.w, map.c, features, &target, grad, coef, accumulate));
             accumulate = true;
         }
         for (layer, gram, target) in self.style.iter().filter(|(l, _, _)| l.op == op) {
-            let coef = self.terms.style * style_scales(layer.weight as f64, shape.c, shape.h, shape.w, self.form.is_seed()).grad;
-            out.push(k.style.grad(ctx, shape.h, shape.w, shape.c, features, gram, target, grad, coef, accumulate));
+            let coef = self.terms.style * style_scales(layer.weight as f64, full.c, full.h, full.w, self.form.is_seed()).grad;
+            out.push(k.style.grad(ctx, map.h, map.w, map.c, features, gram, target, grad, coef, accumulate));
             accumulate = true;
         }
         out

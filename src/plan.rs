@@ -13,10 +13,11 @@
 use crate::imageio::{self, Image};
 use crate::kernels::c4;
 use crate::kernels::pool::PoolKind;
-use crate::model::{self, LayerOp, StackLayout, CONVS, VGG19};
+use crate::model::{self, LayerOp, MapShape, StackLayout, CONVS, VGG19};
 use crate::objective::{Form, LossLayer, ObjectiveLayout, TermWeights};
 use crate::optim::{OptimizerConfig, OptimizerKind, OptimizerLayout, IMAGENET_STD};
 use crate::settings::{self, LayerWeight, LossForm, OptimizerChoice, Pooling, Settings};
+use crate::tiling::TileGrid;
 
 /// One GPU storage buffer of a plan: what it holds and its size in bytes (rounded as the GPU
 /// context rounds every buffer).
@@ -85,11 +86,60 @@ pub struct StyleSetup {
     pub x: BufferSpec,
     pub gram_partials: BufferSpec,
     pub grams: Vec<BufferSpec>,
+    /// Tiles of a tiled run's style image (its Grams summed over the tiles' interiors), whose
+    /// `stack` is then sized for the largest tile region.
+    pub tiles: Option<StyleTiles>,
+}
+
+/// The tiles of a style image and their scratch buffers: a region of x, and a tile interior's
+/// features at one style layer.
+#[derive(Clone, Debug)]
+pub struct StyleTiles {
+    pub grid: TileGrid,
+    pub tile_x: BufferSpec,
+    pub window: BufferSpec,
 }
 
 impl StyleSetup {
     pub fn buffers(&self) -> impl Iterator<Item = &BufferSpec> {
-        self.stack.buffers().chain([&self.x, &self.gram_partials]).chain(&self.grams)
+        let tiles = self.tiles.iter().flat_map(|t| [&t.tile_x, &t.window]);
+        self.stack.buffers().chain([&self.x, &self.gram_partials]).chain(&self.grams).chain(tiles)
+    }
+
+    /// This style image's Grams computed in tiles of `tile` px (`style_ops`: the style layers).
+    fn tiled(mut self, tile: usize, style_ops: &[usize], pooling: PoolKind) -> Result<StyleSetup, PlanError> {
+        let grid = TileGrid::new(self.width as usize, self.height as usize, tile, style_ops)?;
+        let h = grid.tiles.iter().map(|t| t.values.h).max().unwrap_or(0);
+        let w = grid.tiles.iter().map(|t| t.values.w).max().unwrap_or(0);
+        let full = model::output_shapes(self.height as usize, self.width as usize, self.stack.depth);
+        self.stack = StackLayout::new(h, w, self.stack.depth, style_ops, &[], pooling);
+        let window = style_ops.iter().map(|&o| (tile / model::downsampling(o)).pow(2) * c4(full[o].c)).max().unwrap_or(1);
+        self.tiles = Some(StyleTiles {
+            grid,
+            tile_x: BufferSpec::new("style tile x", (h * w * 3) as u64 * 4),
+            window: BufferSpec::new("style tile interior features", window as u64 * 4),
+        });
+        Ok(self)
+    }
+}
+
+/// The tiles of a tiled run and their scratch buffers (see [`crate::tiling`]).
+#[derive(Clone, Debug)]
+pub struct TiledLayout {
+    pub grid: TileGrid,
+    /// A tile region of x, and its dL/dx.
+    pub tile_x: BufferSpec,
+    pub tile_grad: BufferSpec,
+    /// A tile interior's features at one loss layer, and the content target there.
+    pub window: BufferSpec,
+    pub window_target: BufferSpec,
+    /// The content target over a tile's region.
+    pub region_target: BufferSpec,
+}
+
+impl TiledLayout {
+    pub fn buffers(&self) -> impl Iterator<Item = &BufferSpec> {
+        [&self.tile_x, &self.tile_grad, &self.window, &self.window_target, &self.region_target].into_iter()
     }
 }
 
@@ -117,6 +167,9 @@ pub struct Plan {
     pub objective: ObjectiveLayout,
     pub optimizer_state: OptimizerLayout,
     pub image: ImageLayout,
+    /// The tiles of a tiled run ([`Plan::tiled`]), whose `stack` is then sized for the largest tile
+    /// region instead of the image.
+    pub tiling: Option<TiledLayout>,
     /// (weights, bias) of every conv the weights file holds, as the network uploads them.
     pub weights: Vec<(BufferSpec, BufferSpec)>,
     pub flops_per_step: u64,
@@ -253,6 +306,12 @@ fn conv_flops(shapes_in: &[(usize, usize)], depth: usize) -> u64 {
         .sum()
 }
 
+/// Conv FLOPs of one forward and backward pass of the first `depth` ops over an `h`×`w` image.
+fn stack_flops(h: usize, w: usize, depth: usize) -> u64 {
+    let inputs: Vec<(usize, usize)> = std::iter::once((h, w)).chain(model::output_shapes(h, w, depth).iter().map(|s| (s.h, s.w))).collect();
+    conv_flops(&inputs, depth)
+}
+
 impl Plan {
     /// The plan for images of these sizes (before resizing): the output's longest side is
     /// `settings.size`, each style image's is `style_scale × size`. `style_weights` has one weight
@@ -371,13 +430,12 @@ impl Plan {
                             .map(|&op| BufferSpec::new("style gram", c4(stack.shapes[op].c).pow(2) as u64 * 4))
                             .collect(),
                         stack,
+                        tiles: None,
                     }
                 })
                 .collect()
         };
-        let inputs: Vec<(usize, usize)> =
-            std::iter::once((h, w)).chain(stack.shapes.iter().map(|s| (s.h, s.w))).collect();
-        let flops_per_step = conv_flops(&inputs, layers.depth);
+        let flops_per_step = stack_flops(h, w, layers.depth);
         Ok(Plan {
             settings: settings.clone(),
             width,
@@ -392,11 +450,55 @@ impl Plan {
             objective,
             optimizer_state,
             image,
+            tiling: None,
             weights: weight_layout(weight_convs),
             flops_per_step,
             min_side,
             min_style_side,
         })
+    }
+
+    /// This plan run in tiles of `tile` px (a multiple of 16; see [`crate::tiling`]): the feature
+    /// stack shrinks to the largest tile region, and the tiles' scratch buffers are added. The image,
+    /// the optimiser's state, the Grams and the content targets stay at full size. Style images
+    /// larger than a tile have their Grams summed over tiles too.
+    pub fn tiled(mut self, tile: usize) -> Result<Plan, PlanError> {
+        let loss_ops: Vec<usize> = self.layers.content.iter().chain(&self.layers.style).map(|l| l.op).collect();
+        let content_ops: Vec<usize> = self.layers.content.iter().map(|l| l.op).collect();
+        let grid = TileGrid::new(self.width as usize, self.height as usize, tile, &loss_ops)?;
+        let (rh, rw) = grid.largest_region();
+        // Each tile: forward over its values region, forward and backward over its gradient region.
+        let depth = self.layers.depth;
+        self.flops_per_step =
+            grid.tiles.iter().map(|t| stack_flops(t.values.h, t.values.w, depth) / 2 + stack_flops(t.grads.h, t.grads.w, depth)).sum();
+        self.stack = StackLayout::new(rh, rw, self.layers.depth, &loss_ops, &content_ops, self.pooling);
+        let full = &self.objective_shapes();
+        // A tile's interior at op o: at most (tile / 2^pools)² positions.
+        let window = |ops: &[usize]| {
+            ops.iter().map(|&o| (tile / model::downsampling(o)).pow(2) * c4(full[o].c)).max().unwrap_or(0).max(1)
+        };
+        let region_target = content_ops.iter().map(|&o| self.stack.shapes[o].padded_len()).max().unwrap_or(0).max(1);
+        let style_ops: Vec<usize> = self.layers.style.iter().map(|l| l.op).collect();
+        let styles = std::mem::take(&mut self.styles);
+        self.styles = styles
+            .into_iter()
+            .map(|s| if s.width.max(s.height) as usize > tile { s.tiled(tile, &style_ops, self.pooling) } else { Ok(s) })
+            .collect::<Result<_, _>>()?;
+        let f32s = |label: &str, len: usize| BufferSpec::new(label, len as u64 * 4);
+        self.tiling = Some(TiledLayout {
+            tile_x: f32s("tile x", rh * rw * 3),
+            tile_grad: f32s("tile dL/dx", rh * rw * 3),
+            window: f32s("tile interior features", window(&loss_ops)),
+            window_target: f32s("tile interior content target", window(&content_ops)),
+            region_target: f32s("tile region content target", region_target),
+            grid,
+        });
+        Ok(self)
+    }
+
+    /// The shapes of the loss maps for the whole image (the stack's own, unless tiled).
+    pub fn objective_shapes(&self) -> Vec<MapShape> {
+        model::output_shapes(self.height as usize, self.width as usize, self.layers.depth)
     }
 
     /// The buffers of the run itself (allocated after the style targets are computed).
@@ -407,6 +509,7 @@ impl Plan {
             .chain(self.objective.buffers())
             .chain(self.optimizer_state.buffers())
             .chain(image)
+            .chain(self.tiling.iter().flat_map(|t| t.buffers()))
             .collect()
     }
 
@@ -481,6 +584,9 @@ impl Plan {
             "run_bytes": self.run_bytes(),
             "style_setup_bytes": self.style_setup_bytes(),
             "flops_per_step": self.flops_per_step,
+            "tile": self.tiling.as_ref().map(|t| t.grid.tile),
+            "tiles": self.tiling.as_ref().map_or(1, |t| t.grid.tiles.len()),
+            "halo": self.tiling.as_ref().map(|t| t.grid.halo_grads),
             "memory_budget": budget.total,
             "max_buffer": budget.max_buffer,
             "fits": refusal.is_none(),
@@ -607,6 +713,16 @@ pub fn schedule_plans(
         .iter()
         .map(|s| Plan::for_images(&Settings { size: s.size, steps: s.steps, ..settings.clone() }, content, styles, style_weights, weight_convs))
         .collect()
+}
+
+/// Each plan of a schedule run in tiles of `tile` px ([`Plan::tiled`]) when its image is larger than
+/// one tile; smaller scales stay untiled. `None` leaves every plan untiled.
+pub fn tile_plans(plans: Vec<Plan>, tile: Option<u32>) -> Result<Vec<Plan>, PlanError> {
+    let Some(tile) = tile else { return Ok(plans) };
+    if tile == 0 || !tile.is_multiple_of(16) || tile > settings::SIZE_RANGE.1 {
+        return refuse(format!("expected a multiple of 16 from 16 to {}, got {tile}", settings::SIZE_RANGE.1));
+    }
+    plans.into_iter().map(|p| if p.width.max(p.height) > tile { p.tiled(tile as usize) } else { Ok(p) }).collect()
 }
 
 /// A schedule as `stylize plan` prints it (and the page's `st.plan` returns): the last scale's plan,

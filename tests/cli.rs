@@ -795,3 +795,31 @@ fn luma_swap_and_luminance_only_keep_the_content_chroma_within_8_bit_rounding() 
     }
     fails_run(&["--colour", "sepia"], "expected one of keep-style, luma-swap, luminance, histogram");
 }
+
+#[test]
+fn tile_runs_the_same_objective_in_tiles_and_plan_reports_them() {
+    let dir = temp_dir("cli-tile");
+    let mut totals = Vec::new();
+    for tile in [None, Some("16")] {
+        let (out, log) = (dir.join("t.png"), dir.join("t.jsonl"));
+        let (o, l) = (out.display().to_string(), log.display().to_string());
+        let mut args = vec!["--content", CHELSEA, "--style", STARRY, "--out", &o, "--log-json", &l, "--size", "40", "--steps", "3"];
+        if let Some(t) = tile {
+            args.extend(["--tile", t]);
+        }
+        let run = stylize(&args);
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log).unwrap().lines().map(|x| serde_json::from_str(x).unwrap()).collect();
+        totals.push(lines.iter().map(|v| v["total"].as_f64().unwrap()).collect::<Vec<_>>());
+    }
+    for (u, t) in totals[0].iter().zip(&totals[1]) {
+        assert!((u - t).abs() / u < 1e-4, "tiled {t:e} vs untiled {u:e}: {totals:?}");
+    }
+    let untiled = plan_json(&["--size", "512"]);
+    let tiled = plan_json(&["--size", "512", "--tile", "128"]);
+    assert_eq!((untiled["tile"].is_null(), untiled["tiles"].as_u64(), untiled["halo"].is_null()), (true, Some(1), true));
+    assert_eq!((tiled["tile"].as_u64(), tiled["tiles"].as_u64(), tiled["halo"].as_u64()), (Some(128), Some(16), Some(160)));
+    assert!(tiled["run_bytes"].as_u64() < untiled["run_bytes"].as_u64(), "tiling did not shrink the run: {tiled}");
+    assert!(tiled["flops_per_step"].as_u64() > untiled["flops_per_step"].as_u64(), "a tiled step cannot cost less");
+    fails_run(&["--tile", "40"], "--tile: expected a multiple of 16 from 16 to 4096, got 40");
+}

@@ -627,3 +627,27 @@ fn colour_matching_maps_give_the_target_statistics() {
     let h = ColourMap::histogram_matched(&ColourStats::of(&flat), &c).apply_cpu(&flat);
     assert!(h.iter().all(|v| v.is_finite()), "flat painting under histogram matching");
 }
+
+#[test]
+fn window_copy_matches_its_twin_both_ways() {
+    use stylize::kernels::window::{copy_window_cpu, At, WindowCopy};
+    let ctx = ctx();
+    let kernel = WindowCopy::new(ctx);
+    let mut rng = Rng::new(47);
+    for (channels, (sw, sh), (dw, dh), (h, w), from, to) in [
+        (3usize, (37usize, 29usize), (19usize, 13usize), (11usize, 17usize), (5usize, 9usize), (2usize, 1usize)),
+        (12, (9, 7), (23, 19), (7, 9), (0, 0), (11, 13)), // a whole map put into a larger one
+        (4, (1, 5), (1, 5), (5, 1), (0, 0), (0, 0)),
+    ] {
+        let src = rng.vec_f32(sw * sh * channels, -1.0, 1.0);
+        let dst0 = rng.vec_f32(dw * dh * channels, -1.0, 1.0);
+        let (s, d) = (upload("src", &src), upload("dst", &dst0));
+        let (a, b) = (At { width: sw, y: from.0, x: from.1 }, At { width: dw, y: to.0, x: to.1 });
+        run(&[&kernel.copy(ctx, (h, w), channels, &s, a, &d, b)]);
+        let got = pollster::block_on(ctx.read_f32(&d, 0, dst0.len())).unwrap();
+        let mut twin = dst0.clone();
+        copy_window_cpu((h, w), channels, &src, a, &mut twin, b);
+        assert_eq!(got, twin, "{channels} channels, {h}×{w} window");
+        assert_ne!(twin, dst0, "the copy changed nothing");
+    }
+}

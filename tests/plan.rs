@@ -163,11 +163,17 @@ fn the_gpu_allocates_exactly_the_plan() {
             ..Settings::default()
         },
     ];
-    for s in cases {
+    // The last case again in tiles: the stack of the largest tile region plus the tiles' scratch.
+    let tiled = cases[2].clone();
+    for (s, tile) in cases.into_iter().map(|s| (s, None)).chain([(tiled, Some(16))]) {
         let content = pattern(61, 43, 0.0);
         let styles = [pattern(50, 70, 1.0), pattern(33, 33, 2.0)];
         let sizes: Vec<(u32, u32)> = styles.iter().map(|i| (i.width, i.height)).collect();
         let p = Plan::for_images(&s, (content.width, content.height), &sizes, &[1.0, 2.0], net.convs.len()).unwrap();
+        let p = match tile {
+            Some(t) => p.tiled(t).unwrap(),
+            None => p,
+        };
         let inputs = p.prepare(&content, &styles.iter().collect::<Vec<_>>(), None).unwrap();
         let st = pollster::block_on(Stylizer::from_plan(ctx.clone(), net, &p, &inputs)).unwrap();
         assert_eq!(st.allocated_bytes(), p.run_bytes(), "{s:?}");

@@ -164,6 +164,11 @@ pub struct DeviceArgs {
     /// before anything is allocated
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub memory_budget: Option<u64>,
+    /// Run each step in tiles of N px (a multiple of 16): exact (the same objective and gradient),
+    /// slower, and with a feature stack the size of one tile and its halo instead of the image's.
+    /// Scales of a coarse-to-fine run that fit in one tile run untiled (default: untiled)
+    #[arg(long, value_name = "N")]
+    pub tile: Option<u32>,
 }
 
 /// The settings of a run, taken as text and parsed by [`Overrides::set`], so that the CLI,
@@ -534,7 +539,7 @@ fn fuzz(target: &str, iterations: u64, seed: u64) -> Result<(), CliError> {
 }
 
 fn convergence_bench(weights: Option<PathBuf>, size: u32, steps: u32) -> Result<(), CliError> {
-    let weights = load_weights(&DeviceArgs { weights, memory_budget: None })?;
+    let weights = load_weights(&DeviceArgs { weights, ..DeviceArgs::default() })?;
     let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/images");
     let report = crate::bench::convergence(&weights, &images, size, steps, Path::new(".")).map_err(|e| err("bench", e))?;
     println!("{report}");
@@ -575,6 +580,7 @@ fn plan(args: &PlanArgs) -> Result<(), CliError> {
     };
     let ones = vec![1.0; styles.len()];
     let plans = plan::schedule_plans(&settings, content, &styles, &ones, convs).map_err(|e| err("plan", e))?;
+    let plans = plan::tile_plans(plans, args.device.tile).map_err(|e| err("--tile", e))?;
     let json = plan::schedule_json(&plans, &budget(&args.device, plan::WEBGPU_DEFAULT_MAX_BINDING));
     println!("{json}");
     Ok(())

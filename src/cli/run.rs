@@ -124,6 +124,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let content_size = (content.width, content.height);
     let ones = vec![1.0; sizes.len()];
     let plans = plan::schedule_plans(&settings, content_size, &sizes, &ones, weights.layers.len()).map_err(|e| CliError(e.0))?;
+    let plans = plan::tile_plans(plans, args.device.tile).map_err(|e| err("--tile", e))?;
     plan::check_schedule(&plans, &budget(&args.device, u64::MAX)).map_err(|e| CliError(e.0))?;
 
     // Outputs: fail on a bad path now, not after the run.

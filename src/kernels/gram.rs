@@ -34,6 +34,8 @@ struct ReduceParams {
     tiles: u32,
     chunks: u32,
     scale: f32,
+    accumulate: u32,
+    _pad: [u32; 3],
 }
 
 /// How a Gram of an `h`×`w`×`c` map is split.
@@ -88,6 +90,7 @@ impl Gram {
     ///
     /// # Panics
     /// If a buffer is too small for the shape.
+    /// G = scale·FᵀF of an `h`×`w`×`c` map, written to `gram_out`.
     #[allow(clippy::too_many_arguments)]
     pub fn build(
         &self,
@@ -99,6 +102,22 @@ impl Gram {
         partials: &wgpu::Buffer,
         gram_out: &wgpu::Buffer,
         scale: f32,
+    ) -> Vec<Dispatch> {
+        self.build_into(ctx, (h, w, c), features, partials, gram_out, scale, false)
+    }
+
+    /// As [`Gram::build`], adding scale·FᵀF to `gram_out` when `accumulate` (a tiled step sums
+    /// G over its tiles' interiors).
+    #[allow(clippy::too_many_arguments)]
+    pub fn build_into(
+        &self,
+        ctx: &GpuContext,
+        (h, w, c): (usize, usize, usize),
+        features: &wgpu::Buffer,
+        partials: &wgpu::Buffer,
+        gram_out: &wgpu::Buffer,
+        scale: f32,
+        accumulate: bool,
     ) -> Vec<Dispatch> {
         let p = plan(h, w, c);
         require_f32s(features, p.pixels * p.c4, "gram: features");
@@ -124,6 +143,8 @@ impl Gram {
             tiles: partial_params.tiles,
             chunks: to_u32(p.chunks, "gram chunks"),
             scale,
+            accumulate: accumulate as u32,
+            _pad: [0; 3],
         };
         let reduce = self
             .reduce

@@ -26,6 +26,7 @@ pub mod pool;
 pub mod reduce;
 pub mod resize;
 pub mod tv;
+pub mod window;
 
 /// Rounds a channel count up to a multiple of 4.
 pub fn c4(c: usize) -> usize {
