@@ -6,7 +6,10 @@
 #   ./build.sh serve    build, then serve it on http://localhost:8080 (PORT=... to change)
 #   ./build.sh test     installs what the tests need, builds, then runs every test: `cargo test --release`
 #                       (native GPU tests), the page's unit tests (node tests/browser/unit.mjs) and the browser
-#                       end-to-end tests (node tests/browser/e2e.mjs)
+#                       end-to-end tests (node tests/browser/e2e.mjs and tests/browser/page.mjs)
+#   ./build.sh precache [DIR]
+#                       only rewrites DIR/precache.js (default www): the list of files, with their SHA-256,
+#                       that the service worker keeps for offline use (after editing files in www/ by hand)
 #
 # It installs what is missing: the rustup target and wasm-bindgen-cli at the exact version the crate pins
 # (the CLI and the library must match, or the generated JS does not fit the wasm); for `test` also the npm
@@ -22,12 +25,44 @@ PORT=${PORT:-8080}
 WEIGHTS_FILE=weights/vgg19.q8.bin
 MODE=${1:-build}
 case "$MODE" in
-    build | serve | test) ;;
-    *) printf '[build.sh] error: unknown argument %s (use: ./build.sh [serve|test])\n' "$MODE" >&2; exit 2 ;;
+    build | serve | test | precache) ;;
+    *) printf '[build.sh] error: unknown argument %s (use: ./build.sh [serve|test|precache])\n' "$MODE" >&2; exit 2 ;;
 esac
 
 log() { printf '\033[1m[build.sh]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[build.sh] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# The files of the page that the service worker (www/sw.js) keeps for offline use, with their SHA-256,
+# and the version they make: DIR/precache.js. The weights are not in it (the page caches them itself).
+sha256_of() {
+    if command -v sha256sum >/dev/null; then sha256sum "$1" | cut -d' ' -f1; else shasum -a 256 "$1" | cut -d' ' -f1; fi
+}
+write_precache() {
+    local dir=$1 f lines=""
+    [ -f "$dir/sw.js" ] || die "$dir/sw.js is missing: $dir is not the page's folder"
+    # The globs name files of $dir.
+    pushd "$dir" >/dev/null
+    shopt -s nullglob
+    local files=(index.html style.css app.js manifest.webmanifest lib/*.js pkg/stylize.js pkg/stylize_bg.wasm
+        icons/*.png samples/*.png samples/*.jpg samples/thumbs/*.jpg)
+    shopt -u nullglob
+    popd >/dev/null
+    for f in "${files[@]}"; do
+        [ -f "$dir/$f" ] || die "$dir/$f is missing (run ./build.sh to make www/pkg)"
+        lines="$lines    { url: \"$f\", sha256: \"$(sha256_of "$dir/$f")\" },"$'\n'
+    done
+    local version
+    version=$(printf '%s' "$lines" | { if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi; } | cut -c1-16)
+    {
+        printf '// Written by ./build.sh (not committed): the files of this version of the page, for sw.js.\n'
+        printf 'self.PRECACHE = {\n  version: "%s",\n  files: [\n%s  ],\n};\n' "$version" "$lines"
+    } > "$dir/precache.js"
+    log "$dir/precache.js: version $version, ${#files[@]} files"
+}
+if [ "$MODE" = precache ]; then
+    write_precache "${2:-www}"
+    exit 0
+fi
 
 command -v cargo >/dev/null || die "cargo is missing: install Rust from https://rustup.rs"
 
@@ -159,6 +194,9 @@ else
     log "warning: $WEIGHTS_FILE is missing; the page will say so when it tries to load it"
 fi
 
+# 7. The service worker's list of this version's files.
+write_precache www
+
 case "$MODE" in
     serve)
         log "serving www/ on http://localhost:$PORT/ (Ctrl-C stops)"
@@ -175,6 +213,8 @@ case "$MODE" in
         node tests/browser/unit.mjs
         log "node tests/browser/e2e.mjs"
         node tests/browser/e2e.mjs
+        log "node tests/browser/page.mjs"
+        node tests/browser/page.mjs
         ;;
     *)
         log "done: www/ is ready (./build.sh serve to try it)"

@@ -725,6 +725,34 @@ pub fn tile_plans(plans: Vec<Plan>, tile: Option<u32>) -> Result<Vec<Plan>, Plan
     plans.into_iter().map(|p| if p.width.max(p.height) > tile { p.tiled(tile as usize) } else { Ok(p) }).collect()
 }
 
+/// Tile sides tried, largest first, when a scale does not fit untiled: multiples of the 16 px pooling
+/// grid. Larger tiles spend less work on halos, so the largest that fits wins.
+pub const AUTO_TILES: [u32; 7] = [1024, 768, 512, 384, 256, 192, 128];
+
+/// Each plan of a schedule tiled as the run needs it: in `tile` px tiles when one is given (`--tile`,
+/// [`tile_plans`]); else only the plans that do not fit `budget` untiled, each in the largest of
+/// [`AUTO_TILES`] with which it fits. A plan that fits in none stays untiled, so that its refusal names
+/// its own figures.
+pub fn fit_plans(plans: Vec<Plan>, tile: Option<u32>, budget: &Budget) -> Result<Vec<Plan>, PlanError> {
+    if tile.is_some() {
+        return tile_plans(plans, tile);
+    }
+    Ok(plans.into_iter().map(|p| fit_plan(p, budget)).collect())
+}
+
+fn fit_plan(plan: Plan, budget: &Budget) -> Plan {
+    if plan.tiling.is_some() || plan.check(budget).is_ok() {
+        return plan;
+    }
+    let side = plan.width.max(plan.height);
+    AUTO_TILES
+        .iter()
+        .filter(|&&t| t < side)
+        .filter_map(|&t| plan.clone().tiled(t as usize).ok())
+        .find(|tiled| tiled.check(budget).is_ok())
+        .unwrap_or(plan)
+}
+
 /// A schedule as `stylize plan` prints it (and the page's `st.plan` returns): the last scale's plan,
 /// plus `schedule` (each scale's size, width, height, steps, peak bytes and FLOPs per step),
 /// `total_steps`, and `total_bytes`, `fits` and `refusal` covering every scale.

@@ -822,5 +822,10 @@ fn tile_runs_the_same_objective_in_tiles_and_plan_reports_them() {
     assert_eq!((tiled["tile"].as_u64(), tiled["tiles"].as_u64(), tiled["halo"].as_u64()), (Some(128), Some(16), Some(160)));
     assert!(tiled["run_bytes"].as_u64() < untiled["run_bytes"].as_u64(), "tiling did not shrink the run: {tiled}");
     assert!(tiled["flops_per_step"].as_u64() > untiled["flops_per_step"].as_u64(), "a tiled step cannot cost less");
+    // Without --tile, a size that does not fit WebGPU's default per-buffer limit untiled is tiled by
+    // itself, in a tile that makes it fit.
+    let auto = plan_json(&["--size", "2048", "--scales", "off"]);
+    assert_eq!((auto["fits"].as_bool(), auto["halo"].as_u64()), (Some(true), Some(160)), "{auto}");
+    assert!(auto["tile"].as_u64().is_some_and(|t| t < 2048) && auto["largest_buffer_bytes"].as_u64() <= Some(128 << 20), "{auto}");
     fails_run(&["--tile", "40"], "--tile: expected a multiple of 16 from 16 to 4096, got 40");
 }

@@ -132,6 +132,37 @@ fn the_budget_refuses_with_the_figures() {
 }
 
 #[test]
+fn a_scale_that_does_not_fit_runs_in_the_largest_tile_that_fits() {
+    let webgpu = Budget { max_buffer: plan::WEBGPU_DEFAULT_MAX_BINDING, total: plan::DEFAULT_MEMORY_BUDGET };
+    let at = |size: u32| Plan::for_images(&Settings { size, ..Settings::default() }, (size, size), &[(512, 512)], &[1.0], 13).unwrap();
+    // 512 px fits untiled: it stays untiled.
+    let fitted = plan::fit_plans(vec![at(512)], None, &webgpu).unwrap();
+    assert!(fitted[0].tiling.is_none() && fitted[0].check(&webgpu).is_ok());
+    // 1536 px does not (a conv1 map alone is 576 MiB): tiled, it fits, in the largest tile that does.
+    let big = at(1536);
+    assert!(big.check(&webgpu).is_err());
+    let fitted = plan::fit_plans(vec![big.clone()], None, &webgpu).unwrap().remove(0);
+    fitted.check(&webgpu).unwrap();
+    let tile = fitted.tiling.as_ref().expect("not tiled").grid.tile;
+    assert!(plan::AUTO_TILES.contains(&(tile as u32)), "tile {tile}");
+    for &larger in plan::AUTO_TILES.iter().filter(|&&t| t as usize > tile && t < 1536) {
+        assert!(big.clone().tiled(larger as usize).unwrap().check(&webgpu).is_err(), "{larger} px tiles fit too, yet {tile} was chosen");
+    }
+    // A schedule: the small scales stay untiled, the large one is tiled.
+    let schedule = plan::fit_plans(vec![at(256), at(512), at(1536)], None, &webgpu).unwrap();
+    assert_eq!(schedule.iter().map(|p| p.tiling.is_some()).collect::<Vec<_>>(), [false, false, true]);
+    // A budget no tile meets: the plan stays untiled and its refusal names its own figures.
+    let tiny = Budget { max_buffer: plan::WEBGPU_DEFAULT_MAX_BINDING, total: 64 << 20 };
+    let kept = plan::fit_plans(vec![big.clone()], None, &tiny).unwrap().remove(0);
+    assert!(kept.tiling.is_none());
+    let e = kept.check(&tiny).unwrap_err().0;
+    assert!(e.contains("1536×1536"), "{e}");
+    // A tile given is used as given, whether or not it is needed.
+    let forced = plan::fit_plans(vec![at(512)], Some(128), &webgpu).unwrap();
+    assert_eq!(forced[0].tiling.as_ref().map(|t| t.grid.tile), Some(128));
+}
+
+#[test]
 fn the_json_names_are_stable() {
     let p = Plan::for_images(&Settings { size: 128, ..Settings::default() }, (451, 300), &[(1000, 800)], &[1.0], 13).unwrap();
     let budget = Budget { max_buffer: plan::WEBGPU_DEFAULT_MAX_BINDING, total: plan::DEFAULT_MEMORY_BUDGET };

@@ -6,7 +6,9 @@
 //
 // This file is the start-up (engine, GPU, weights, settings form); the rest is in lib/: state.js (the
 // `app` object), ui.js (messages, formatting), buttons.js, settings.js (reading the form, the estimate),
-// inputs.js, run.js (the step loop, device loss, download) and links.js (share links).
+// choices.js and simple.js (the simple controls, "Advanced"), inputs.js, run.js (the step loop, device
+// loss, download), compare.js (the canvas's stage: fit, 1:1, before/after), results.js (this visit's
+// results), links.js (share links), offline.js (the service worker) and wakelock.js.
 
 import init, { StyleTransfer } from './pkg/stylize.js';
 import { setInputPixelCap } from './lib/images.js';
@@ -20,6 +22,9 @@ import { settingsChanged, updateEstimate } from './lib/settings.js';
 import { CONTENT_SAMPLES, setupInputs, loadContentSample } from './lib/inputs.js';
 import { plot, setupRunButtons, onDeviceLost } from './lib/run.js';
 import { applyLink, watchLinks } from './lib/links.js';
+import { setupSimple, chooseFirstRun } from './lib/simple.js';
+import { setupStage } from './lib/compare.js';
+import { setupOffline, showOfflineStatus } from './lib/offline.js';
 
 const WEIGHTS_URL = 'weights/vgg19.q8.bin';
 
@@ -27,6 +32,7 @@ const WEIGHTS_URL = 'weights/vgg19.q8.bin';
 // Start-up
 
 async function main() {
+  await setupOffline();
   try {
     await init();
   } catch (e) {
@@ -36,8 +42,10 @@ async function main() {
   }
   setInputPixelCap(StyleTransfer.limits().maxInputPixels);
   setupForm();
+  setupSimple();
   setupInputs();
   setupRunButtons();
+  setupStage();
   plot.draw();
   const linked = location.hash.length > 1 ? applyLink(location.hash) : null;
   watchLinks();
@@ -45,6 +53,7 @@ async function main() {
   if (app.st) await loadWeights();
   await linked;
   if (!app.content) await loadContentSample(CONTENT_SAMPLES[0], { quiet: true });
+  chooseFirstRun();
   updateEstimate();
   updateButtons();
   document.body.dataset.ready = 'true';
@@ -73,6 +82,7 @@ function noWebGpu(reason) {
   $('no-webgpu-reason').textContent = reason;
   $('gpu-name').textContent = 'no WebGPU';
   $('weights-status').textContent = 'not needed without WebGPU';
+  showOfflineStatus();
   updateButtons();
 }
 
@@ -137,6 +147,8 @@ async function loadWeights() {
       app.weightsBytes = fetched.bytes;
       app.weightsReady = true;
       app.weightsFromCache = fetched.fromCache;
+      app.weightsCached = fetched.cached;
+      showOfflineStatus();
       app.form.setAvailableLayers(info.availableLayers);
       bar.max = 1;
       bar.value = 1;
@@ -174,7 +186,10 @@ function setupForm() {
   $('settings-form').addEventListener('change', (e) => {
     if (e.target && e.target.id === 'set-preset') applyPreset(e.target.value);
   });
-  $('settings-form').addEventListener('input', () => settingsChanged());
+  $('settings-form').addEventListener('input', () => {
+    app.userChose = true; // the first run's choice from the GPU's speed leaves the user's values alone
+    settingsChanged();
+  });
   const budget = $('memory-budget');
   const stored = Number(localStorage.getItem('stylize.memoryBudgetMiB'));
   budget.value = String(stored >= 16 ? stored : StyleTransfer.limits().defaultMemoryBudget / 1048576);

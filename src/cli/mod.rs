@@ -166,7 +166,9 @@ pub struct DeviceArgs {
     pub memory_budget: Option<u64>,
     /// Run each step in tiles of N px (a multiple of 16): exact (the same objective and gradient),
     /// slower, and with a feature stack the size of one tile and its halo instead of the image's.
-    /// Scales of a coarse-to-fine run that fit in one tile run untiled (default: untiled)
+    /// Scales of a coarse-to-fine run that fit in one tile run untiled (default: a scale runs tiled
+    /// only when it does not fit the memory budget or the GPU's per-buffer limit untiled, in the
+    /// largest of 1024, 768, 512, 384, 256, 192 or 128 px tiles that fits)
     #[arg(long, value_name = "N")]
     pub tile: Option<u32>,
 }
@@ -580,8 +582,9 @@ fn plan(args: &PlanArgs) -> Result<(), CliError> {
     };
     let ones = vec![1.0; styles.len()];
     let plans = plan::schedule_plans(&settings, content, &styles, &ones, convs).map_err(|e| err("plan", e))?;
-    let plans = plan::tile_plans(plans, args.device.tile).map_err(|e| err("--tile", e))?;
-    let json = plan::schedule_json(&plans, &budget(&args.device, plan::WEBGPU_DEFAULT_MAX_BINDING));
+    let budget = budget(&args.device, plan::WEBGPU_DEFAULT_MAX_BINDING);
+    let plans = plan::fit_plans(plans, args.device.tile, &budget).map_err(|e| err("--tile", e))?;
+    let json = plan::schedule_json(&plans, &budget);
     println!("{json}");
     Ok(())
 }

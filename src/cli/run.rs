@@ -124,8 +124,10 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let content_size = (content.width, content.height);
     let ones = vec![1.0; sizes.len()];
     let plans = plan::schedule_plans(&settings, content_size, &sizes, &ones, weights.layers.len()).map_err(|e| CliError(e.0))?;
-    let plans = plan::tile_plans(plans, args.device.tile).map_err(|e| err("--tile", e))?;
-    plan::check_schedule(&plans, &budget(&args.device, u64::MAX)).map_err(|e| CliError(e.0))?;
+    // The memory budget now, before any GPU work (tiled where a scale needs it); the per-buffer limit
+    // once the GPU is known.
+    let fitted = plan::fit_plans(plans.clone(), args.device.tile, &budget(&args.device, u64::MAX)).map_err(|e| err("--tile", e))?;
+    plan::check_schedule(&fitted, &budget(&args.device, u64::MAX)).map_err(|e| CliError(e.0))?;
 
     // Outputs: fail on a bad path now, not after the run.
     check_writable_dir("--out", out)?;
@@ -144,7 +146,9 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
 
     // GPU.
     let ctx = Arc::new(crate::gpu::native_context().map_err(|e| err("GPU", e))?);
-    plan::check_schedule(&plans, &budget(&args.device, ctx.max_buffer())).map_err(|e| CliError(e.0))?;
+    let gpu_budget = budget(&args.device, ctx.max_buffer());
+    let plans = plan::fit_plans(plans, args.device.tile, &gpu_budget).map_err(|e| err("--tile", e))?;
+    plan::check_schedule(&plans, &gpu_budget).map_err(|e| CliError(e.0))?;
     let net = Network::upload(&ctx, &weights).map_err(|e| err("--weights", e))?;
     drop(weights);
     let style_refs: Vec<&Image> = styles.iter().collect();

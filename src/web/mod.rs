@@ -105,6 +105,9 @@ struct Inner {
     renderer: RefCell<Option<Renderer>>,
     /// Set when a step (or a build) is in flight: JS must await one step before the next.
     stepping: Cell<bool>,
+    /// Set once the run's colour mode has put the photo's colours into its image (by the last step or
+    /// `finish()`): the run is over, and the next step() starts a new one.
+    colour_applied: Cell<bool>,
     /// Why the device was lost, once it is.
     lost: Arc<Mutex<Option<String>>>,
     destroyed: Cell<bool>,
@@ -158,6 +161,8 @@ impl Inner {
         let weights: Vec<f32> = inputs.styles.iter().map(|(_, w)| *w).collect();
         let plans = plan::schedule_plans(&inputs.settings, (content.width, content.height), &sizes, &weights, net.convs.len())
             .map_err(js_error)?;
+        // Scales that do not fit untiled run in tiles.
+        let plans = plan::fit_plans(plans, None, &budget).map_err(js_error)?;
         plan::check_schedule(&plans, &budget).map_err(js_error)?;
         Ok((net, plans, inputs.generation))
     }
@@ -239,6 +244,7 @@ impl StyleTransfer {
                 scales: RefCell::new(None),
                 renderer: RefCell::new(None),
                 stepping: Cell::new(false),
+                colour_applied: Cell::new(false),
                 lost,
                 destroyed: Cell::new(false),
             };
@@ -434,6 +440,25 @@ impl StyleTransfer {
         self.inner.stylizer().map_or(0, |s| s.borrow().steps_done())
     }
 
+    /// `st.finish()`: ends the run where it is, for a run stopped before its last step. Applies the
+    /// colour mode now (the last step does it by itself), so that `image()` and `render()` show the
+    /// result with the photo's colours in the luma-swap and luminance modes. The image stays; the next
+    /// `step()` starts a new run. Nothing to do before the first step or in the other colour modes.
+    pub fn finish(&self) -> Result<(), JsValue> {
+        self.inner.check_usable()?;
+        if self.inner.stepping.get() {
+            return Err(js_error("finish(): a step is running: await it first"));
+        }
+        let Some(stylizer) = self.inner.stylizer() else {
+            return Ok(());
+        };
+        let plan = self.inner.scales.borrow().as_ref().and_then(|(plans, i)| plans.get(*i).cloned());
+        match plan {
+            Some(plan) => apply_colour(&self.inner, &stylizer, &plan),
+            None => Ok(()),
+        }
+    }
+
     /// Drops the current run (its GPU buffers); the next step() builds a new one from the inputs.
     pub fn reset(&self) {
         *self.inner.run.borrow_mut() = None;
@@ -472,8 +497,10 @@ impl StyleTransfer {
             styles.push((side, side));
             weights.push(1.0);
         }
+        let budget = self.inner.budget();
         let plans = plan::schedule_plans(&settings, content, &styles, &weights, convs).map_err(js_error)?;
-        let json = plan::schedule_json(&plans, &self.inner.budget()).to_string();
+        let plans = plan::fit_plans(plans, None, &budget).map_err(js_error)?;
+        let json = plan::schedule_json(&plans, &budget).to_string();
         js_sys::JSON::parse(&json)
     }
 
@@ -580,8 +607,9 @@ async fn step_inner(inner: &Rc<Inner>) -> Result<JsValue, JsValue> {
     let generation = inner.inputs.borrow().generation;
     let current = inner.run.borrow().as_ref().map(|(s, g)| (s.clone(), *g));
     let stylizer = match current {
-        Some((s, built)) if built == generation => next_scale(inner, s).await?,
+        Some((s, built)) if built == generation && !inner.colour_applied.get() => next_scale(inner, s).await?,
         _ => {
+            inner.colour_applied.set(false);
             let (net, plans, built) = inner.prepare()?;
             // Free the old run's buffers before allocating the new ones.
             *inner.run.borrow_mut() = None;
@@ -617,14 +645,7 @@ async fn step_inner(inner: &Rc<Inner>) -> Result<JsValue, JsValue> {
         (*i + 1 == plans.len() && done == plan.settings.steps).then(|| plan.clone())
     });
     if let Some(plan) = finished {
-        let content = {
-            let inputs = inner.inputs.borrow();
-            let content = inputs.content.as_ref().ok_or_else(|| js_error("no content image"))?;
-            crate::imageio::resize_to(content, plan.width, plan.height)
-        };
-        let net = inner.inputs.borrow().net.clone().ok_or_else(|| js_error("load the weights first"))?;
-        let s = stylizer.try_borrow().map_err(|_| js_error("step(): the engine is busy"))?;
-        s.apply_colour(&net, &plan.settings, &content).map_err(js_error)?;
+        apply_colour(inner, &stylizer, &plan)?;
     }
     let (scale, scales) = inner.scales.borrow().as_ref().map_or((1, 1), |(plans, i)| (i + 1, plans.len()));
     let (width, height) = {
@@ -642,6 +663,24 @@ async fn step_inner(inner: &Rc<Inner>) -> Result<JsValue, JsValue> {
         ("tv", JsValue::from(losses.tv)),
         ("total", JsValue::from(losses.total)),
     ]))
+}
+
+/// Puts the photo's colours into the run's image when its colour mode keeps them (luma-swap,
+/// luminance); once done, the run is over (`colour_applied`).
+fn apply_colour(inner: &Inner, stylizer: &Rc<RefCell<Stylizer>>, plan: &Plan) -> Result<(), JsValue> {
+    if inner.colour_applied.get() || !plan.settings.colour.keeps_content_chroma() {
+        return Ok(());
+    }
+    let s = stylizer.try_borrow().map_err(|_| js_error("the engine is busy"))?;
+    let content = {
+        let inputs = inner.inputs.borrow();
+        let content = inputs.content.as_ref().ok_or_else(|| js_error("no content image"))?;
+        crate::imageio::resize_to(content, s.width(), s.height())
+    };
+    let net = inner.inputs.borrow().net.clone().ok_or_else(|| js_error("load the weights first"))?;
+    s.apply_colour(&net, &plan.settings, &content).map_err(js_error)?;
+    inner.colour_applied.set(true);
+    Ok(())
 }
 
 /// The running scale, or the next one once this one has taken its steps: the next scale starts from

@@ -8,81 +8,13 @@
 // Prints `N passed, M failed` and exits non-zero when a test fails.
 
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { check, finish, results, test } from './runner.mjs';
-import { chromium } from 'playwright-core';
 import { serve } from './serve.mjs';
 import { encodePng, decodePng, pngSize, meanAbsDiff, rgbStdDev } from './png.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const WWW = path.join(ROOT, 'www');
-const IMAGES = path.resolve(ROOT, '../shared/images');
-const RESULTS = path.join(ROOT, 'test-results');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const CONTENT = path.join(IMAGES, 'content/chelsea.png'); // 451x300
-const STYLE = path.join(IMAGES, 'style/starry_night.jpg');
-
-// See shared/notes/browser.md: the flags with which WebGPU (SwiftShader) and a visible canvas work headless.
-const BASE_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-quic', '--headless=new'];
-const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--use-angle=swiftshader', '--use-webgpu-adapter=opengles'];
-
-/** page.evaluate with a timeout: a hung WebGPU call must not hang the whole run. */
-async function evaluate(page, fn, arg, ms = 60000) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`page.evaluate timed out after ${ms / 1000} s`)), ms);
-  });
-  try {
-    return await Promise.race([page.evaluate(fn, arg), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function launch(webgpu) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stylize-chromium-'));
-  const context = await chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: webgpu ? [...BASE_ARGS, ...WEBGPU_ARGS] : BASE_ARGS,
-    viewport: { width: 1400, height: 1000 },
-    acceptDownloads: true,
-  });
-  return { context, close: async () => { await context.close(); fs.rmSync(dir, { recursive: true, force: true }); } };
-}
-
-/** Opens the page and waits for its start-up (WebGPU check, weights) to finish. */
-async function openPage(context, url, log) {
-  const page = await context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') log.push(`console: ${m.text()}`); });
-  page.on('pageerror', (e) => log.push(`pageerror: ${e.message}`));
-  await page.goto(url);
-  await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 120000 });
-  return page;
-}
-
-const messagesOf = (page, kind) => evaluate(page, (k) => [...document.querySelectorAll(`#messages .msg${k ? `.${k}` : ''}`)]
-  .map((m) => m.firstChild.textContent), kind);
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(RESULTS, `${name}.png`), fullPage: true });
-}
-
-async function waitRunState(page, states, ms) {
-  await page.waitForFunction((s) => s.includes(document.body.dataset.runState), states, { timeout: ms });
-}
-
-/** Sets text controls of the settings form (and lets the page see the input events). */
-async function setControls(page, values) {
-  for (const [id, value] of Object.entries(values)) {
-    const el = page.locator(`#${id}`);
-    if ((await el.evaluate((e) => e.tagName)) === 'SELECT') await el.selectOption(value);
-    else await el.fill(value);
-  }
-}
+import { ROOT, WWW, IMAGES, RESULTS, CHROMIUM, CONTENT, STYLE, evaluate, launch, openPage, messagesOf, shot,
+  waitRunState, setControls } from './harness.mjs';
 
 // ---------------------------------------------------------------------------------------------
 
@@ -141,11 +73,11 @@ async function main() {
       ];
       for (const [file, expected] of cases) {
         await page.setInputFiles('#content-file', file);
-        await page.waitForFunction(() => document.querySelector('#messages .msg.error'), null, { timeout: 10000 });
+        await page.waitForFunction(() => document.querySelector('.msg.error'), null, { timeout: 10000 });
         const errors = await messagesOf(page, 'error');
         check(errors.some((e) => expected.test(e)), `for ${file.name} expected ${expected}, got: ${errors.join(' | ')}`);
         if (file.name === 'notes.txt') await shot(page, '02-not-an-image');
-        await evaluate(page, () => document.querySelectorAll('#messages .msg').forEach((m) => m.remove()));
+        await evaluate(page, () => document.querySelectorAll('.msg').forEach((m) => m.remove()));
       }
       // The content image is still the one from before (a bad file changes nothing).
       check(await evaluate(page, () => window.stylizeApp.content !== null), 'a bad file removed the content image');
@@ -214,7 +146,8 @@ async function main() {
       await page.waitForFunction(() => window.stylizeApp.content && window.stylizeApp.content.name === 'chelsea.png', null, { timeout: 10000 });
       await page.setInputFiles('#style-file', STYLE);
       await page.waitForFunction(() => window.stylizeApp.styles.length === 1, null, { timeout: 10000 });
-      await setControls(page, { 'set-size': '4096' });
+      // One scale, so that the refusal is the size's own (a schedule names the first scale that fails).
+      await setControls(page, { 'set-scales': 'off', 'set-size': '4096' });
       const text = await page.locator('#estimate').textContent();
       check(/per buffer/.test(text) && await page.locator('#estimate.refuse').count() === 1, `no refusal: "${text}"`);
       check(await page.locator('#btn-start').isDisabled(), 'Start is enabled for a size that cannot fit');
@@ -370,7 +303,7 @@ async function main() {
       await first.waitForFunction(() => window.stylizeApp.content && !window.stylizeApp.content.url, null, { timeout: 10000 });
       const expected = await evaluate(first, () => window.stylizeApp.form.read());
       await first.click('#btn-link');
-      await first.waitForFunction(() => document.querySelector('#messages .msg[data-key="link"]'), null, { timeout: 10000 });
+      await first.waitForFunction(() => document.querySelector('.msg[data-key="link"]'), null, { timeout: 10000 });
       const link = await first.locator('#share-link').inputValue();
       check(link.startsWith(url) && link.includes('#'), `link: ${link}`);
       check(!/blob:|data:|content=/.test(link), `the link carries an upload: ${link}`);
@@ -420,7 +353,7 @@ async function main() {
       const warns = await messagesOf(bad, 'warn');
       check(warns.length >= 5, `expected a warning per bad value, got ${warns.length}: ${warns.join(' | ')}`);
       check(await evaluate(bad, () => window.__pwned === undefined), 'a link value ran as code');
-      check(await evaluate(bad, () => document.querySelectorAll('#messages img, #messages script, #messages b').length === 0), 'a link value became HTML');
+      check(await evaluate(bad, () => document.querySelectorAll('.msg img, .msg script, .msg b').length === 0), 'a link value became HTML');
       check(await bad.locator('#set-size').inputValue() === '512', 'a bad size was not ignored');
       check(await bad.locator('#set-steps').inputValue() === '500', 'a bad steps value was not ignored');
       check(await bad.locator('#set-pooling').inputValue() === 'max', 'a bad pooling was not ignored');
@@ -503,7 +436,7 @@ async function main() {
       await p.waitForFunction(() => window.stylizeApp.styles.length === 1 && window.stylizeApp.content, null, { timeout: 10000 });
       await evaluate(p, () => { window.stylizeApp.stepTimeoutMs = 1; });
       await p.click('#btn-start');
-      await p.waitForFunction(() => [...document.querySelectorAll('#messages .msg.error')].some((m) => /engine was restarted/.test(m.textContent)),
+      await p.waitForFunction(() => [...document.querySelectorAll('.msg.error')].some((m) => /engine was restarted/.test(m.textContent)),
         null, { timeout: 60000 });
       await evaluate(p, () => { window.stylizeApp.stepTimeoutMs = 180000; });
       await p.waitForFunction(() => !document.getElementById('btn-start').disabled, null, { timeout: 30000 });
@@ -524,7 +457,7 @@ async function main() {
           if (s.step !== 1) return;
           location.hash = '#size=40&steps=2';
           await new Promise((r) => setTimeout(r, 100));
-          window.__notes.push(document.querySelector('#messages .msg[data-key="next-run"]')?.textContent || '');
+          window.__notes.push(document.querySelector('.msg[data-key="next-run"]')?.textContent || '');
         };
       });
       const startContent = await evaluate(p, () => window.stylizeApp.content.name);
@@ -553,7 +486,7 @@ async function main() {
       });
       const unexpected = (await messagesOf(p, 'error')).filter((e) => /^Unexpected error/.test(e));
       check(unexpected.length === 1, `unexpected-error messages: ${unexpected.length}: ${unexpected.join(' | ')}`);
-      check(await evaluate(p, () => document.querySelectorAll('#messages .msg').length) <= 8, 'more than 8 messages');
+      check(await evaluate(p, () => document.querySelectorAll('.msg').length) <= 8, 'more than 8 messages');
       const before = (await messagesOf(p, 'error')).length;
       const kept = await evaluate(p, async () => {
         const { LossPlot } = await import(new URL('lib/plot.js', location.href).href);
@@ -574,7 +507,7 @@ async function main() {
       bomb.writeUInt32BE(16384, 20); // IHDR says 16384x16384 (the CRC no longer matches: never decoded)
       const before = await evaluate(page, () => window.stylizeApp.content.name);
       await page.setInputFiles('#content-file', { name: 'bomb.png', mimeType: 'image/png', buffer: bomb });
-      await page.waitForFunction(() => [...document.querySelectorAll('#messages .msg.error')].some((m) => /bomb\.png/.test(m.textContent)), null, { timeout: 10000 });
+      await page.waitForFunction(() => [...document.querySelectorAll('.msg.error')].some((m) => /bomb\.png/.test(m.textContent)), null, { timeout: 10000 });
       const errors = await messagesOf(page, 'error');
       check(errors.some((e) => /"bomb\.png" is 16384x16384 \(268 megapixels\), more than the 50 megapixels/.test(e)), `no refusal: ${errors.join(' | ')}`);
       check(await evaluate(page, () => window.stylizeApp.content.name) === before, 'the bomb replaced the content');
@@ -646,7 +579,7 @@ async function main() {
       check(meanAbsDiff(a.image, b.image) > 0, 'two seeds 1 apart gave the same noise: digits were lost');
       await setControls(p, { 'set-seed': big });
       await p.click('#btn-link');
-      await p.waitForFunction(() => document.querySelector('#messages .msg[data-key="link"]'), null, { timeout: 10000 });
+      await p.waitForFunction(() => document.querySelector('.msg[data-key="link"]'), null, { timeout: 10000 });
       check((await p.locator('#share-link').inputValue()).includes(`seed=${big}`), 'the new link lost digits');
       check((await messagesOf(p, 'error')).length === 0, 'errors');
       await p.close();
@@ -716,7 +649,7 @@ async function main() {
       check(await p.locator('#set-style_weight').inputValue() === '10', `style weight ${await p.locator('#set-style_weight').inputValue()}`);
       check(await p.locator('#style-strength-value').textContent() === '×0.1', 'label after the keys');
       await p.click('#btn-link');
-      await p.waitForFunction(() => document.querySelector('#messages .msg[data-key="link"]'), null, { timeout: 10000 });
+      await p.waitForFunction(() => document.querySelector('.msg[data-key="link"]'), null, { timeout: 10000 });
       check((await p.locator('#share-link').inputValue()).includes('style_weight=10'), 'the link does not carry the weight');
       await setControls(p, { 'set-style_weight': '50' });
       check(await p.locator('#style-strength-value').textContent() === '×0.5', 'the slider did not follow the field');

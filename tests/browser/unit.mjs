@@ -1,5 +1,5 @@
 // Unit tests of the page's plain JS (no browser, no wasm): the test server, the page's CSP, the loss plot's
-// downsampling, image headers and byte caps, the seed's digits, the weights cache check.
+// downsampling, image headers and byte caps, the seed's digits, the simple level's choices, the weights cache check.
 //
 //   node tests/browser/unit.mjs
 //
@@ -462,6 +462,55 @@ await test('style strength: log scale of β/α around the default ratio, exact w
     check(Math.abs(strengthOf(5, styleWeightAt(5, p, ratio), ratio) - p) < 0.003, `position ${p}`);
   }
   check(strengthLabel(0) === '×1' && strengthLabel(1) === '×10' && strengthLabel(-1) === '×0.1', 'labels');
+});
+
+await test("simple level: named choices write the form's keys and read back; other values are custom or advanced", async () => {
+  const { SIZES, QUALITIES, settingsOf, choiceOf, advancedKeys, DEFAULT_CHOICE } = await lib('choices.js');
+  // Every named size × quality × colour round-trips through the settings.
+  for (const s of SIZES) {
+    for (const q of QUALITIES) {
+      for (const keepColours of [true, false]) {
+        const settings = settingsOf({ size: s.name, quality: q.name, keepColours });
+        const back = choiceOf(settings);
+        check(back.size === s.name && back.quality === q.name && back.keepColours === keepColours,
+          `${s.name}/${q.name}/${keepColours} read back as ${JSON.stringify(back)}`);
+      }
+    }
+  }
+  check(JSON.stringify(settingsOf(DEFAULT_CHOICE)) === JSON.stringify({ size: 512, ...QUALITIES.find((q) => q.name === 'balanced').settings }),
+    `the default choice: ${JSON.stringify(settingsOf(DEFAULT_CHOICE))}`);
+  check(!('colour' in settingsOf({ size: 'small', quality: 'fast' })), 'a choice without the checkbox wrote a colour');
+  // Values no choice gives are custom; a colour mode the checkbox cannot show is null.
+  const balanced = QUALITIES.find((q) => q.name === 'balanced').settings;
+  const odd = choiceOf({ size: 300, ...balanced, steps: 151, colour: 'histogram' });
+  check(odd.size === 'custom' && odd.quality === 'custom' && odd.keepColours === null, `custom: ${JSON.stringify(odd)}`);
+  // Advanced keys: anything outside the simple level that differs from the defaults, and the custom ones.
+  const defaults = { size: 512, steps: 500, lr: 0.02, tv_weight: 0, style_weight: 100, colour: 'keep-style', preset: null,
+    style_layers: { relu1_1: 1 } };
+  const simple = { ...defaults, ...settingsOf({ size: 'preview', quality: 'best', keepColours: true }), style_weight: 1000 };
+  check(advancedKeys(simple, defaults).length === 0, `simple values counted as advanced: ${advancedKeys(simple, defaults)}`);
+  const adv = advancedKeys({ ...simple, tv_weight: 0.002, style_layers: { relu1_1: 2 } }, defaults);
+  check(adv.join() === 'tv_weight,style_layers', `advanced keys: ${adv}`);
+  const custom = advancedKeys({ ...defaults, size: 300, colour: 'histogram' }, defaults);
+  check(['size', 'steps', 'colour'].every((k) => custom.includes(k)), `custom size/steps/colour: ${custom}`);
+});
+
+await test('first run: the largest size, then the better quality, within about a minute, else the quickest, flagged slow', async () => {
+  const { firstRunChoice, FIRST_RUN_SECONDS } = await lib('choices.js');
+  // Seconds grow with the pixels and the quality's steps.
+  const cost = { small: 1, preview: 4, standard: 16 };
+  const steps = { fast: 1, balanced: 2 };
+  const at = (secondsPerUnit) => (size, quality) => cost[size] * steps[quality] * secondsPerUnit;
+  const fast = firstRunChoice(at(1));
+  check(fast.size === 'standard' && fast.quality === 'balanced' && !fast.slow, `a fast GPU: ${JSON.stringify(fast)}`);
+  const mid = firstRunChoice(at(FIRST_RUN_SECONDS / 8));
+  check(mid.size === 'preview' && mid.quality === 'balanced' && !mid.slow, `a middling GPU: ${JSON.stringify(mid)}`);
+  const slow = firstRunChoice(at(1000));
+  check(slow.size === 'small' && slow.quality === 'fast' && slow.slow && slow.seconds === 1000, `a slow GPU: ${JSON.stringify(slow)}`);
+  // Sizes that cannot run (null) or time as junk are skipped; nothing that runs gives null.
+  const some = firstRunChoice((size, quality) => (size === 'standard' ? null : size === 'preview' && quality === 'balanced' ? NaN : 30));
+  check(some.size === 'preview' && some.quality === 'fast', `skipping what cannot run: ${JSON.stringify(some)}`);
+  check(firstRunChoice(() => null) === null, 'nothing fits, yet a choice');
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -6,28 +6,31 @@ import { app, $, runActive } from './state.js';
 import { say, clearMessage, errorText } from './ui.js';
 import { settingsChanged } from './settings.js';
 
-/** Content samples shipped with the page (scikit-image data: public domain / CC0; see samples/README.md). */
+/** Photos shipped with the page (scikit-image data: public domain / CC0; see samples/README.md). */
 export const CONTENT_SAMPLES = [
-  { label: 'Cat', url: 'samples/chelsea.png', credit: 'Chelsea the cat, Stefan van der Walt, CC0 (scikit-image)' },
-  { label: 'Astronaut', url: 'samples/astronaut.png', credit: 'Eileen Collins, NASA, public domain (scikit-image)' },
-  { label: 'Coffee', url: 'samples/coffee.png', credit: 'A cup of coffee, Rachel Michetti, CC0 (scikit-image)' },
+  { label: 'Cat', url: 'samples/chelsea.png', thumb: 'samples/thumbs/chelsea.jpg',
+    credit: 'Chelsea the cat, Stefan van der Walt, CC0 (scikit-image)' },
+  { label: 'Astronaut', url: 'samples/astronaut.png', thumb: 'samples/thumbs/astronaut.jpg',
+    credit: 'Eileen Collins, NASA, public domain (scikit-image)' },
+  { label: 'Coffee', url: 'samples/coffee.png', thumb: 'samples/thumbs/coffee.jpg',
+    credit: 'A cup of coffee, Rachel Michetti, CC0 (scikit-image)' },
 ];
 
-/** Public-domain paintings, loaded from Wikimedia Commons with CORS when clicked (not shipped). */
-const COMMONS = 'https://upload.wikimedia.org/wikipedia/commons/thumb/';
-const commons = (path, file) => `${COMMONS}${path}/${encodeURIComponent(file)}/960px-${encodeURIComponent(file)}`;
-const STYLE_SAMPLES = [
-  { label: 'The Starry Night', credit: 'Vincent van Gogh, The Starry Night (1889), public domain, Wikimedia Commons',
-    url: commons('e/ea', 'Van_Gogh_-_Starry_Night_-_Google_Art_Project.jpg') },
-  { label: 'The Great Wave', credit: 'Katsushika Hokusai, The Great Wave off Kanagawa (c. 1831), public domain, Wikimedia Commons',
-    url: commons('a/a5', 'Tsunami_by_hokusai_19th_century.jpg') },
-  { label: 'Composition VII', credit: 'Wassily Kandinsky, Composition VII (1913), public domain, Wikimedia Commons',
-    url: commons('b/b4', 'Vassily_Kandinsky,_1913_-_Composition_7.jpg') },
-  { label: 'The Scream', credit: 'Edvard Munch, The Scream (1893), public domain, Wikimedia Commons',
-    url: commons('9/9d', 'The_Scream_by_Edvard_Munch,_1893_-_Nasjonalgalleriet.png') },
-  { label: 'Impression, Sunrise', credit: 'Claude Monet, Impression, Sunrise (1872), public domain, Wikimedia Commons',
-    url: commons('5/54', 'Claude_Monet,_Impression,_soleil_levant.jpg') },
+/** Paintings shipped with the page (photographs of public-domain works, downscaled; samples/README.md):
+ *  they load offline and never depend on another host. */
+export const STYLE_SAMPLES = [
+  { label: 'The Starry Night', url: 'samples/starry_night.jpg', thumb: 'samples/thumbs/starry_night.jpg',
+    credit: 'Vincent van Gogh, The Starry Night (1889), public domain' },
+  { label: 'The Scream', url: 'samples/the_scream.jpg', thumb: 'samples/thumbs/the_scream.jpg',
+    credit: 'Edvard Munch, The Scream (1893), public domain' },
+  { label: 'The Shipwreck', url: 'samples/shipwreck.jpg', thumb: 'samples/thumbs/shipwreck.jpg',
+    credit: 'J. M. W. Turner, The Shipwreck (1805), public domain' },
+  { label: 'Woman with a Hat', url: 'samples/woman-with-hat-matisse.jpg', thumb: 'samples/thumbs/woman-with-hat-matisse.jpg',
+    credit: 'Henri Matisse, Woman with a Hat (1905), public domain' },
 ];
+
+/** A sample's URL as links and the style list keep it: absolute, so that a link names the file. */
+export const sampleUrl = (sample) => new URL(sample.url, location.href).href;
 
 let nextStyleId = 1;
 
@@ -40,21 +43,11 @@ function noteNextRun(what) {
 
 export function setupInputs() {
   for (const sample of CONTENT_SAMPLES) {
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.textContent = sample.label;
-    b.title = sample.credit;
-    b.dataset.sample = sample.url;
-    b.addEventListener('click', () => loadContentSample(sample));
-    $('content-samples').append(b);
+    $('content-samples').append(sampleButton(sample, () => loadContentSample(sample)));
   }
   for (const sample of STYLE_SAMPLES) {
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.textContent = sample.label;
-    b.title = `${sample.credit} (loaded from Wikimedia Commons)`;
-    b.addEventListener('click', () => addStyleFromUrl(sample.url, sample.label));
-    $('style-samples').append(b);
+    $('style-samples').append(sampleButton(sample, (e) => toggleStyleSample(sample, e.shiftKey),
+      `${sample.credit}. Shift+click blends it with the painting(s) chosen already.`));
   }
   $('content-file').addEventListener('change', (e) => {
     if (e.target.files[0]) setContentFromBlob(e.target.files[0], e.target.files[0].name);
@@ -111,6 +104,62 @@ export function setupInputs() {
   window.addEventListener('drop', (e) => e.preventDefault());
 }
 
+/** A thumbnail button; aria-pressed says whether the sample is in use (markSamples). */
+function sampleButton(sample, onClick, title = sample.credit) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = 'sample';
+  b.title = title;
+  b.dataset.sample = sampleUrl(sample);
+  b.setAttribute('aria-pressed', 'false');
+  const img = document.createElement('img');
+  img.src = sample.thumb;
+  img.alt = '';
+  img.decoding = 'async';
+  const name = document.createElement('span');
+  name.textContent = sample.label;
+  b.append(img, name);
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+/** A sample painting's button adds it, or takes it out when it is in the list already. A click on
+ *  another sample while only a sample is chosen replaces it (the simple case is one painting); with
+ *  Shift it is added, to blend them. */
+function toggleStyleSample(sample, blend) {
+  const url = sampleUrl(sample);
+  const present = app.styles.find((s) => s.url === url);
+  if (present) {
+    app.styles = app.styles.filter((s) => s !== present);
+    renderStyleList();
+    settingsChanged();
+    return;
+  }
+  const samples = new Set(STYLE_SAMPLES.map(sampleUrl));
+  if (!blend && app.styles.length === 1 && samples.has(app.styles[0].url)) {
+    app.styles = [];
+    renderStyleList();
+  }
+  addStyleFromUrl(url, sample.label);
+}
+
+/** Shows which samples are in use. */
+function markSamples() {
+  const contentUrl = app.content && app.content.url;
+  for (const b of $('content-samples').querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.sample === contentUrl));
+  for (const b of $('style-samples').querySelectorAll('button')) {
+    b.setAttribute('aria-pressed', String(app.styles.some((s) => s.url === b.dataset.sample)));
+  }
+}
+
+/** Puts back the photo and paintings of an earlier run (results.js). */
+export function restoreInputs(content, styles) {
+  showContent(content, content.name);
+  app.styles = styles.map((s) => ({ ...s, id: nextStyleId++ }));
+  renderStyleList();
+  settingsChanged();
+}
+
 function acceptFiles(files, target) {
   if (target === 'content') setContentFromBlob(files[0], files[0].name || 'pasted image');
   else if (target === 'init') setInitFromBlob(files[0], files[0].name || 'pasted image');
@@ -121,13 +170,18 @@ function describeNotes(image) {
   return image.notes.length ? ` (${image.notes.join('; ')})` : '';
 }
 
+function showContent(content, name) {
+  app.content = content;
+  drawPixels($('content-thumb'), content.rgba, content.width, content.height);
+  $('content-thumb').hidden = false;
+  $('content-meta').textContent = `${name}: ${content.originalWidth}x${content.originalHeight}${describeNotes(content)}`;
+  markSamples();
+}
+
 async function setContentFromBlob(blob, name, url = null) {
   try {
     const image = await decodeImage(blob, name);
-    app.content = { ...image, url };
-    drawPixels($('content-thumb'), image.rgba, image.width, image.height);
-    $('content-thumb').hidden = false;
-    $('content-meta').textContent = `${name}: ${image.originalWidth}x${image.originalHeight}${describeNotes(image)}`;
+    showContent({ ...image, url }, name);
     clearMessage('input');
     noteNextRun(`The content image "${name}"`);
     if (image.notes.length) say('info', `Content "${name}": ${image.notes.join('; ')}.`, 'content-notes');
@@ -144,7 +198,7 @@ export async function loadContentSample(sample, { quiet = false } = {}) {
   try {
     const response = await fetch(sample.url);
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    return await setContentFromBlob(await response.blob(), sample.label, new URL(sample.url, location.href).href);
+    return await setContentFromBlob(await response.blob(), sample.label, sampleUrl(sample));
   } catch (e) {
     if (!quiet) say('error', `The sample "${sample.label}" could not be loaded: ${errorText(e)}`, 'input');
     return false;
@@ -154,10 +208,7 @@ export async function loadContentSample(sample, { quiet = false } = {}) {
 export async function loadContentUrl(url) {
   try {
     const image = await fetchImage(url);
-    app.content = { ...image, url };
-    drawPixels($('content-thumb'), image.rgba, image.width, image.height);
-    $('content-thumb').hidden = false;
-    $('content-meta').textContent = `${image.name}: ${image.originalWidth}x${image.originalHeight}${describeNotes(image)}`;
+    showContent({ ...image, url }, image.name);
     clearMessage(`url-${url}`);
     noteNextRun(`The content image "${image.name}"`);
     settingsChanged();
@@ -216,6 +267,7 @@ function addStyle(image, url, weight) {
 export function renderStyleList() {
   const list = $('style-list');
   list.textContent = '';
+  markSamples();
   for (const style of app.styles) {
     const li = document.createElement('li');
     li.className = 'style-item';

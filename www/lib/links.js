@@ -6,6 +6,7 @@ import { app, $, runActive } from './state.js';
 import { say, clearMessage, errorText, withTimeout } from './ui.js';
 import { currentSettings, settingsChanged } from './settings.js';
 import { loadContentUrl, addStyleFromUrl, renderStyleList } from './inputs.js';
+import { openAdvancedFor } from './simple.js';
 
 /** Opens a link put in the address bar later (a run that is going keeps its inputs: then it waits). */
 export function watchLinks() {
@@ -34,11 +35,16 @@ export function openPendingLink() {
 export async function copyLink() {
   const settings = currentSettings();
   if (!settings) return;
+  await copyLinkOf({ settingsRaw: settings.raw, content: app.content, styles: app.styles });
+}
+
+/** Copies the link of a run's settings, photo and paintings (the current ones, or an earlier result's). */
+export async function copyLinkOf({ settingsRaw, content, styles: allStyles }) {
   let fragment;
   try {
-    const styles = app.styles.filter((s) => s.url).map((s) => ({ url: s.url, weight: s.weight }));
-    const contentUrl = app.content && app.content.url ? app.content.url : undefined;
-    fragment = StyleTransfer.makeLink(JSON.stringify(settings.raw), JSON.stringify(styles), contentUrl);
+    const styles = allStyles.filter((s) => s.url).map((s) => ({ url: s.url, weight: s.weight }));
+    const contentUrl = content && content.url ? content.url : undefined;
+    fragment = StyleTransfer.makeLink(JSON.stringify(settingsRaw), JSON.stringify(styles), contentUrl);
   } catch (e) {
     say('error', `Cannot make a link: ${errorText(e)}`, 'link');
     return;
@@ -49,7 +55,7 @@ export async function copyLink() {
   const field = $('share-link');
   field.hidden = false;
   field.value = url;
-  const uploads = app.styles.filter((s) => !s.url).length + (app.content && !app.content.url ? 1 : 0);
+  const uploads = allStyles.filter((s) => !s.url).length + (content && !content.url ? 1 : 0);
   const left = uploads ? ` ${uploads} image(s) you uploaded are not in it (uploads never leave this computer).` : '';
   try {
     // Some browsers leave the promise pending while they ask for permission: do not wait for ever.
@@ -71,7 +77,11 @@ export async function applyLink(hash) {
     say('warn', 'Share link: init names a file, which a page cannot open (ignored; use "Initial image").');
     link.settings.init = 'content';
   }
+  app.linkOpened = true;
   app.form.write(link.settings);
+  const advanced = openAdvancedFor(link.settings);
+  if (advanced.length) say('info', `This link sets values that only "Advanced" shows (${advanced.join(', ')}): it is open.`, 'link-advanced');
+  else clearMessage('link-advanced');
   if (link.settings.preset) {
     const preset = app.presets.find((p) => p.name === link.settings.preset);
     if (preset) say('info', `Link uses the preset "${preset.name}": ${preset.description}`, 'preset');

@@ -7,8 +7,11 @@ import { LossPlot } from './plot.js';
 import { app, $, engine } from './state.js';
 import { say, clearMessage, errorText, withTimeout, nextTask, formatDuration } from './ui.js';
 import { startBlocker, updateButtons } from './buttons.js';
-import { currentSettings, planFor, updateEstimate, measuredGflops, memoryBudget } from './settings.js';
+import { currentSettings, planFor, updateEstimate, measuredGflops, memoryBudget, runSeconds } from './settings.js';
 import { copyLink, openPendingLink } from './links.js';
+import { LONG_RUN_SECONDS } from './choices.js';
+import { addResult } from './results.js';
+import { showResult, stageChanged } from './compare.js';
 
 /** Every this many steps the current image is read back, so that a lost device can resume from it
  *  (every step for small images, whose readback costs next to nothing). */
@@ -19,11 +22,13 @@ export const plot = new LossPlot($('loss-plot'));
 
 export function setupRunButtons() {
   $('btn-start').addEventListener('click', () => start());
+  $('btn-start-anyway').addEventListener('click', () => start({ confirmed: true }));
+  $('btn-long-cancel').addEventListener('click', () => { $('long-run').hidden = true; $('btn-start').focus(); });
   $('btn-pause').addEventListener('click', () => pause());
   $('btn-resume').addEventListener('click', () => resume());
   $('btn-stop').addEventListener('click', () => stop());
   $('btn-reset').addEventListener('click', () => reset());
-  $('btn-download').addEventListener('click', () => download());
+  $('btn-download').addEventListener('click', () => downloadImage());
   $('btn-link').addEventListener('click', () => copyLink());
 }
 
@@ -51,7 +56,7 @@ function pushInputs(inputs, startImage = inputs.init) {
   else st.clearInit();
 }
 
-async function start() {
+async function start({ confirmed = false } = {}) {
   const blocker = startBlocker();
   if (blocker) {
     say('error', `Cannot start: ${blocker}.`, 'run');
@@ -72,13 +77,23 @@ async function start() {
     say('error', `Cannot start: ${errorText(e)}`, 'run');
     return;
   }
+  const seconds = runSeconds(plan);
+  if (!confirmed && seconds > LONG_RUN_SECONDS) {
+    // Asked beside Start: a first click must not start hours of work on a slow GPU.
+    $('long-run-text').textContent = `This run would take about ${formatDuration(seconds)} on this GPU. A smaller size ` +
+      'or a faster quality finishes sooner.';
+    $('long-run').hidden = false;
+    $('btn-start-anyway').focus();
+    return;
+  }
+  $('long-run').hidden = true;
   const run = app.run;
   // A Stop just before: let the old loop finish its last step first.
   if (run.looping) await run.loopPromise;
-  // The speed measurement needs one size: a coarse-to-fine run does not update it.
-  const flopsPerStep = plan.schedule.length === 1 ? plan.flops_per_step : 0;
-  Object.assign(run, { state: 'running', total: plan.total_steps, done: 0, stepSeconds: NaN, scale: '',
-    snapshot: null, inputs, flopsPerStep, startedAt: performance.now(), runSeconds: 0 });
+  Object.assign(run, { state: 'running', total: plan.total_steps, done: 0, stepSeconds: NaN, scale: 0,
+    snapshot: null, inputs, schedule: plan.schedule, timedFlops: 0, timedSeconds: 0, recorded: false,
+    startedAt: performance.now(), runSeconds: 0 });
+  showResult(null);
   $('stat-scale').textContent = plan.schedule.length > 1 ? `1 of ${plan.schedule.length}` : '–';
   plot.clear();
   $('stat-step').textContent = `0 / ${run.total}`;
@@ -111,7 +126,11 @@ function stop() {
   app.run.state = 'stopped';
   if (wasActive) say('info', `Stopped at step ${app.run.done}. The image stays for download; Start begins a new run.`, 'done');
   updateButtons();
-  if (!app.run.looping) openPendingLink();
+  if (!app.run.looping) {
+    // Paused, so no loop is left to record it.
+    if (wasActive) recordResult();
+    openPendingLink();
+  }
 }
 
 async function reset() {
@@ -120,6 +139,7 @@ async function reset() {
   if (app.st) app.st.reset();
   Object.assign(app.run, { done: 0, total: 0, snapshot: null, stepSeconds: NaN });
   plot.clear();
+  showResult(null);
   $('output-canvas').classList.add('blank');
   $('canvas-empty').hidden = false;
   for (const id of ['stat-step', 'stat-scale', 'stat-rate', 'stat-left', 'stat-loss']) $(id).textContent = '–';
@@ -149,13 +169,15 @@ async function loop() {
       const seconds = (performance.now() - t0) / 1000;
       run.done += 1;
       run.runSeconds += seconds;
-      // The first step includes building the run: keep it out of the speed.
-      if (run.done > 1) run.stepSeconds = Number.isNaN(run.stepSeconds) ? seconds : 0.8 * run.stepSeconds + 0.2 * seconds;
+      timeStep(run, losses, seconds);
       if (run.done === 1) {
         canvas.classList.remove('blank');
         $('canvas-empty').hidden = true;
+      }
+      if (run.width !== app.st.width || run.height !== app.st.height) {
         run.width = app.st.width;
         run.height = app.st.height;
+        stageChanged();
       }
       const point = { step: run.done, content: losses.content, style: losses.style, tv: losses.tv, total: losses.total };
       run.lastLosses = { ...point, scale: losses.scale, scales: losses.scales, width: losses.width, height: losses.height };
@@ -174,11 +196,38 @@ async function loop() {
         'settings and Start again.', 'done');
     }
     if (run.state === 'paused') await snapshot();
+    if (run.state === 'done' || run.state === 'stopped') await recordResult();
   } finally {
     run.looping = false;
     updateButtons();
     openPendingLink();
   }
+}
+
+/** The step's cost at its scale: the first step of each scale builds that scale's network, so it
+ *  stays out of the speed (steps/s per scale, GFLOP/s over the run). */
+function timeStep(run, losses, seconds) {
+  const scale = Math.max(1, losses.scale || 1);
+  const flops = (run.schedule[scale - 1] || run.schedule[run.schedule.length - 1]).flops_per_step;
+  if (scale !== run.scale) {
+    run.scale = scale;
+    run.stepSeconds = NaN;
+    return;
+  }
+  run.stepSeconds = Number.isNaN(run.stepSeconds) ? seconds : 0.8 * run.stepSeconds + 0.2 * seconds;
+  run.timedFlops += flops;
+  run.timedSeconds += seconds;
+}
+
+/** FLOPs of the steps still to run, over the whole schedule. */
+function flopsLeft(run) {
+  let before = 0;
+  let left = 0;
+  for (const s of run.schedule) {
+    left += Math.max(0, Math.min(s.steps, before + s.steps - run.done)) * s.flops_per_step;
+    before += s.steps;
+  }
+  return left;
 }
 
 function showStats() {
@@ -188,7 +237,9 @@ function showStats() {
   if (l.scales > 1) $('stat-scale').textContent = `${l.scale} of ${l.scales} · ${l.width}×${l.height}`;
   if (run.stepSeconds > 0) {
     $('stat-rate').textContent = (1 / run.stepSeconds).toFixed(run.stepSeconds > 1 ? 2 : 1);
-    $('stat-left').textContent = formatDuration((run.total - run.done) * run.stepSeconds);
+  }
+  if (run.timedSeconds > 0) {
+    $('stat-left').textContent = formatDuration(flopsLeft(run) / (run.timedFlops / run.timedSeconds));
   }
   $('stat-loss').textContent = `${l.total.toExponential(3)} (content ${l.content.toExponential(2)}, ` +
     `style ${l.style.toExponential(2)}, tv ${l.tv.toExponential(2)})`;
@@ -196,17 +247,38 @@ function showStats() {
 
 function rememberSpeed() {
   const run = app.run;
-  if (!(run.stepSeconds > 0) || !run.flopsPerStep || !app.adapterName) return;
+  if (!(run.timedSeconds > 0) || !app.adapterName) return;
   // Tiny runs are dominated by per-dispatch overhead: they would make big sizes look slower than they
   // are, so they only count while nothing better is known.
   if (run.width * run.height < 96 * 96 && measuredGflops() !== null) return;
-  const gflops = run.flopsPerStep / run.stepSeconds / 1e9;
+  const gflops = run.timedFlops / run.timedSeconds / 1e9;
   try {
     localStorage.setItem(`stylize.gflops.${app.adapterName}`, gflops.toPrecision(3));
   } catch {
     // Storage disabled: the estimate stays a guess.
   }
   updateEstimate();
+}
+
+/** Keeps the run's image and what made it in this visit's results (once per run). */
+async function recordResult() {
+  const run = app.run;
+  if (run.recorded || run.done === 0 || !app.st || !run.inputs) return;
+  run.recorded = true;
+  try {
+    if (run.state === 'stopped') {
+      // Stopped before its last step: the colour mode puts the photo's colours in now (the last step
+      // does it by itself), so that the canvas, the download and the results show them.
+      await engine(() => app.st.finish());
+      app.st.render($('output-canvas'));
+    }
+    const rgba = await engine(() => app.st.image());
+    const { inputs } = run;
+    addResult({ rgba, width: app.st.width, height: app.st.height, steps: run.done, totalSteps: run.total,
+      settingsRaw: inputs.settingsRaw, content: inputs.content, styles: inputs.styles });
+  } catch (e) {
+    if (!app.st || !app.st.lostReason()) say('warn', `This run's image could not be kept in the results: ${errorText(e)}`, 'result');
+  }
 }
 
 /** Reads the current image back (rarely): the state a lost device can resume from. */
@@ -326,15 +398,17 @@ export async function onDeviceLost(reason) {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-async function download() {
+/** Saves the current image, or an earlier result of this visit, as a PNG at full size. */
+export async function downloadImage(result = null) {
   try {
-    const rgba = await engine(() => app.st.image());
-    const width = app.st.width;
-    const height = app.st.height;
+    const rgba = result ? result.rgba : await engine(() => app.st.image());
+    const width = result ? result.width : app.st.width;
+    const height = result ? result.height : app.st.height;
+    const content = result ? result.content : app.run.inputs ? app.run.inputs.content : app.content;
     const blob = await encodePng(rgba, width, height);
     const a = document.createElement('a');
     a.href = URL.createObjectURL(blob);
-    const base = (app.content && app.content.name ? app.content.name : 'image').replace(/\.[a-z0-9]+$/i, '')
+    const base = (content && content.name ? content.name : 'image').replace(/\.[a-z0-9]+$/i, '')
       .replace(/[^a-z0-9_-]+/gi, '-');
     a.download = `stylized-${base}-${width}x${height}.png`;
     document.body.append(a);

@@ -5,6 +5,7 @@ import { StyleTransfer } from '../pkg/stylize.js';
 import { app, $ } from './state.js';
 import { say, clearMessage, errorText, formatBytes, formatDuration } from './ui.js';
 import { updateButtons } from './buttons.js';
+import { LONG_RUN_SECONDS } from './choices.js';
 
 /** The form's settings checked by the Rust settings code; null (with a message shown) when invalid. */
 export function currentSettings() {
@@ -23,7 +24,9 @@ export function currentSettings() {
 }
 
 export function settingsChanged() {
+  $('long-run').hidden = true; // it asked about other settings
   updateEstimate();
+  if (app.syncSimple) app.syncSimple();
   updateButtons();
 }
 
@@ -42,9 +45,38 @@ export function measuredGflops() {
   return Number.isFinite(stored) && stored > 0 ? stored : null;
 }
 
+/** The GPU's speed in GFLOP/s: measured by an earlier run in this browser, else a guess (software
+ *  adapters do about 2, a real GPU with these kernels far more). */
+export function gpuSpeed() {
+  const measured = measuredGflops();
+  return { gflops: measured || (app.adapterFallback ? 2 : 200), measured: measured !== null };
+}
+
+/** Seconds a planned run takes at `gflops`: every scale's steps at its own cost. */
+export function runSeconds(plan, gflops = gpuSpeed().gflops) {
+  return plan.schedule.reduce((t, s) => t + s.steps * s.flops_per_step, 0) / (gflops * 1e9);
+}
+
+/** The form's settings with `overrides`, planned and timed: {plan, seconds}, or null when the engine
+ *  cannot plan them or they do not fit. */
+export function timeOf(overrides) {
+  if (!app.st) return null;
+  try {
+    const raw = { ...app.form.read(), ...overrides };
+    const plan = planFor(raw);
+    return plan.fits ? { plan, seconds: runSeconds(plan) } : null;
+  } catch {
+    return null;
+  }
+}
+
 export function updateEstimate() {
   const el = $('estimate');
+  const brief = $('run-estimate');
   app.refusal = null;
+  app.estimateSeconds = null;
+  brief.textContent = '';
+  brief.classList.remove('refuse');
   if (!app.st) {
     el.textContent = '';
     return;
@@ -65,12 +97,9 @@ export function updateEstimate() {
     return;
   }
   const steps = est.total_steps;
-  const measured = measuredGflops();
-  // Without a measurement: software adapters do ~2 GFLOP/s, a real GPU with these kernels far more.
-  const gflops = measured || (app.adapterFallback ? 2 : 200);
+  const { gflops, measured } = gpuSpeed();
   const perStep = est.flops_per_step / (gflops * 1e9);
-  // The whole schedule: every scale's steps at its own cost.
-  const total = est.schedule.reduce((t, s) => t + s.steps * s.flops_per_step, 0) / (gflops * 1e9);
+  const total = runSeconds(est, gflops);
   const scales = est.schedule.length > 1 ? ` over ${est.schedule.length} scales (${est.schedule.map((s) => s.size).join(', ')} px)` : '';
   const [w, h] = [est.width, est.height];
   el.classList.toggle('refuse', !est.fits);
@@ -79,13 +108,16 @@ export function updateEstimate() {
     el.textContent = `${w}x${h}: ${est.refusal}.`;
     return;
   }
+  app.estimateSeconds = total;
   clearMessage('settings');
   el.textContent = `${w}x${h}: about ${formatBytes(est.total_bytes)} of GPU memory (budget ` +
     `${formatBytes(est.memory_budget)}; largest buffer ${formatBytes(est.largest_buffer_bytes)}, this GPU allows ` +
     `${formatBytes(est.max_buffer)}); ` +
     `${(est.flops_per_step / 1e9).toFixed(1)} GFLOP per step, about ${formatDuration(perStep)} per step and ` +
     `${formatDuration(total)} for ${steps} steps${scales} ` +
-    (measured ? `(at ${measured.toFixed(1)} GFLOP/s measured on this GPU).` : `(a guess: ${gflops} GFLOP/s; measured after a run).`);
+    (measured ? `(at ${gflops.toFixed(1)} GFLOP/s measured on this GPU).` : `(a guess: ${gflops} GFLOP/s; measured after a run).`);
+  brief.textContent = `${w}×${h} px, about ${formatDuration(total)} on this GPU` + (measured ? '' : ' (a guess until a run has measured it)');
+  brief.classList.toggle('refuse', total > LONG_RUN_SECONDS);
 }
 
 /** The GPU memory budget: the advanced setting (MiB, kept in localStorage), else the engine's default. */

@@ -5,13 +5,18 @@ import { MessageList } from './messages.js';
 import { app, $ } from './state.js';
 import { updateButtons } from './buttons.js';
 
-const messages = $('messages');
 /** Messages kept at most (the oldest go): enough for one warning per bad value of a hostile link. */
 const MAX_MESSAGES = 8;
 const shown = new MessageList(MAX_MESSAGES, (item) => item.el && item.el.remove());
 
-/** Shows a message in the page. It replaces an earlier one with the same `key` or the same text. */
-export function say(kind, text, key = null) {
+/** The keys of messages about the run: they show beside Start and the canvas (#run-messages), the
+ *  others at the top of the page. */
+const RUN_KEYS = new Set(['run', 'done', 'lost', 'next-run', 'snapshot', 'download', 'link', 'crash', 'result',
+  'slow-gpu']);
+
+/** Shows a message in the page. It replaces an earlier one with the same `key` or the same text.
+ *  `action` ({label, run}) adds a button to it. */
+export function say(kind, text, key = null, action = null) {
   const item = shown.add(kind, text, key);
   const p = document.createElement('p');
   item.el = p;
@@ -25,8 +30,16 @@ export function say(kind, text, key = null) {
   close.title = 'dismiss';
   close.textContent = '×';
   close.addEventListener('click', () => shown.drop(item));
+  if (action) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'action small';
+    b.textContent = action.label;
+    b.addEventListener('click', () => action.run());
+    p.append(b);
+  }
   p.append(close);
-  messages.append(p);
+  $(RUN_KEYS.has(key) ? 'run-messages' : 'messages').append(p);
   if (kind === 'error') console.error(text);
   return p;
 }

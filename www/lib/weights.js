@@ -58,7 +58,7 @@ export function cacheIsFresh(cached, head) {
 }
 
 /**
- * Resolves to {bytes: Uint8Array, fromCache: boolean}. `onProgress(received, total)` is called while
+ * Resolves to {bytes: Uint8Array, fromCache: boolean, cached: boolean} (`cached`: a copy is in the cache now). `onProgress(received, total)` is called while
  * downloading (`total` is 0 when the server does not say).
  */
 export async function fetchWeights(url, onProgress = () => {}) {
@@ -69,7 +69,7 @@ export async function fetchWeights(url, onProgress = () => {}) {
     if (cached && (await cacheStillFresh(cached, absolute))) {
       const bytes = new Uint8Array(await cached.arrayBuffer());
       onProgress(bytes.length, bytes.length);
-      return { bytes, fromCache: true };
+      return { bytes, fromCache: true, cached: true };
     }
   }
   let response;
@@ -85,6 +85,7 @@ export async function fetchWeights(url, onProgress = () => {}) {
     throw new Error(`could not download the weights from ${absolute}: HTTP ${response.status} ${response.statusText}.${hint}`);
   }
   const bytes = await readCapped(response, MAX_FETCH_BYTES, 'the weights file', onProgress);
+  let cached = false;
   if (cache) {
     const headers = new Headers({ 'Content-Type': 'application/octet-stream', 'X-Weights-Length': String(bytes.length) });
     for (const name of ['ETag', 'Last-Modified']) {
@@ -93,11 +94,12 @@ export async function fetchWeights(url, onProgress = () => {}) {
     }
     try {
       await cache.put(absolute, new Response(bytes, { headers }));
+      cached = true;
     } catch {
       // Quota exceeded or storage disabled: the page still works, it downloads again next time.
     }
   }
-  return { bytes, fromCache: false };
+  return { bytes, fromCache: false, cached };
 }
 
 /** Drops the cached copy (after it failed verification), so that the next load downloads it again. */
