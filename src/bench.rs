@@ -26,6 +26,9 @@ pub struct BenchOptions {
     pub steps: u32,
     /// Sizes for which only the memory plan is reported.
     pub plan_sizes: Vec<u32>,
+    /// Also run each size above this many px in tiles of it, and report the tiled step's cost against
+    /// the untiled one.
+    pub tile: Option<u32>,
 }
 
 /// The plan of a square `size` run with one square style image of the same size.
@@ -78,6 +81,18 @@ pub fn run(weights: &Weights, opts: &BenchOptions) -> Result<String, String> {
         eprintln!("{}", line.trim_end());
     }
     writeln!(report).unwrap();
+    if let Some(tile) = opts.tile {
+        writeln!(report, "Tiled against untiled: the same steps on the same images, each way (tiled: `stylize --tile {tile}`).").unwrap();
+        writeln!(report).unwrap();
+        writeln!(report, "| size | tile | tiles | untiled ms/step | tiled ms/step | measured ratio | FLOP ratio |").unwrap();
+        writeln!(report, "|---|---|---|---|---|---|---|").unwrap();
+        for &size in sizes.iter().filter(|&&s| s > tile) {
+            let line = tiled_cost(&ctx, &net, &settings, size, tile, opts.steps)?;
+            report.push_str(&line);
+            eprintln!("{}", line.trim_end());
+        }
+        writeln!(report).unwrap();
+    }
     report.push_str(&kernel_tables);
     writeln!(report, "Memory plan (no allocation), square images, weights included:").unwrap();
     writeln!(report).unwrap();
@@ -141,6 +156,34 @@ fn bench_size(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u
     }
     table.push('\n');
     Ok((line, table))
+}
+
+/// One size run untiled and in tiles of `tile` px: ms per step each way, and their ratio against the
+/// ratio of the planned FLOPs.
+fn tiled_cost(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u32, tile: u32, steps: u32) -> Result<String, String> {
+    let plan = square_plan(settings, size, net.convs.len())?;
+    let tiled = plan.clone().tiled(tile as usize).map_err(|e| e.to_string())?;
+    let inputs = plan.prepare(&pattern(size, 0.0), &[&pattern(size, 1.3)], None).map_err(|e| e.to_string())?;
+    // One run at a time: the untiled one's buffers go before the tiled one allocates.
+    let ms_per_step = |p: &Plan| -> Result<f64, String> {
+        let mut st = pollster::block_on(Stylizer::from_plan(ctx.clone(), net, p, &inputs)).map_err(|e| e.to_string())?;
+        st.step();
+        ctx.finish();
+        let t0 = Instant::now();
+        for _ in 0..steps {
+            st.step();
+        }
+        ctx.finish();
+        Ok(t0.elapsed().as_secs_f64() * 1000.0 / steps.max(1) as f64)
+    };
+    let untiled_ms = ms_per_step(&plan)?;
+    let tiled_ms = ms_per_step(&tiled)?;
+    let tiles = tiled.tiling.as_ref().map_or(1, |t| t.grid.tiles.len());
+    Ok(format!(
+        "| {size} | {tile} | {tiles} | {untiled_ms:.1} | {tiled_ms:.1} | {:.2} | {:.2} |\n",
+        tiled_ms / untiled_ms,
+        tiled.flops_per_step as f64 / plan.flops_per_step as f64
+    ))
 }
 
 pub fn write_readme(path: &std::path::Path, report: &str) -> Result<(), String> {

@@ -632,6 +632,26 @@ fn bench_reports_speed_and_a_memory_plan_equal_to_the_allocation() {
     assert!(mib <= 350.0, "the 512 px plan must fit 350 MiB: {plan}");
 }
 
+/// `stylize bench --tile`: one size untiled and in tiles, with the measured and the planned cost ratio.
+#[test]
+fn bench_measures_a_tiled_step_against_an_untiled_one() {
+    let out = stylize(&["bench", "--sizes", "48", "--steps", "1", "--plan-sizes", "64", "--tile", "32"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text.lines().find(|l| l.starts_with("| 48 | 32 |")).unwrap_or_else(|| panic!("no tiled row:\n{text}"));
+    // | size | tile | tiles | untiled ms/step | tiled ms/step | measured ratio | FLOP ratio |
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(cells[3], "4", "{row}");
+    let number = |i: usize| cells[i].parse::<f64>().unwrap_or_else(|_| panic!("cell {i} of {row}"));
+    let (untiled, tiled, measured, flops) = (number(4), number(5), number(6), number(7));
+    assert!(untiled > 0.0 && tiled > 0.0, "{row}");
+    assert!((measured - tiled / untiled).abs() <= 0.01 * measured + 0.01, "the ratio is not tiled/untiled: {row}");
+    // Four tiles whose regions each cover the whole 48 px image: more work, planned and measured.
+    assert!(flops > 2.0 && measured > 1.0, "{row}");
+    fails_with(&["bench", "--sizes", "32", "--tile", "64"], "no --sizes above 64 px");
+    fails_with(&["bench", "--sizes", "64", "--tile", "40"], "--tile: expected a multiple of 16, got 40");
+}
+
 /// A PNG whose header declares `width`×`height` (8-bit RGB) and holds no pixel data: what a
 /// decompression bomb looks like before its (tiny, highly compressed) data.
 pub fn declared_png(width: u32, height: u32) -> Vec<u8> {

@@ -73,6 +73,10 @@ pub enum Command {
         /// Sizes for which only the memory plan (no allocation) is printed
         #[arg(long, value_name = "N,N,...", default_value = "512,1024,2048", value_delimiter = ',', value_parser = parse_sizes)]
         plan_sizes: Vec<u32>,
+        /// Also run each size above N px in tiles of N px (a multiple of 16) and print the tiled step's
+        /// cost against the untiled one's (both must fit this GPU)
+        #[arg(long, value_name = "N")]
+        tile: Option<u32>,
         /// Weights file (default: the committed weights/vgg19.q8.bin)
         #[arg(long, value_name = "PATH")]
         weights: Option<PathBuf>,
@@ -377,9 +381,10 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             readme,
             convergence,
             convergence_steps,
+            tile,
         }) => match convergence {
             Some(size) => convergence_bench(weights, size, convergence_steps),
-            None => bench(sizes, steps, plan_sizes, weights, quantisation_src, readme),
+            None => bench(BenchArgs { sizes, steps, plan_sizes, tile }, weights, quantisation_src, readme),
         },
         Some(Command::Plan(args)) => plan(&args),
         Some(Command::Fuzz { target, iterations, seed }) => fuzz(&target, iterations, seed),
@@ -462,24 +467,30 @@ fn convert_weights(src: &Path, out: &Path, dtype: DtypeArg) -> Result<(), CliErr
     Ok(())
 }
 
-fn bench(
+/// The timing options of `stylize bench`.
+struct BenchArgs {
     sizes: Vec<u32>,
     steps: u32,
     plan_sizes: Vec<u32>,
-    weights_path: Option<PathBuf>,
-    quantisation_src: Option<PathBuf>,
-    readme: Option<PathBuf>,
-) -> Result<(), CliError> {
+    tile: Option<u32>,
+}
+
+fn bench(args: BenchArgs, weights_path: Option<PathBuf>, quantisation_src: Option<PathBuf>, readme: Option<PathBuf>) -> Result<(), CliError> {
+    let BenchArgs { sizes, steps, plan_sizes, tile } = args;
+    if let Some(t) = tile {
+        if t == 0 || !t.is_multiple_of(16) {
+            return Err(err("--tile", format!("expected a multiple of 16, got {t}")));
+        }
+        if sizes.is_empty() || sizes.iter().all(|&s| s <= t) {
+            return Err(err("--tile", format!("no --sizes above {t} px: name the sizes to run tiled, e.g. --sizes {}", t * 2)));
+        }
+    }
     let weights_path = match weights_path {
         Some(p) => p,
         None => default_weights_path()?,
     };
     let weights = Weights::load(&weights_path).map_err(|e| err("--weights", e))?;
-    let opts = crate::bench::BenchOptions {
-        sizes,
-        steps,
-        plan_sizes,
-    };
+    let opts = crate::bench::BenchOptions { sizes, steps, plan_sizes, tile };
     let mut report = crate::bench::run(&weights, &opts).map_err(|e| err("bench", e))?;
     if let Some(src) = quantisation_src {
         let f32_weights = Weights::load(&src).map_err(|e| err("--quantisation-src", e))?;
