@@ -120,6 +120,7 @@ async function main() {
       check(await evaluate(page, () => document.getElementById('set-size').value) === '1024', 'Large did not set the size');
       await page.click('#btn-start');
       check(await page.locator('#long-run').isVisible(), 'no question before a run of hours');
+      check(await evaluate(page, () => document.activeElement?.id) === 'btn-long-cancel', 'the question does not focus Cancel');
       check(/about [0-9.]+ h on this GPU/.test(await page.locator('#long-run-text').textContent()), 'the question names no time');
       await page.click('#btn-long-cancel');
       check(await page.locator('#long-run').isHidden() && await evaluate(page, () => document.body.dataset.runState) === 'idle', 'Cancel started a run');
@@ -258,8 +259,16 @@ async function main() {
         return Array.from(keptResults()[0].rgba);
       });
       check(meanAbsDiff(decodePng(bytes).rgba, kept) < 0.01, 'the PNG is not result 1');
+      check(await page.locator('#results li.viewing-this').count() === 1, 'the result shown is not marked');
       await page.click('#btn-back-to-current');
       check(await page.locator('#history-canvas').isHidden(), 'back did not go back');
+      check(await page.locator('#results li.viewing-this').count() === 0, 'the strip still marks a result');
+      // A long run asked about and cancelled leaves the current image alone.
+      await page.selectOption('#simple-size', 'large');
+      await page.click('#btn-start');
+      check(await page.locator('#long-run').isVisible(), 'no question before a run of hours');
+      await page.click('#btn-long-cancel');
+      check(await evaluate(page, () => window.stylizeApp.st.stepsDone) === 2, 'Cancel dropped the finished image');
       // Put back result 1's settings: no colour mode, Small/Fast.
       await page.click('#results li[data-result="1"] button:has-text("Use settings")');
       check(!(await page.locator('#simple-colours').isChecked()), 'Use settings did not restore the colours');

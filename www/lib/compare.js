@@ -140,6 +140,8 @@ export function showResult(result) {
     $('canvas-empty').hidden = app.run.done > 0;
   }
   stageChanged();
+  // The results strip marks the one shown (results.js listens: it imports this module, not the reverse).
+  document.dispatchEvent(new CustomEvent('stylize:shown'));
 }
 
 /** The run's image appeared or changed size, or a result was chosen: fit and redraw the photo. */

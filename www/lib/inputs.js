@@ -301,12 +301,15 @@ export function renderStyleList() {
       style.weight = Number(slider.value);
       showWeight();
     });
+    // Start's state and reason depend on the weights (all at 0 cannot run).
+    slider.addEventListener('change', () => settingsChanged());
     middle.append(name, slider, weightLabel);
     const remove = document.createElement('button');
     remove.type = 'button';
     remove.className = 'small';
     remove.textContent = 'remove';
     remove.title = 'Remove this style';
+    remove.setAttribute('aria-label', `remove ${style.name}`);
     remove.addEventListener('click', () => {
       app.styles = app.styles.filter((s) => s !== style);
       renderStyleList();

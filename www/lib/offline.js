@@ -16,7 +16,9 @@ export async function setupOffline() {
   }
   let registration;
   try {
-    registration = await navigator.serviceWorker.register('sw.js');
+    // The worker's own file never changes between versions, only precache.js: the update check must
+    // not read it from the HTTP cache.
+    registration = await navigator.serviceWorker.register('sw.js', { updateViaCache: 'none' });
   } catch (e) {
     setState('unavailable', `the service worker could not be registered: ${errorText(e)}`);
     return;
@@ -70,7 +72,9 @@ export function showOfflineStatus() {
   } else if (offline.state === 'installing' || offline.state === 'checking') {
     el.textContent = 'saving the page for offline use…';
   } else if (!online) {
-    el.textContent = 'working offline: the page, the engine and the weights come from this browser';
+    el.textContent = app.weightsCached
+      ? 'working offline: the page, the engine and the weights come from this browser'
+      : 'working offline: the page comes from this browser, but the weights were not saved (they need a network)';
   } else if (app.weightsCached) {
     el.textContent = 'ready: the page, the engine, the samples and the weights are saved in this browser';
   } else {

@@ -18,6 +18,11 @@ export const MAX_RESULTS = 12;
 const results = [];
 let numbered = 0;
 
+// Marks the result the stage shows (none when it shows the current run).
+document.addEventListener('stylize:shown', () => {
+  for (const li of $('results').children) li.classList.toggle('viewing-this', shownResult()?.number === Number(li.dataset.result));
+});
+
 /** `record`: {rgba, width, height, steps, settingsRaw, content, styles}. Returns the kept result. */
 export function addResult(record) {
   let settings = record.settingsRaw;
@@ -26,7 +31,7 @@ export function addResult(record) {
   } catch {
     // Checked when the run started; keep the raw values.
   }
-  const result = { ...record, number: ++numbered, caption: captionOf(settings, record) };
+  const result = { ...record, number: ++numbered, caption: captionOf(settings, record), thumb: thumbnailOf(record) };
   results.push(result);
   while (results.length > MAX_RESULTS) results.shift();
   render();
@@ -45,7 +50,25 @@ function captionOf(settings, record) {
   return `${parts.join(', ')}; ${record.content.name} × ${styles}`;
 }
 
-function render() {
+/** The strip's picture of a result: drawn once, at most THUMB px, so that redrawing the strip never
+ *  makes full-size canvases again. */
+const THUMB = 160;
+function thumbnailOf({ rgba, width, height }) {
+  const full = document.createElement('canvas');
+  drawPixels(full, rgba, width, height);
+  const scale = Math.min(1, THUMB / Math.max(width, height));
+  const thumb = document.createElement('canvas');
+  thumb.width = Math.max(1, Math.round(width * scale));
+  thumb.height = Math.max(1, Math.round(height * scale));
+  const ctx = thumb.getContext('2d');
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(full, 0, 0, thumb.width, thumb.height);
+  full.width = 0; // its pixels can go now
+  return thumb;
+}
+
+/** Redraws the strip; `focus`: the number of the result whose "show" button keeps the keyboard focus. */
+function render(focus = null) {
   const list = $('results');
   list.textContent = '';
   $('results-panel').hidden = results.length === 0;
@@ -58,12 +81,10 @@ function render() {
     look.className = 'view';
     look.title = 'Show this result on the canvas';
     look.setAttribute('aria-label', `show result ${result.number}: ${result.caption}`);
-    const thumb = document.createElement('canvas');
-    drawPixels(thumb, result.rgba, result.width, result.height);
-    look.append(thumb);
+    look.append(result.thumb);
     look.addEventListener('click', () => {
       showResult(result);
-      render();
+      render(result.number);
     });
     const caption = document.createElement('span');
     caption.className = 'caption';
@@ -77,6 +98,7 @@ function render() {
     );
     li.append(look, caption, actions);
     list.append(li);
+    if (focus === result.number) look.focus();
   }
 }
 

@@ -70,8 +70,6 @@ async function start({ confirmed = false } = {}) {
   const inputs = runInputs(settings.raw);
   let plan;
   try {
-    pushInputs(inputs);
-    app.st.reset();
     plan = planFor(settings.raw);
   } catch (e) {
     say('error', `Cannot start: ${errorText(e)}`, 'run');
@@ -79,17 +77,25 @@ async function start({ confirmed = false } = {}) {
   }
   const seconds = runSeconds(plan);
   if (!confirmed && seconds > LONG_RUN_SECONDS) {
-    // Asked beside Start: a first click must not start hours of work on a slow GPU.
+    // Asked beside Start (the current image stays until the answer): a first click must not start hours
+    // of work on a slow GPU. Cancel has the focus, so that a held Enter does not start it.
     $('long-run-text').textContent = `This run would take about ${formatDuration(seconds)} on this GPU. A smaller size ` +
       'or a faster quality finishes sooner.';
     $('long-run').hidden = false;
-    $('btn-start-anyway').focus();
+    $('btn-long-cancel').focus();
     return;
   }
   $('long-run').hidden = true;
   const run = app.run;
-  // A Stop just before: let the old loop finish its last step first.
+  // A Stop just before: let the old loop finish its last step (and keep its result) first.
   if (run.looping) await run.loopPromise;
+  try {
+    pushInputs(inputs);
+    app.st.reset();
+  } catch (e) {
+    say('error', `Cannot start: ${errorText(e)}`, 'run');
+    return;
+  }
   Object.assign(run, { state: 'running', total: plan.total_steps, done: 0, stepSeconds: NaN, scale: 0,
     snapshot: null, inputs, schedule: plan.schedule, timedFlops: 0, timedSeconds: 0, recorded: false,
     startedAt: performance.now(), runSeconds: 0 });
@@ -135,6 +141,7 @@ function stop() {
 
 async function reset() {
   app.run.state = 'idle';
+  if (app.run.looping) await app.run.loopPromise;
   await app.engineQueue;
   if (app.st) app.st.reset();
   Object.assign(app.run, { done: 0, total: 0, snapshot: null, stepSeconds: NaN });
@@ -199,6 +206,8 @@ async function loop() {
     if (run.state === 'done' || run.state === 'stopped') await recordResult();
   } finally {
     run.looping = false;
+    // Resume clicked while this loop was leaving (its pause readback): go on.
+    if (run.state === 'running' && !app.recovering) startLoop();
     updateButtons();
     openPendingLink();
   }
@@ -313,10 +322,11 @@ async function runFailed(e) {
       say('error', `The GPU could not be opened again: ${errorText(restartError)}. Reload the page.`, 'lost');
       return;
     }
+    const at = run.done;
     run.done = 0;
     run.state = 'idle';
     updateButtons();
-    if (app.st) say('error', `The run stopped at step ${run.done}: ${errorText(e)}. The engine was restarted: ` +
+    if (app.st) say('error', `The run stopped at step ${at}: ${errorText(e)}. The engine was restarted: ` +
       'Start runs again (the image of this run is gone).', 'run');
     return;
   }
@@ -363,6 +373,11 @@ export async function onDeviceLost(reason) {
     // The old loop's pending step fails now that its device is gone; wait for it to leave.
     if (run.looping && run.loopPromise) await withTimeout(run.loopPromise, app.stepTimeoutMs, 'The interrupted step');
     await restartEngine();
+    // Stop or Reset pressed while it recovered: the run stays ended.
+    if (wasActive && run.state !== 'recovering') {
+      updateButtons();
+      return;
+    }
     if (wasActive) {
       const snap = run.snapshot;
       // The run's own inputs (taken at Start), not what the panels hold now.

@@ -28,6 +28,7 @@ export function say(kind, text, key = null, action = null) {
   close.className = 'close';
   close.type = 'button';
   close.title = 'dismiss';
+  close.setAttribute('aria-label', 'dismiss this message');
   close.textContent = '×';
   close.addEventListener('click', () => shown.drop(item));
   if (action) {

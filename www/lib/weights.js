@@ -15,14 +15,21 @@ async function openCache() {
   }
 }
 
+/** How long the server may take to answer the freshness check before the cached copy is used. */
+const HEAD_TIMEOUT_MS = 5000;
+
 /** Whether a cached response still matches the file on the server; true when the server cannot say
- *  (offline: the cached copy is the best we have). */
+ *  (offline, or no answer within HEAD_TIMEOUT_MS on a flaky network: the cached copy is the best we have). */
 async function cacheStillFresh(cached, url) {
   let head;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), HEAD_TIMEOUT_MS);
   try {
-    head = await fetch(url, { method: 'HEAD', cache: 'no-store' });
+    head = await fetch(url, { method: 'HEAD', cache: 'no-store', signal: abort.signal });
   } catch {
     return true;
+  } finally {
+    clearTimeout(timer);
   }
   return !head.ok || cacheIsFresh(cached.headers, head.headers);
 }
