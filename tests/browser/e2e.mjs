@@ -620,6 +620,39 @@ async function main() {
       check((await messagesOf(p, 'error')).length === 0, `errors: ${(await messagesOf(p, 'error')).join(' | ')}`);
       await p.close();
     });
+    await test("a coarse-to-fine run that loses its device goes on at the snapshot's scale and ends at the full size", async () => {
+      // 3 scales (28, 34, 40 px), 3 steps each: the device goes at step 5, in the second scale.
+      const p = await openPage(gpu.context, `${url}#size=40&steps=3&scales=3&min_size=28&scale_steps=3`, log);
+      await p.setInputFiles('#style-file', STYLE);
+      await p.waitForFunction(() => window.stylizeApp.styles.length === 1 && window.stylizeApp.content, null, { timeout: 10000 });
+      await p.setInputFiles('#content-file', CONTENT);
+      await p.waitForFunction(() => window.stylizeApp.content.name === 'chelsea.png', null, { timeout: 10000 });
+      await evaluate(p, () => {
+        window.__sizes = [];
+        window.__lostOnce = false;
+        window.stylizeApp.afterStep = async (s) => {
+          window.__sizes.push(window.stylizeApp.st.width);
+          if (s.step === 5 && !window.__lostOnce) {
+            window.__lostOnce = true;
+            window.stylizeApp.st.loseDeviceForTesting();
+          }
+        };
+      });
+      await p.click('#btn-start');
+      await waitRunState(p, ['done', 'stopped', 'idle'], 120000);
+      const r = await evaluate(p, () => ({ state: window.stylizeApp.run.state, done: window.stylizeApp.run.done,
+        total: window.stylizeApp.run.total, w: window.stylizeApp.st.width, h: window.stylizeApp.st.height, sizes: window.__sizes }));
+      const warns = await messagesOf(p, 'warn');
+      const from = Number((/continues from step ([0-9]+),/.exec(warns.join(' ')) || [])[1]);
+      check(from >= 4 && from <= 6, `no recovery message: ${warns.join(' | ')}`);
+      // The second scale again from the snapshot (3 steps), then the last one: the run ends at 40 px.
+      check(r.state === 'done' && r.w === 40 && r.h === 27, `after recovery: ${JSON.stringify(r)}`);
+      check(r.done === r.total && r.total === from + 6, `steps: ${JSON.stringify(r)}`);
+      const after = r.sizes.slice(-6);
+      check(after.slice(0, 3).every((w) => w < 40) && after.slice(3).every((w) => w === 40), `sizes after the recovery: ${r.sizes}`);
+      check((await messagesOf(p, 'error')).length === 0, `errors: ${(await messagesOf(p, 'error')).join(' | ')}`);
+      await p.close();
+    });
     await test('"keep the photo\'s colours (lightness transfer)" runs grey and ends in the photo\'s colours', async () => {
       const p = await openPage(gpu.context, `${url}#size=32&steps=3&colour=luminance`, log);
       check(await p.locator('#set-colour').inputValue() === 'luminance', 'the colour mode did not reach the form');

@@ -97,7 +97,7 @@ async function start({ confirmed = false } = {}) {
     return;
   }
   Object.assign(run, { state: 'running', total: plan.total_steps, done: 0, stepSeconds: NaN, scale: 0,
-    snapshot: null, inputs, schedule: plan.schedule, timedFlops: 0, timedSeconds: 0, recorded: false,
+    snapshot: null, inputs, schedule: plan.schedule, offset: 0, timedFlops: 0, timedSeconds: 0, recorded: false,
     startedAt: performance.now(), runSeconds: 0 });
   showResult(null);
   $('stat-scale').textContent = plan.schedule.length > 1 ? `1 of ${plan.schedule.length}` : '–';
@@ -228,15 +228,34 @@ function timeStep(run, losses, seconds) {
   run.timedSeconds += seconds;
 }
 
-/** FLOPs of the steps still to run, over the whole schedule. */
+/** FLOPs of the steps still to run, over the whole schedule (which a recovery may have started at
+ *  step `offset`). */
 function flopsLeft(run) {
+  const done = run.done - (run.offset || 0);
   let before = 0;
   let left = 0;
   for (const s of run.schedule) {
-    left += Math.max(0, Math.min(s.steps, before + s.steps - run.done)) * s.flops_per_step;
+    left += Math.max(0, Math.min(s.steps, before + s.steps - done)) * s.flops_per_step;
     before += s.steps;
   }
   return left;
+}
+
+/** A coarse-to-fine run recovered from a snapshot below its final size: the settings whose schedule
+ *  starts at the snapshot's scale (that scale runs its steps again from the snapshot, then the larger
+ *  ones), and their plan. Null at the final size, where the run simply goes on to its total. */
+function resumeAt(run, snap) {
+  const schedule = run.schedule || [];
+  const side = Math.max(snap.width, snap.height);
+  if (schedule.length < 2 || side >= schedule[schedule.length - 1].size) return null;
+  const settingsRaw = { ...run.inputs.settingsRaw, min_size: side };
+  // A scale count keeps the sizes: as many scales as are left.
+  if (/^[0-9]+$/.test(String(settingsRaw.scales))) settingsRaw.scales = String(schedule.filter((s) => s.size >= side).length);
+  try {
+    return { settingsRaw, plan: planFor(settingsRaw, run.inputs) };
+  } catch {
+    return null; // (not expected: the same images planned at Start) the schedule from its first scale
+  }
 }
 
 function showStats() {
@@ -380,11 +399,14 @@ export async function onDeviceLost(reason) {
     }
     if (wasActive) {
       const snap = run.snapshot;
-      // The run's own inputs (taken at Start), not what the panels hold now.
-      pushInputs(run.inputs, snap || run.inputs.init);
+      // The run's own inputs (taken at Start), not what the panels hold now; a coarse-to-fine run goes on
+      // at the snapshot's scale.
+      const resumed = snap ? resumeAt(run, snap) : null;
+      pushInputs(resumed ? { ...run.inputs, settingsRaw: resumed.settingsRaw } : run.inputs, snap || run.inputs.init);
       if (snap) {
         // The saved image already holds `snap.step` steps of work: only the rest remains.
         run.done = snap.step;
+        if (resumed) Object.assign(run, { total: snap.step + resumed.plan.total_steps, schedule: resumed.plan.schedule, offset: snap.step });
         say('warn', `The GPU device was lost (${reason}). The engine restarted and the run continues from step ` +
           `${snap.step}, the last saved image.`, 'lost');
       } else {

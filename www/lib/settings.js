@@ -32,11 +32,11 @@ export function settingsChanged() {
 
 /** The engine's plan for the form's settings and the images loaded now (the one place sizes, bytes
  *  and FLOPs are worked out; the page never counts them itself). Throws with the reason. */
-export function planFor(settingsRaw) {
+export function planFor(settingsRaw, { content, styles } = { content: app.content, styles: app.styles }) {
   app.st.setMemoryBudget(memoryBudget());
   const request = { settings: settingsRaw };
-  if (app.content) request.content = [app.content.width, app.content.height];
-  if (app.styles.length) request.styles = app.styles.map((s) => [s.width, s.height, s.weight]);
+  if (content) request.content = [content.width, content.height];
+  if (styles.length) request.styles = styles.map((s) => [s.width, s.height, s.weight]);
   return app.st.plan(JSON.stringify(request));
 }
 
