@@ -105,11 +105,8 @@ pub fn run(weights: &Weights, opts: &BenchOptions) -> Result<String, String> {
     Ok(report)
 }
 
-/// One size: whole steps, then every kernel on its own.
-fn bench_size(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u32, steps: u32) -> Result<(String, String), String> {
-    let content = pattern(size, 0.0);
-    let style = pattern(size, 1.3);
-    let mut st = pollster::block_on(Stylizer::new(ctx.clone(), net, settings, &content, &[(style, 1.0)], None)).map_err(|e| e.to_string())?;
+/// Milliseconds per step over `steps` steps, after one warm-up step.
+fn ms_per_step(ctx: &GpuContext, st: &mut Stylizer, steps: u32) -> f64 {
     st.step();
     ctx.finish();
     let t0 = Instant::now();
@@ -117,7 +114,15 @@ fn bench_size(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u
         st.step();
     }
     ctx.finish();
-    let ms = t0.elapsed().as_secs_f64() * 1000.0 / steps.max(1) as f64;
+    t0.elapsed().as_secs_f64() * 1000.0 / steps.max(1) as f64
+}
+
+/// One size: whole steps, then every kernel on its own.
+fn bench_size(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u32, steps: u32) -> Result<(String, String), String> {
+    let content = pattern(size, 0.0);
+    let style = pattern(size, 1.3);
+    let mut st = pollster::block_on(Stylizer::new(ctx.clone(), net, settings, &content, &[(style, 1.0)], None)).map_err(|e| e.to_string())?;
+    let ms = ms_per_step(ctx, &mut st, steps);
     let flops: u64 = st.evaluate_dispatches().iter().map(|d| d.flops).sum();
     let allocated = st.allocated_bytes() + net.weight_bytes();
     let plan = square_plan(settings, size, net.convs.len())?;
@@ -165,19 +170,12 @@ fn tiled_cost(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u
     let tiled = plan.clone().tiled(tile as usize).map_err(|e| e.to_string())?;
     let inputs = plan.prepare(&pattern(size, 0.0), &[&pattern(size, 1.3)], None).map_err(|e| e.to_string())?;
     // One run at a time: the untiled one's buffers go before the tiled one allocates.
-    let ms_per_step = |p: &Plan| -> Result<f64, String> {
+    let time = |p: &Plan| -> Result<f64, String> {
         let mut st = pollster::block_on(Stylizer::from_plan(ctx.clone(), net, p, &inputs)).map_err(|e| e.to_string())?;
-        st.step();
-        ctx.finish();
-        let t0 = Instant::now();
-        for _ in 0..steps {
-            st.step();
-        }
-        ctx.finish();
-        Ok(t0.elapsed().as_secs_f64() * 1000.0 / steps.max(1) as f64)
+        Ok(ms_per_step(ctx, &mut st, steps))
     };
-    let untiled_ms = ms_per_step(&plan)?;
-    let tiled_ms = ms_per_step(&tiled)?;
+    let untiled_ms = time(&plan)?;
+    let tiled_ms = time(&tiled)?;
     let tiles = tiled.tiling.as_ref().map_or(1, |t| t.grid.tiles.len());
     Ok(format!(
         "| {size} | {tile} | {tiles} | {untiled_ms:.1} | {tiled_ms:.1} | {:.2} | {:.2} |\n",
