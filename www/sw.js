@@ -48,7 +48,7 @@ async function pinOf(id) {
 
 /** Drops the pins of closed pages and the caches of versions no open page uses (this one stays). */
 async function prune() {
-  const open = new Set((await self.clients.matchAll({ includeUncontrolled: true })).map((c) => `__pin__/${encodeURIComponent(c.id)}`));
+  const open = new Set((await self.clients.matchAll({ includeUncontrolled: true })).map((c) => pinUrl(c.id)));
   const pins = await caches.open(PINS_CACHE);
   const used = new Set([version]);
   const now = Date.now();
@@ -59,8 +59,7 @@ async function prune() {
     } catch {
       // unreadable: dropped below
     }
-    const key = new URL(request.url).pathname.split('/').slice(-2).join('/');
-    if (pin && typeof pin.version === 'string' && (open.has(key) || now - pin.at < PIN_GRACE_MS)) used.add(pin.version);
+    if (pin && typeof pin.version === 'string' && (open.has(request.url) || now - pin.at < PIN_GRACE_MS)) used.add(pin.version);
     else await pins.delete(request);
   }
   for (const name of await caches.keys()) {

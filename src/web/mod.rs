@@ -440,10 +440,10 @@ impl StyleTransfer {
         self.inner.stylizer().map_or(0, |s| s.borrow().steps_done())
     }
 
-    /// `st.finish()`: ends the run where it is, for a run stopped before its last step. Applies the
-    /// colour mode now (the last step does it by itself), so that `image()` and `render()` show the
-    /// result with the photo's colours in the luma-swap and luminance modes. The image stays; the next
-    /// `step()` starts a new run. Nothing to do before the first step or in the other colour modes.
+    /// `st.finish()`: for a run stopped before its last step in the luma-swap or luminance mode, puts
+    /// the photo's colours in now (the last step does it by itself), so that `image()` and `render()`
+    /// show the result; the image stays, and the next `step()` starts a new run. Nothing to do before
+    /// the first step or in the other colour modes (their runs can go on).
     pub fn finish(&self) -> Result<(), JsValue> {
         self.inner.check_usable()?;
         if self.inner.stepping.get() {

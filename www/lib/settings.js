@@ -74,7 +74,6 @@ export function updateEstimate() {
   const el = $('estimate');
   const brief = $('run-estimate');
   app.refusal = null;
-  app.estimateSeconds = null;
   brief.textContent = '';
   brief.classList.remove('refuse');
   if (!app.st) {
@@ -108,7 +107,6 @@ export function updateEstimate() {
     el.textContent = `${w}x${h}: ${est.refusal}.`;
     return;
   }
-  app.estimateSeconds = total;
   clearMessage('settings');
   el.textContent = `${w}x${h}: about ${formatBytes(est.total_bytes)} of GPU memory (budget ` +
     `${formatBytes(est.memory_budget)}; largest buffer ${formatBytes(est.largest_buffer_bytes)}, this GPU allows ` +

@@ -107,7 +107,6 @@ export function chooseFirstRun() {
   });
   if (!pick) return;
   app.form.write(settingsOf({ size: pick.size, quality: pick.quality }));
-  app.firstRun = pick;
   if (pick.slow) {
     say('warn', `This GPU is slow (${app.adapterFallback ? 'a software adapter' : 'measured'}): even the smallest size ` +
       `takes about ${formatDuration(pick.seconds)}. Start asks before long runs.`, 'slow-gpu');
