@@ -25,6 +25,13 @@ struct Params {
     w: u32,
     cin4: u32,  // input channels, padded to a multiple of 4
     cout4: u32, // output channels, padded to a multiple of 4
+    // backward_input only: the rectangle of grad_input it computes (rows ry..ry+rh, columns
+    // rx..rx+rw); a tiled step needs the gradient only in its interior's cone. The forward
+    // ignores it.
+    ry: u32,
+    rx: u32,
+    rh: u32,
+    rw: u32,
 }
 
 const WG: u32 = 64u;
@@ -182,18 +189,20 @@ fn store_backward(p: vec4<u32>, inside: vec4<bool>, ib: u32, cin_v: u32,
 
 // dL/d(input) from dL/d(post-ReLU output): grad_in[q] = sum over taps (ky, kx) of
 // W[:, ky, kx, :]^T (grad_out * mask)[q - (ky-1, kx-1)], reading the forward weight layout
-// directly (no transposed copy). Each thread owns 4 pixels x 8 input channels and writes
-// every element it owns, so the output needs no clearing.
+// directly (no transposed copy). Each thread owns 4 pixels x 8 input channels of the
+// rectangle and writes every element it owns: the rectangle needs no clearing, and the rest
+// of grad_input keeps what it held.
 @compute @workgroup_size(64)
 fn backward_input(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let n = params.h * params.w;
+    // pixels are numbered row by row within the rectangle, 4 consecutive ones per thread
+    let n = params.rh * params.rw;
     let block = pixel_block(wg, nwg, lid);
-    let p0 = block * 4u;
-    if (p0 >= n) {
+    let q0 = block * 4u;
+    if (q0 >= n) {
         return;
     }
     let w = i32(params.w);
@@ -204,10 +213,12 @@ fn backward_input(
     let ib0 = wg.y * 2u;
     let ib1 = min(ib0 + 1u, cin_v - 1u);
 
-    let p = vec4<u32>(p0) + vec4<u32>(0u, 1u, 2u, 3u);
-    let inside = p < vec4<u32>(n);
-    let py = vec4<i32>(p / params.w);
-    let px = vec4<i32>(p % params.w);
+    let q = vec4<u32>(q0) + vec4<u32>(0u, 1u, 2u, 3u);
+    let inside = q < vec4<u32>(n);
+    let py = vec4<i32>(params.ry + q / params.rw);
+    let px = vec4<i32>(params.rx + q % params.rw);
+    // the pixels' places in the map (only stored where inside)
+    let p = vec4<u32>(py) * params.w + vec4<u32>(px);
 
     let zero = vec4<f32>(0.0);
     let bits = vec4<u32>(1u, 2u, 4u, 8u);

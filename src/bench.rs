@@ -123,7 +123,7 @@ fn bench_size(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u
     let style = pattern(size, 1.3);
     let mut st = pollster::block_on(Stylizer::new(ctx.clone(), net, settings, &content, &[(style, 1.0)], None)).map_err(|e| e.to_string())?;
     let ms = ms_per_step(ctx, &mut st, steps);
-    let flops: u64 = st.evaluate_dispatches().iter().map(|d| d.flops).sum();
+    let flops: u64 = st.evaluate_dispatches().map(|d| d.flops).sum();
     let allocated = st.allocated_bytes() + net.weight_bytes();
     let plan = square_plan(settings, size, net.convs.len())?;
     let planned = plan.weight_bytes() + plan.run_bytes();
@@ -138,7 +138,7 @@ fn bench_size(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u
     // Per kernel: each dispatch run alone, repeated, grouped by label.
     let mut per_label: BTreeMap<String, (f64, u64, u32)> = BTreeMap::new();
     let reps = 3;
-    for d in st.evaluate_dispatches().iter().chain(st.optimizer_dispatches()) {
+    for d in st.evaluate_dispatches().chain(st.optimizer_dispatches()) {
         ctx.run(&[d]);
         ctx.finish();
         let t = Instant::now();

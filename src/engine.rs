@@ -1,10 +1,12 @@
 //! The `Stylizer`: one style-transfer run at one image size.
 //!
 //! Built once per (settings, images): it allocates every buffer and builds every
-//! dispatch up front, so a step is one compute pass and one submit, with nothing
-//! read back. The CLI and the web page both drive it; nothing here blocks.
+//! dispatch up front, so a step is one compute pass and one submit (one per tile pass in a
+//! tiled run, so that its progress can be followed), with nothing read back. The CLI and the
+//! web page both drive it; nothing here blocks.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use crate::gpu::{Dispatch, GpuContext, GpuError};
@@ -71,6 +73,34 @@ impl From<GpuError> for EngineError {
     }
 }
 
+/// Where a tiled step stands: it runs two passes over the tiles (values, then gradients), one
+/// submission per tile and pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TileProgress {
+    pub tiles: u32,
+    /// Tile passes the GPU has finished in the current step: 0 to 2 × tiles.
+    pub done: u32,
+}
+
+impl TileProgress {
+    /// Tile passes in a step.
+    pub fn parts(&self) -> u32 {
+        2 * self.tiles
+    }
+
+    /// The pass (1 or 2) and the tile (1-based) running now; the last ones once the step is done.
+    pub fn running(&self) -> (u32, u32) {
+        let part = self.done.min(self.parts() - 1);
+        (part / self.tiles + 1, part % self.tiles + 1)
+    }
+
+    /// "tile 3 of 12, pass 2 of 2"
+    pub fn describe(&self) -> String {
+        let (pass, tile) = self.running();
+        format!("tile {tile} of {}, pass {pass} of 2", self.tiles)
+    }
+}
+
 /// A scale's image carried to the next scale of a coarse-to-fine run: (width, height) and the buffer.
 pub struct Carried {
     pub image: wgpu::Buffer,
@@ -88,8 +118,11 @@ pub struct Stylizer {
     /// The last x whose objective was finite (kept on the GPU by the step itself).
     last_finite: wgpu::Buffer,
     objective: Objective,
-    /// Objective and gradient at x (no update).
-    evaluate: Vec<Dispatch>,
+    /// Objective and gradient at x (no update), in submissions: one, or in a tiled run one per
+    /// tile and pass.
+    evaluate: Vec<Vec<Dispatch>>,
+    /// Submissions of the current step the GPU has finished (tiled runs only).
+    finished: Arc<AtomicU32>,
     optimizer: Optimizer,
     steps: u32,
     /// The step whose starting objective the scalars hold (1-based).
@@ -212,33 +245,41 @@ impl Stylizer {
             ctx.submit(encoder);
         }
 
-        // The objective at x and its gradient, built once.
+        // The objective at x and its gradient, built once: the values, then the gradients, each
+        // in one submission per tile when tiled.
         let mut written = [false; SCALAR_SLOTS];
-        let mut evaluate = Vec::new();
         let shapes = stack.shapes.clone();
-        match &tiled {
-            Some(passes) => evaluate.extend(passes.values(&x, &mut written)),
+        let mut values = match &tiled {
+            Some(passes) => passes.values(&x, &mut written),
             None => {
-                evaluate.push(to_input());
-                evaluate.extend(stack.forward(net, |op, features| objective.forward_at(net, op, shapes[op], features, &mut written)));
+                let mut d = vec![to_input()];
+                d.extend(stack.forward(net, |op, features| objective.forward_at(net, op, shapes[op], features, &mut written)));
+                vec![d]
             }
-        }
-        evaluate.extend(objective.finish_values(net, h, w, &x, &written));
-        evaluate.push(net.kernels.keep_finite.keep(&ctx, n, &objective.scalars, SLOT_TOTAL, &x, &last_finite));
-        match &tiled {
-            Some(passes) => evaluate.extend(passes.gradients(&grad_x, &x)),
+        };
+        let last = values.last_mut().expect("at least one tile");
+        last.extend(objective.finish_values(net, h, w, &x, &written));
+        last.push(net.kernels.keep_finite.keep(&ctx, n, &objective.scalars, SLOT_TOTAL, &x, &last_finite));
+        let mut gradients = match &tiled {
+            Some(passes) => passes.gradients(&grad_x, &x),
             None => {
-                let (backward, grad_v) = stack.backward(net, |op, features, grad, accumulate| {
+                let (mut d, grad_v) = stack.backward(net, None, |op, features, grad, accumulate| {
                     objective.backward_at(net, op, shapes[op], features, grad, accumulate)
                 });
-                evaluate.extend(backward);
-                evaluate.push(net.kernels.image.network_grad_to_image(&ctx, h, w, grad_v, &grad_x, &net.input));
+                d.push(net.kernels.image.network_grad_to_image(&ctx, h, w, grad_v, &grad_x, &net.input));
+                vec![d]
             }
-        }
-        evaluate.push(objective.tv_grad(net, h, w, &x, &grad_x));
+        };
+        let last = gradients.last_mut().expect("at least one tile");
+        last.push(objective.tv_grad(net, h, w, &x, &grad_x));
         if colour.optimise_luminance {
-            evaluate.push(net.kernels.colour.luminance_grad(&ctx, h * w, &grad_x));
+            last.push(net.kernels.colour.luminance_grad(&ctx, h * w, &grad_x));
         }
+        let evaluate = match tiled {
+            Some(_) => values.into_iter().chain(gradients).collect(),
+            // untiled: one submission
+            None => vec![values.into_iter().chain(gradients).flatten().collect()],
+        };
 
         // The start image (also the last finite one until a step says otherwise).
         let start = start_image(&plan.settings, &inputs.content, &inputs.styles, inputs.init.as_ref())?;
@@ -265,6 +306,7 @@ impl Stylizer {
             last_finite,
             objective,
             evaluate,
+            finished: Arc::new(AtomicU32::new(0)),
             optimizer,
             steps: 0,
             evaluated_step: 1,
@@ -275,22 +317,15 @@ impl Stylizer {
         })
     }
 
-    /// Records and submits one step: objective, gradient and update, in one pass. Does nothing once
-    /// the run has diverged (see [`Stylizer::check_finite`]).
+    /// Records and submits one step: objective, gradient and update (one submission, or one per
+    /// tile pass: see [`Stylizer::tile_progress`]). Does nothing once the run has diverged (see
+    /// [`Stylizer::check_finite`]).
     pub fn step(&mut self) {
         if self.diverged.is_some() {
             return;
         }
         self.optimizer.prepare_step(&self.ctx);
-        let mut encoder = self.ctx.encoder("step");
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("step"), timestamp_writes: None });
-            for d in &self.evaluate {
-                d.record(&mut pass);
-            }
-            self.optimizer.record_step(&mut pass);
-        }
-        self.ctx.submit(encoder);
+        self.submit_evaluation(true);
         self.optimizer.finish_step();
         self.steps += 1;
         self.evaluated_step = self.steps;
@@ -298,9 +333,46 @@ impl Stylizer {
 
     /// Computes the objective and dL/dx at the current image without updating it.
     pub fn evaluate(&mut self) {
-        let dispatches: Vec<&Dispatch> = self.evaluate.iter().collect();
-        self.ctx.run(&dispatches);
+        self.submit_evaluation(false);
         self.evaluated_step = self.steps + 1;
+    }
+
+    fn submit_evaluation(&mut self, with_update: bool) {
+        self.finished.store(0, Ordering::Relaxed);
+        let parts = self.evaluate.len();
+        for (i, dispatches) in self.evaluate.iter().enumerate() {
+            let mut encoder = self.ctx.encoder("step");
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("step"), timestamp_writes: None });
+                for d in dispatches {
+                    d.record(&mut pass);
+                }
+                if with_update && i + 1 == parts {
+                    self.optimizer.record_step(&mut pass);
+                }
+            }
+            self.ctx.submit(encoder);
+            if parts > 1 {
+                let finished = self.finished.clone();
+                self.ctx.queue.on_submitted_work_done(move || {
+                    finished.fetch_add(1, Ordering::Relaxed);
+                });
+            }
+        }
+    }
+
+    /// Lets finished GPU work report itself (natively; in the browser the event loop does it):
+    /// call before [`Stylizer::tile_progress`] while waiting for a step. Never blocks.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn poll(&self) {
+        let _ = self.ctx.device.poll(wgpu::PollType::Poll);
+    }
+
+    /// Where the last step (or evaluation) stands, in a tiled run: how many of its tile passes the
+    /// GPU has finished (natively, as of the last device poll). None when untiled.
+    pub fn tile_progress(&self) -> Option<TileProgress> {
+        let parts = self.evaluate.len() as u32;
+        (parts > 1).then(|| TileProgress { tiles: parts / 2, done: self.finished.load(Ordering::Relaxed) })
     }
 
     pub fn steps_done(&self) -> u32 {
@@ -440,13 +512,29 @@ impl Stylizer {
     }
 
     /// The dispatches of one evaluation, for the benchmark's per-kernel timing.
-    pub fn evaluate_dispatches(&self) -> &[Dispatch] {
-        &self.evaluate
+    pub fn evaluate_dispatches(&self) -> impl Iterator<Item = &Dispatch> {
+        self.evaluate.iter().flatten()
     }
 
     /// The optimiser's dispatches of the next step, for the benchmark's per-kernel timing.
     pub fn optimizer_dispatches(&self) -> Vec<&Dispatch> {
         self.optimizer.step_dispatches()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TileProgress;
+
+    #[test]
+    fn tile_progress_names_the_running_tile_and_pass() {
+        let at = |done| TileProgress { tiles: 12, done };
+        assert_eq!(at(0).describe(), "tile 1 of 12, pass 1 of 2");
+        assert_eq!(at(11).running(), (1, 12));
+        assert_eq!(at(14).describe(), "tile 3 of 12, pass 2 of 2");
+        // a finished step shows its last tile
+        assert_eq!(at(24).describe(), "tile 12 of 12, pass 2 of 2");
+        assert_eq!(at(24).parts(), 24);
     }
 }
 

@@ -8,6 +8,7 @@
 
 use crate::gpu::{Dispatch, GpuContext};
 use crate::kernels::{c4, colour, conv, gram, image, keep_finite, loss, mask_words, pool, reduce, resize, tv, window};
+use crate::kernels::window::Rect;
 use crate::plan::BufferSpec;
 use crate::weights::Weights;
 use std::sync::Arc;
@@ -466,9 +467,14 @@ impl FeatureStack {
     /// the loss terms at op i is added by `loss_grad(i, features, grad, accumulate)`; at the
     /// deepest op the first term overwrites (`accumulate == false`). Returns the dispatches
     /// and the buffer that ends up holding dL/dv (h×w×4).
+    ///
+    /// With `within`, conv op i computes dL/d(its input) only in `within[i]` (a tiled step's
+    /// cone, [`crate::tiling::TileGrid::backward_rects`]); elsewhere its gradient buffer keeps
+    /// stale values, which must not reach the rectangles of the ops below.
     pub fn backward(
         &self,
         net: &Network,
+        within: Option<&[Rect]>,
         mut loss_grad: impl FnMut(usize, &wgpu::Buffer, &wgpu::Buffer, bool) -> Vec<Dispatch>,
     ) -> (Vec<Dispatch>, &wgpu::Buffer) {
         let mut dispatches = Vec::new();
@@ -484,7 +490,9 @@ impl FeatureStack {
                 LayerOp::Conv(ConvLayer { cin, cout, .. }) => {
                     let (weight, _) = net.conv_buffers(i);
                     let shape = conv::ConvShape { h: in_shape.h, w: in_shape.w, cin, cout };
-                    net.kernels.conv.backward_input(&net.ctx, shape, grad_out, self.masks[i].as_ref().expect("conv mask"), weight, grad_in)
+                    let rect = within.map_or(shape.full(), |r| r[i]);
+                    let mask = self.masks[i].as_ref().expect("conv mask");
+                    net.kernels.conv.backward_input_within(&net.ctx, shape, rect, grad_out, mask, weight, grad_in)
                 }
                 LayerOp::Pool => net.kernels.pool.backward(
                     &net.ctx,

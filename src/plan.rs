@@ -17,7 +17,7 @@ use crate::model::{self, LayerOp, MapShape, StackLayout, CONVS, VGG19};
 use crate::objective::{Form, LossLayer, ObjectiveLayout, TermWeights};
 use crate::optim::{OptimizerConfig, OptimizerKind, OptimizerLayout, IMAGENET_STD};
 use crate::settings::{self, LayerWeight, LossForm, OptimizerChoice, Pooling, Settings};
-use crate::tiling::TileGrid;
+use crate::tiling::{self, TileGrid};
 
 /// One GPU storage buffer of a plan: what it holds and its size in bytes (rounded as the GPU
 /// context rounds every buffer).
@@ -293,21 +293,22 @@ pub fn weight_layout(convs: usize) -> Vec<(BufferSpec, BufferSpec)> {
         .collect()
 }
 
-/// Floating point operations of one step: the convolutions forward to the deepest layer and
-/// backward to the input (about the same again); the rest is negligible.
+/// Floating point operations of one conv pass (forward, or backward to the input: the same
+/// count) over the first `depth` ops, whose input maps have these (h, w); the rest of a step is
+/// negligible.
 fn conv_flops(shapes_in: &[(usize, usize)], depth: usize) -> u64 {
     VGG19[..depth]
         .iter()
         .zip(shapes_in)
         .map(|(op, &(h, w))| match op {
-            LayerOp::Conv(c) => 2 * (2 * (h * w) as u64 * c4(c.cin) as u64 * c.cout as u64 * 9),
+            LayerOp::Conv(c) => 2 * (h * w) as u64 * c4(c.cin) as u64 * c.cout as u64 * 9,
             LayerOp::Pool => 0,
         })
         .sum()
 }
 
-/// Conv FLOPs of one forward and backward pass of the first `depth` ops over an `h`×`w` image.
-fn stack_flops(h: usize, w: usize, depth: usize) -> u64 {
+/// Conv FLOPs of one forward pass of the first `depth` ops over an `h`×`w` image.
+fn forward_flops(h: usize, w: usize, depth: usize) -> u64 {
     let inputs: Vec<(usize, usize)> = std::iter::once((h, w)).chain(model::output_shapes(h, w, depth).iter().map(|s| (s.h, s.w))).collect();
     conv_flops(&inputs, depth)
 }
@@ -435,7 +436,8 @@ impl Plan {
                 })
                 .collect()
         };
-        let flops_per_step = stack_flops(h, w, layers.depth);
+        // forward, and backward to the input over the same maps
+        let flops_per_step = 2 * forward_flops(h, w, layers.depth);
         Ok(Plan {
             settings: settings.clone(),
             width,
@@ -467,10 +469,18 @@ impl Plan {
         let content_ops: Vec<usize> = self.layers.content.iter().map(|l| l.op).collect();
         let grid = TileGrid::new(self.width as usize, self.height as usize, tile, &loss_ops)?;
         let (rh, rw) = grid.largest_region();
-        // Each tile: forward over its values region, forward and backward over its gradient region.
+        // Each tile: forward over its values region, forward over its gradient region and backward
+        // within the interior's cone.
         let depth = self.layers.depth;
-        self.flops_per_step =
-            grid.tiles.iter().map(|t| stack_flops(t.values.h, t.values.w, depth) / 2 + stack_flops(t.grads.h, t.grads.w, depth)).sum();
+        let backward = |t: &tiling::Tile| {
+            let cone: Vec<(usize, usize)> = grid.backward_rects(t, depth).iter().map(|r| (r.h, r.w)).collect();
+            conv_flops(&cone, depth)
+        };
+        self.flops_per_step = grid
+            .tiles
+            .iter()
+            .map(|t| forward_flops(t.values.h, t.values.w, depth) + forward_flops(t.grads.h, t.grads.w, depth) + backward(t))
+            .sum();
         self.stack = StackLayout::new(rh, rw, self.layers.depth, &loss_ops, &content_ops, self.pooling);
         let full = &self.objective_shapes();
         // A tile's interior at op o: at most (tile / 2^pools)² positions.

@@ -110,6 +110,36 @@ impl TileGrid {
         Some(InteriorAt { local, global })
     }
 
+    /// Where the gradient pass of `tile` must backpropagate, for its interior's dL/dx to be exact:
+    /// for each of the first `depth` ops, the rectangle of that op's input map (in the gradient
+    /// region's map) whose positions reach the interior (their receptive fields meet it). Each
+    /// op's rectangle holds the next shallower one grown by its 3×3 taps, so values outside them
+    /// never reach the interior. Convs near the input cost most and have the smallest cones, so
+    /// this saves most of the backward pass over the halo.
+    pub fn backward_rects(&self, tile: &Tile, depth: usize) -> Vec<Rect> {
+        let region = tile.grads;
+        let outputs = output_shapes(region.h, region.w, depth);
+        (0..depth)
+            .map(|op| {
+                // op's input is the image (op 0) or op − 1's output
+                let (s, m, map) = match op {
+                    0 => (1, 0, MapShape { h: region.h, w: region.w, c: 3 }),
+                    _ => (downsampling(op - 1), receptive_margin(op - 1), outputs[op - 1]),
+                };
+                // positions q whose span [q·s, q·s + s) grown by m meets [start, start + len)
+                let cone = |start: usize, len: usize, origin: usize, size: usize| {
+                    let lo = start.saturating_sub(m) / s;
+                    let end = (start + len - 1 + m) / s + 1;
+                    let lo = lo.saturating_sub(origin / s).min(size);
+                    (lo, (end - origin / s).min(size) - lo)
+                };
+                let (y, h) = cone(tile.interior.y, tile.interior.h, region.y, map.h);
+                let (x, w) = cone(tile.interior.x, tile.interior.w, region.x, map.w);
+                Rect { y, x, h, w }
+            })
+            .collect()
+    }
+
     /// Where the map of op `op` for `region` lies in the full image's map (the window a content
     /// target is cut from).
     pub fn region_at(region: Rect, op: usize) -> Rect {
@@ -223,15 +253,16 @@ impl TiledPasses<'_> {
         out
     }
 
-    /// The values pass: every tile's interior adds to the content loss and the Grams, then the style
-    /// loss is taken from the Grams. `written` tracks the scalar slots as in an untiled step.
-    pub fn values(&self, x: &wgpu::Buffer, written: &mut [bool; SCALAR_SLOTS]) -> Vec<Dispatch> {
-        let mut out = Vec::new();
+    /// The values pass, one list of dispatches per tile: every tile's interior adds to the content
+    /// loss and the Grams, then (with the last tile) the style loss is taken from the Grams.
+    /// `written` tracks the scalar slots as in an untiled step.
+    pub fn values(&self, x: &wgpu::Buffer, written: &mut [bool; SCALAR_SLOTS]) -> Vec<Vec<Dispatch>> {
+        let mut tiles = Vec::new();
         let mut gram_started = vec![false; self.full.len()];
         let windows = (&self.buffers.window, &self.buffers.window_target);
         for tile in &self.grid.tiles {
             let stack = self.stack.resized(tile.values.h, tile.values.w);
-            out.extend(self.region_input(&stack, tile.values, x));
+            let mut out = self.region_input(&stack, tile.values, x);
             let shapes = stack.shapes.clone();
             out.extend(stack.forward(self.net, |op, features| {
                 let Some(at) = self.grid.interior_at(tile, tile.values, op, self.full[op]) else { return Vec::new() };
@@ -239,23 +270,27 @@ impl TiledPasses<'_> {
                 gram_started[op] = true;
                 self.objective.tile_values_at(self.net, op, (shapes[op], self.full[op]), features, at, windows, first, written)
             }));
+            tiles.push(out);
         }
-        out.extend(self.objective.style_values(self.net, self.full, written));
-        out
+        let style = self.objective.style_values(self.net, self.full, written);
+        tiles.last_mut().expect("a grid has at least one tile").extend(style);
+        tiles
     }
 
-    /// The gradient pass: every tile's region runs forward and backward from the global Grams and
-    /// the content targets, and its interior's dL/dx goes into `grad_x` (which the tiles cover).
-    pub fn gradients(&self, grad_x: &wgpu::Buffer, x: &wgpu::Buffer) -> Vec<Dispatch> {
+    /// The gradient pass, one list of dispatches per tile: every tile's region runs forward and
+    /// backward from the global Grams and the content targets, and its interior's dL/dx goes into
+    /// `grad_x` (which the tiles cover).
+    pub fn gradients(&self, grad_x: &wgpu::Buffer, x: &wgpu::Buffer) -> Vec<Vec<Dispatch>> {
         let (net, b) = (self.net, self.buffers);
-        let mut out = Vec::new();
+        let mut tiles = Vec::new();
         for tile in &self.grid.tiles {
             let region = tile.grads;
             let stack = self.stack.resized(region.h, region.w);
-            out.extend(self.region_input(&stack, region, x));
+            let mut out = self.region_input(&stack, region, x);
             out.extend(stack.forward(net, |_, _| Vec::new()));
             let shapes = stack.shapes.clone();
-            let (backward, grad_v) = stack.backward(net, |op, features, grad, accumulate| {
+            let within = self.grid.backward_rects(tile, stack.depth);
+            let (backward, grad_v) = stack.backward(net, Some(&within), |op, features, grad, accumulate| {
                 let region_at = TileGrid::region_at(region, op);
                 let maps = (shapes[op], self.full[op]);
                 self.objective.tile_grads_at(net, op, maps, features, grad, accumulate, region_at, &b.region_target)
@@ -266,8 +301,9 @@ impl TiledPasses<'_> {
             let from = At { width: region.w, y: i.y - region.y, x: i.x - region.x };
             let to = At { width: self.grid.width, y: i.y, x: i.x };
             out.push(net.kernels.window.copy(&net.ctx, (i.h, i.w), 3, &b.tile_grad, from, grad_x, to));
+            tiles.push(out);
         }
-        out
+        tiles
     }
 }
 
@@ -289,6 +325,49 @@ mod tests {
         // relu2_1 alone: margin 2 + 2 = 4, one pooling.
         let g = TileGrid::new(300, 200, 64, &ops(&["relu2_1"])).unwrap();
         assert_eq!((g.align, g.halo_values, g.halo_grads), (2, 4, 10));
+    }
+
+    /// The cones nest: every pixel a conv's backward reads (its rectangle grown by its taps, through
+    /// any poolings above it) lies in the rectangle the next conv up computes, and op 0's is the
+    /// interior itself.
+    #[test]
+    fn backward_cones_hold_what_the_op_below_reads() {
+        use crate::model::{LayerOp, VGG19};
+        for (w, h, tile, layers) in [
+            (83, 61, 32, &["relu1_1", "relu4_2", "relu5_1"][..]),
+            (300, 200, 64, &["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"][..]),
+            (61, 47, 16, &["relu2_1", "relu3_1"][..]),
+        ] {
+            let loss = ops(layers);
+            let depth = loss.iter().max().unwrap() + 1;
+            let g = TileGrid::new(w, h, tile, &loss).unwrap();
+            for t in &g.tiles {
+                let rects = g.backward_rects(t, depth);
+                let i = t.interior;
+                assert_eq!(rects[0], Rect { y: i.y - t.grads.y, x: i.x - t.grads.x, ..i });
+                let maps = output_shapes(t.grads.h, t.grads.w, depth);
+                for j in (0..depth).filter(|&j| matches!(VGG19[j], LayerOp::Conv(_))) {
+                    let r = rects[j];
+                    assert!(r.h > 0 && r.w > 0, "{t:?} op {j}: empty cone");
+                    // rows and columns of op j's output that its backward reads
+                    let (mut y0, mut y1) = (r.y.saturating_sub(1), (r.y + r.h + 1).min(maps[j].h));
+                    let (mut x0, mut x1) = (r.x.saturating_sub(1), (r.x + r.w + 1).min(maps[j].w));
+                    let mut k = j + 1;
+                    while k < depth && matches!(VGG19[k], LayerOp::Pool) {
+                        (y0, y1, x0, x1) = (y0 / 2, (y1 - 1) / 2 + 1, x0 / 2, (x1 - 1) / 2 + 1);
+                        (y1, x1) = (y1.min(maps[k].h), x1.min(maps[k].w));
+                        k += 1;
+                    }
+                    if k < depth {
+                        let c = rects[k];
+                        assert!(
+                            c.y <= y0 && y1 <= c.y + c.h && c.x <= x0 && x1 <= c.x + c.w,
+                            "{w}×{h} tile {tile} {t:?}: op {j} reads rows {y0}..{y1} cols {x0}..{x1} of op {k}'s cone {c:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

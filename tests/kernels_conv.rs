@@ -7,6 +7,7 @@ mod support_conv;
 use common::{ctx, Rng};
 use stylize::kernels::c4;
 use stylize::kernels::conv::{pad_bias, pad_weights, Conv3x3, ConvShape};
+use stylize::kernels::window::Rect;
 use support_conv::*;
 
 /// (h, w, cin, cout): odd spatial sizes, channel counts that are and are not multiples of 4,
@@ -160,6 +161,56 @@ fn backward_input_matches_reference() {
                 let r = dx[p * cin + ci];
                 let tol = 1e-5 * abs[p * cin + ci] + 1e-7;
                 assert!((v - r).abs() <= tol, "{dims:?} pixel {p} channel {ci}: gpu {v} vs reference {r}");
+            }
+        }
+    }
+}
+
+/// Within a rectangle (as a tiled step uses it): the rectangle's pixels equal the reference, every
+/// other pixel keeps what the buffer held (NaN), and grad_output is read only within the rectangle
+/// grown by one pixel (NaN everywhere else).
+#[test]
+fn backward_input_within_a_rectangle_writes_only_it() {
+    let conv = Conv3x3::new(ctx());
+    let cases = [
+        ((23, 17, 9, 13), Rect { y: 3, x: 2, h: 9, w: 5 }),
+        ((23, 17, 9, 13), Rect { y: 22, x: 0, h: 1, w: 17 }),
+        ((13, 11, 64, 20), Rect { y: 0, x: 10, h: 13, w: 1 }),
+        ((7, 5, 3, 8), Rect { y: 1, x: 1, h: 1, w: 1 }),
+        ((6, 7, 10, 6), Rect { y: 0, x: 0, h: 6, w: 7 }),
+    ];
+    for (i, &(dims, rect)) in cases.iter().enumerate() {
+        let pb = Problem::new(700 + i as u64, dims);
+        let ConvShape { h, w, cin, cout } = pb.shape;
+        let (pre, _) = conv_pre(h, w, cin, cout, &pb.x, &pb.k, &pb.b);
+        let mask: Vec<bool> = pre.iter().map(|&v| v > 0.0).collect();
+        let mut rng = Rng::new(800 + i as u64);
+        let g = round_f32(&rng.vec_sym(h * w * cout, 1.0));
+        let (dx, abs) = conv_backward_input(h, w, cin, cout, &g, &mask, &pb.k);
+        let near = |y: usize, x: usize| y + 1 >= rect.y && y <= rect.y + rect.h && x + 1 >= rect.x && x <= rect.x + rect.w;
+        let g_read: Vec<f64> = g.iter().enumerate().map(|(j, &v)| if near(j / cout / w, j / cout % w) { v } else { f64::NAN }).collect();
+        let s = pb.shape;
+        let grad_output = upload("grad_output", &pad(&g_read, h * w, cout));
+        let mask_buffer = upload_u32("mask", &relu_mask_words(h, w, cout, &pre));
+        let grad_input = poisoned("grad_input", s.input_len());
+        let d = conv.backward_input_within(ctx(), s, rect, &grad_output, &mask_buffer, &pb.weight_buffer(), &grad_input);
+        assert_eq!(d.flops, 2 * (rect.pixels() * cin * cout * 9) as u64);
+        ctx().run(&[&d]);
+        let got = read_f32(&grad_input, s.input_len());
+        let cin4 = c4(cin);
+        for p in 0..h * w {
+            let inside = (rect.y..rect.y + rect.h).contains(&(p / w)) && (rect.x..rect.x + rect.w).contains(&(p % w));
+            for ci in 0..cin4 {
+                let v = got[p * cin4 + ci] as f64;
+                if !inside {
+                    assert!(v.is_nan(), "{dims:?} {rect:?}: pixel {p} outside the rectangle was written");
+                } else if ci >= cin {
+                    assert_eq!(v, 0.0, "{dims:?} padded input channel {ci} at pixel {p}");
+                } else {
+                    let r = dx[p * cin + ci];
+                    let tol = 1e-5 * abs[p * cin + ci] + 1e-7;
+                    assert!((v - r).abs() <= tol, "{dims:?} {rect:?} pixel {p} channel {ci}: gpu {v} vs reference {r}");
+                }
             }
         }
     }

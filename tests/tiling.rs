@@ -145,3 +145,23 @@ fn five_tiled_adam_and_lbfgs_steps_follow_the_untiled_ones() {
         assert!(worst < 1e-3, "{optimizer:?}: images differ by {worst} after 5 steps");
     }
 }
+
+/// A tiled step is one submission per tile and pass, and says how far it got: every pass done once
+/// the GPU has finished the step; an untiled run has no tile progress.
+#[test]
+fn a_tiled_step_reports_its_tile_passes() {
+    let (ctx, _) = fixture();
+    let settings = shallow();
+    let content = image("content/chelsea.png", 96, 80);
+    let style = image("style/starry_night.jpg", 90, 80);
+    let mut tiled = stylizer(&settings, &content, &style, &content, Some(32));
+    tiled.step();
+    ctx.finish();
+    tiled.poll();
+    let p = tiled.tile_progress().expect("a tiled run reports its tiles");
+    assert_eq!((p.tiles, p.done, p.parts()), (9, 18, 18));
+    assert_eq!(p.describe(), "tile 9 of 9, pass 2 of 2");
+    let mut untiled = stylizer(&settings, &content, &style, &content, None);
+    untiled.step();
+    assert_eq!(untiled.tile_progress(), None);
+}

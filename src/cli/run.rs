@@ -222,7 +222,9 @@ fn optimise(
     mut log: Option<&mut BufWriter<File>>,
     at: LogScale,
 ) -> Result<(Option<StepLosses>, Option<StepLosses>), CliError> {
-    let bar = progress_bar(steps);
+    // A tiled step can take minutes: its bar moves per tile pass.
+    let parts = stylizer.tile_progress().map_or(1, |p| p.parts());
+    let bar = progress_bar(steps, parts);
     let mut last: Option<StepLosses> = None;
     let write = |log: &mut BufWriter<File>, losses: &StepLosses, ms: f64| -> Result<(), CliError> {
         writeln!(log, "{}", log_line(losses, ms, at))
@@ -247,9 +249,13 @@ fn optimise(
     let mut since_sync = 0u32;
     let mut window = Instant::now();
     let run_started = Instant::now();
+    let mut status = String::new();
     for k in 1..=steps {
         let t = Instant::now();
         stylizer.step();
+        if parts > 1 && !bar.is_hidden() {
+            follow_tiles(stylizer, &bar, (k, steps), &status);
+        }
         since_sync += 1;
         let logging = log.is_some();
         if logging || since_sync >= sync_every || k == steps {
@@ -267,21 +273,38 @@ fn optimise(
             since_sync = 0;
             window = Instant::now();
             let rate = k as f64 / run_started.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!("{rate:.2} steps/s, loss {:.4e}", losses.total));
+            status = format!("{rate:.2} steps/s, loss {:.4e}", losses.total);
+            bar.set_message(if parts > 1 { format!("step {k}/{steps}, {status}") } else { status.clone() });
             last = Some(losses);
         }
-        bar.set_position(k as u64);
+        bar.set_position(k as u64 * parts as u64);
     }
     bar.finish_and_clear();
     Ok((last, None))
 }
 
-fn progress_bar(steps: u32) -> indicatif::ProgressBar {
+/// Waits for step `k` of a tiled run, moving the bar (`parts` per step) as its tile passes finish.
+fn follow_tiles(stylizer: &Stylizer, bar: &indicatif::ProgressBar, (k, steps): (u32, u32), status: &str) {
+    loop {
+        stylizer.poll();
+        let Some(p) = stylizer.tile_progress() else { return };
+        bar.set_position((k - 1) as u64 * p.parts() as u64 + p.done as u64);
+        bar.set_message(format!("step {k}/{steps}, {}  {status}", p.describe()));
+        if p.done >= p.parts() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A bar of `steps` × `parts` (tile passes per step; the position then shows in the message).
+fn progress_bar(steps: u32, parts: u32) -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::new(steps as u64);
-    let style = indicatif::ProgressStyle::with_template("{bar:24} {pos}/{len}  {msg}  left {eta}")
+    let bar = indicatif::ProgressBar::new(steps as u64 * parts as u64);
+    let template = if parts > 1 { "{bar:24} {msg}  left {eta}" } else { "{bar:24} {pos}/{len}  {msg}  left {eta}" };
+    let style = indicatif::ProgressStyle::with_template(template)
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
     bar.enable_steady_tick(Duration::from_millis(250));

@@ -7,6 +7,7 @@
 //! see [`crate::kernels`]) that the backward pass reads instead of the activations.
 
 use crate::gpu::{Dispatch, GpuContext, Kernel};
+use crate::kernels::window::Rect;
 use crate::kernels::{c4, mask_words};
 use wgpu::Buffer;
 
@@ -52,8 +53,14 @@ impl ConvShape {
         mask_words(self.h, self.w, self.cout)
     }
 
-    fn params(&self) -> [u32; 4] {
-        [self.h as u32, self.w as u32, c4(self.cin) as u32, c4(self.cout) as u32]
+    /// The whole map, as a rectangle.
+    pub fn full(&self) -> Rect {
+        Rect { y: 0, x: 0, h: self.h, w: self.w }
+    }
+
+    fn params(&self, rect: Rect) -> [u32; 8] {
+        let [y, x, h, w] = [rect.y, rect.x, rect.h, rect.w].map(|v| v as u32);
+        [self.h as u32, self.w as u32, c4(self.cin) as u32, c4(self.cout) as u32, y, x, h, w]
     }
 
     fn check(&self) {
@@ -63,10 +70,10 @@ impl ConvShape {
         );
     }
 
-    /// Workgroups: x (and z past 65535) over groups of 64 four-pixel blocks, y over
+    /// Workgroups: x (and z past 65535) over groups of 64 four-pixel blocks of `pixels`, y over
     /// 8-channel blocks (of the output channels forward, the input channels backward).
-    fn workgroups(&self, channels: usize) -> [u32; 3] {
-        let pixel_groups = crate::gpu::groups(self.h * self.w, WORKGROUP * PIXELS_PER_THREAD);
+    fn workgroups(pixels: usize, channels: usize) -> [u32; 3] {
+        let pixel_groups = crate::gpu::groups(pixels, WORKGROUP * PIXELS_PER_THREAD);
         let [x, z, _] = crate::gpu::groups_2d(pixel_groups);
         [x, channels.div_ceil(CHANNELS_PER_THREAD) as u32, z]
     }
@@ -122,9 +129,9 @@ impl Conv3x3 {
         self.forward
             .dispatch(
                 ctx,
-                bytemuck::bytes_of(&shape.params()),
+                bytemuck::bytes_of(&shape.params(shape.full())),
                 &[(1, input), (2, weight), (3, bias), (4, output), (5, relu_mask)],
-                shape.workgroups(shape.cout),
+                ConvShape::workgroups(shape.h * shape.w, shape.cout),
             )
             .with_flops(shape.flops())
     }
@@ -141,19 +148,41 @@ impl Conv3x3 {
         weight: &Buffer,
         grad_input: &Buffer,
     ) -> Dispatch {
+        self.backward_input_within(ctx, shape, shape.full(), grad_output, relu_mask, weight, grad_input)
+    }
+
+    /// [`Conv3x3::backward_input`] for the pixels of `rect` only (non-empty, inside the map): the
+    /// rest of `grad_input` keeps what it held. It reads `grad_output` in `rect` grown by one
+    /// pixel. A tiled step needs the gradient only where it reaches the tile's interior.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_input_within(
+        &self,
+        ctx: &GpuContext,
+        shape: ConvShape,
+        rect: Rect,
+        grad_output: &Buffer,
+        relu_mask: &Buffer,
+        weight: &Buffer,
+        grad_input: &Buffer,
+    ) -> Dispatch {
         shape.check();
+        assert!(
+            rect.h > 0 && rect.w > 0 && rect.y + rect.h <= shape.h && rect.x + rect.w <= shape.w,
+            "conv3x3: {rect:?} is empty or not inside {shape:?}"
+        );
         check_len("grad_output", grad_output, shape.output_len(), &shape);
         check_len("relu mask", relu_mask, shape.mask_words(), &shape);
         check_len("weight", weight, shape.weight_len(), &shape);
         check_len("grad_input", grad_input, shape.input_len(), &shape);
+        let flops = shape.flops() / shape.full().pixels() as u64 * rect.pixels() as u64;
         self.backward_input
             .dispatch(
                 ctx,
-                bytemuck::bytes_of(&shape.params()),
+                bytemuck::bytes_of(&shape.params(rect)),
                 &[(1, grad_output), (2, relu_mask), (3, weight), (4, grad_input)],
-                shape.workgroups(shape.cin),
+                ConvShape::workgroups(rect.pixels(), shape.cin),
             )
-            .with_flops(shape.flops())
+            .with_flops(flops)
     }
 }
 

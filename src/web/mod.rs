@@ -440,6 +440,24 @@ impl StyleTransfer {
         self.inner.stylizer().map_or(0, |s| s.borrow().steps_done())
     }
 
+    /// `st.tileProgress()`: where the running step stands when the run is tiled (a size over the
+    /// GPU's budget runs in tiles, and a step can take minutes): `{tiles, done, pass, tile, text}`,
+    /// `done` of `2 × tiles` tile passes finished, `text` like "tile 3 of 12, pass 2 of 2". Null when
+    /// the run is not tiled or there is none. It can be called while `step()` is pending.
+    #[wasm_bindgen(js_name = tileProgress)]
+    pub fn tile_progress(&self) -> JsValue {
+        let progress = self.inner.stylizer().and_then(|s| s.try_borrow().ok().and_then(|s| s.tile_progress()));
+        let Some(p) = progress else { return JsValue::NULL };
+        let (pass, tile) = p.running();
+        object(&[
+            ("tiles", JsValue::from(p.tiles)),
+            ("done", JsValue::from(p.done)),
+            ("pass", JsValue::from(pass)),
+            ("tile", JsValue::from(tile)),
+            ("text", JsValue::from_str(&p.describe())),
+        ])
+    }
+
     /// `st.finish()`: for a run stopped before its last step in the luma-swap or luminance mode, puts
     /// the photo's colours in now (the last step does it by itself), so that `image()` and `render()`
     /// show the result; the image stays, and the next `step()` starts a new run. Nothing to do before

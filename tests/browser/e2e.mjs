@@ -653,6 +653,48 @@ async function main() {
       check((await messagesOf(p, 'error')).length === 0, `errors: ${(await messagesOf(p, 'error')).join(' | ')}`);
       await p.close();
     });
+    await test('a size over the memory budget runs in tiles: the counter shows the tile, the objective is the untiled one', async () => {
+      // 384x255 with relu1_2/relu1_1: 157 MiB untiled; with a 120 MiB budget it runs in 128 px tiles (6, 108 MiB).
+      const p = await openPage(gpu.context, `${url}#size=384&steps=2&content_layers=relu1_2&style_layers=relu1_1`, log);
+      await p.setInputFiles('#style-file', STYLE);
+      await p.waitForFunction(() => window.stylizeApp.styles.length === 1 && window.stylizeApp.content, null, { timeout: 10000 });
+      await p.setInputFiles('#content-file', CONTENT);
+      await p.waitForFunction(() => window.stylizeApp.content.name === 'chelsea.png', null, { timeout: 10000 });
+      const run = async (budgetMiB) => {
+        await p.fill('#memory-budget', String(budgetMiB));
+        await p.locator('#memory-budget').press('Tab');
+        await evaluate(p, () => {
+          Object.assign(window, { __texts: [], __done: [], __first: null });
+          window.__poll = setInterval(() => {
+            const text = document.getElementById('stat-step').textContent;
+            if (text.includes('tile') && !window.__texts.includes(text)) window.__texts.push(text);
+            const t = window.stylizeApp.st.tileProgress();
+            if (t && !window.__done.includes(t.done)) window.__done.push(t.done);
+          }, 20);
+          window.stylizeApp.afterStep = async (s) => { if (s.step === 1) window.__first = s.total; };
+        });
+        await p.click('#btn-start');
+        await waitRunState(p, ['done', 'stopped', 'idle'], 300000);
+        return evaluate(p, () => {
+          clearInterval(window.__poll);
+          const st = window.stylizeApp.st;
+          return { first: window.__first, texts: window.__texts, done: window.__done, progress: st.tileProgress(),
+            state: window.stylizeApp.run.state, step: document.getElementById('stat-step').textContent };
+        });
+      };
+      const tiled = await run(120);
+      check(tiled.state === 'done' && tiled.step === '2 / 2', `tiled run: ${JSON.stringify(tiled)}`);
+      const pr = tiled.progress;
+      check(pr && pr.tiles === 6 && pr.done === 12 && pr.text === 'tile 6 of 6, pass 2 of 2', `tileProgress after the run: ${JSON.stringify(pr)}`);
+      check(tiled.done.some((d) => d > 0 && d < 12), `no tile pass seen between 0 and 12: ${tiled.done}`);
+      check(tiled.texts.some((t) => /^[12] \/ 2 · tile [1-6] of 6, pass [12] of 2$/.test(t)), `the counter never showed a tile: ${tiled.texts}`);
+      const untiled = await run(2048); // (also puts the default budget back for the tests after this one)
+      check(untiled.state === 'done' && untiled.progress === null && untiled.texts.length === 0, `untiled run: ${JSON.stringify(untiled)}`);
+      const rel = Math.abs(tiled.first - untiled.first) / untiled.first;
+      check(rel < 1e-5, `the tiled objective ${tiled.first} is not the untiled ${untiled.first} (${rel.toExponential(2)})`);
+      check((await messagesOf(p, 'error')).length === 0, `errors: ${(await messagesOf(p, 'error')).join(' | ')}`);
+      await p.close();
+    });
     await test('"keep the photo\'s colours (lightness transfer)" runs grey and ends in the photo\'s colours', async () => {
       const p = await openPage(gpu.context, `${url}#size=32&steps=3&colour=luminance`, log);
       check(await p.locator('#set-colour').inputValue() === 'luminance', 'the colour mode did not reach the form');

@@ -165,7 +165,14 @@ async function loop() {
       const st = app.st;
       let losses;
       try {
-        losses = await engine(() => withTimeout(st.step(), app.stepTimeoutMs, `Step ${run.done + 1}`));
+        // A tiled step can take minutes: the counter shows its tile, and the watchdog waits for
+        // a tile pass rather than the whole step.
+        const tiles = () => {
+          const p = st.tileProgress();
+          if (p) $('stat-step').textContent = `${run.done + 1} / ${run.total} · ${p.text}`;
+          return p ? p.done : 0;
+        };
+        losses = await engine(() => withTimeout(st.step(), app.stepTimeoutMs, `Step ${run.done + 1}`, tiles));
         st.render(canvas);
       } catch (e) {
         if (app.recovering || st !== app.st) return; // the device-lost recovery takes over

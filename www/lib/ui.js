@@ -76,15 +76,32 @@ function unexpected(error) {
   say('error', `Unexpected error: ${errorText(error)}`, 'unexpected');
 }
 
-export function withTimeout(promise, ms, what) {
+/** Rejects when `promise` takes longer than `ms`; with `progress` (a function returning a count that
+ *  grows while the work advances, polled four times a second), only when it stops advancing for `ms`. */
+export function withTimeout(promise, ms, what, progress = null) {
   let timer;
   const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => {
+    let seen = progress ? progress() : null;
+    let deadline = performance.now() + ms;
+    const check = () => {
+      if (progress) {
+        const now = progress();
+        if (now !== seen) {
+          seen = now;
+          deadline = performance.now() + ms;
+        }
+      }
+      const left = deadline - performance.now();
+      if (left > 0) {
+        timer = setTimeout(check, progress ? Math.min(250, left) : left);
+        return;
+      }
       const e = new Error(`${what} did not finish within ${Math.round(ms / 1000)} s: ` +
         'the GPU seems stuck (try a smaller size)');
       e.timedOut = true;
       reject(e);
-    }, ms);
+    };
+    timer = setTimeout(check, progress ? Math.min(250, ms) : ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
