@@ -101,6 +101,10 @@ impl TileProgress {
     }
 }
 
+/// A function told of each finished tile pass (it runs wherever wgpu reports finished work: inside a
+/// submit or a device poll natively, on the event loop in the browser).
+pub type TileHook = Arc<dyn Fn(TileProgress) + Send + Sync>;
+
 /// A scale's image carried to the next scale of a coarse-to-fine run: (width, height) and the buffer.
 pub struct Carried {
     pub image: wgpu::Buffer,
@@ -123,6 +127,8 @@ pub struct Stylizer {
     evaluate: Vec<Vec<Dispatch>>,
     /// Submissions of the current step the GPU has finished (tiled runs only).
     finished: Arc<AtomicU32>,
+    /// Called as each tile pass finishes ([`Stylizer::on_tile_pass`]).
+    tile_hook: Option<TileHook>,
     optimizer: Optimizer,
     steps: u32,
     /// The step whose starting objective the scalars hold (1-based).
@@ -307,6 +313,7 @@ impl Stylizer {
             objective,
             evaluate,
             finished: Arc::new(AtomicU32::new(0)),
+            tile_hook: None,
             optimizer,
             steps: 0,
             evaluated_step: 1,
@@ -353,12 +360,23 @@ impl Stylizer {
             }
             self.ctx.submit(encoder);
             if parts > 1 {
-                let finished = self.finished.clone();
+                let (finished, hook) = (self.finished.clone(), self.tile_hook.clone());
+                let tiles = parts as u32 / 2;
                 self.ctx.queue.on_submitted_work_done(move || {
-                    finished.fetch_add(1, Ordering::Relaxed);
+                    let done = finished.fetch_add(1, Ordering::Relaxed) + 1;
+                    if let Some(hook) = &hook {
+                        hook(TileProgress { tiles, done });
+                    }
                 });
             }
         }
+    }
+
+    /// Calls `hook` as each tile pass of a step finishes (tiled runs only). Natively a submit can
+    /// block until much of its work is done, so a caller that waits for the step in between sees
+    /// little: the hook sees every pass.
+    pub fn on_tile_pass(&mut self, hook: TileHook) {
+        self.tile_hook = Some(hook);
     }
 
     /// Lets finished GPU work report itself (natively; in the browser the event loop does it):
@@ -522,22 +540,6 @@ impl Stylizer {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::TileProgress;
-
-    #[test]
-    fn tile_progress_names_the_running_tile_and_pass() {
-        let at = |done| TileProgress { tiles: 12, done };
-        assert_eq!(at(0).describe(), "tile 1 of 12, pass 1 of 2");
-        assert_eq!(at(11).running(), (1, 12));
-        assert_eq!(at(14).describe(), "tile 3 of 12, pass 2 of 2");
-        // a finished step shows its last tile
-        assert_eq!(at(24).describe(), "tile 12 of 12, pass 2 of 2");
-        assert_eq!(at(24).parts(), 24);
-    }
-}
-
 fn check_image(what: &str, image: &Image) -> Result<(), EngineError> {
     if image.width == 0 || image.height == 0 || image.rgb.len() != (image.width * image.height * 3) as usize {
         return Err(EngineError::Input(format!(
@@ -674,4 +676,20 @@ fn noise(seed: u64, n: usize) -> Vec<f32> {
             (0.5 + 0.15 * gauss).clamp(0.0, 1.0) as f32
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TileProgress;
+
+    #[test]
+    fn tile_progress_names_the_running_tile_and_pass() {
+        let at = |done| TileProgress { tiles: 12, done };
+        assert_eq!(at(0).describe(), "tile 1 of 12, pass 1 of 2");
+        assert_eq!(at(11).running(), (1, 12));
+        assert_eq!(at(14).describe(), "tile 3 of 12, pass 2 of 2");
+        // a finished step shows its last tile
+        assert_eq!(at(24).describe(), "tile 12 of 12, pass 2 of 2");
+        assert_eq!(at(24).parts(), 24);
+    }
 }

@@ -849,3 +849,39 @@ fn tile_runs_the_same_objective_in_tiles_and_plan_reports_them() {
     assert!(auto["tile"].as_u64().is_some_and(|t| t < 2048) && auto["largest_buffer_bytes"].as_u64() <= Some(128 << 20), "{auto}");
     fails_run(&["--tile", "40"], "--tile: expected a multiple of 16 from 16 to 4096, got 40");
 }
+
+/// On a terminal, a tiled run's bar moves per tile pass: run under `script` (a pseudo-terminal), the
+/// bar's prefix names several tiles of each pass. 160×106 in 64 px tiles: 6 tiles, each pass long
+/// enough on lavapipe (about a second) for the bar to draw it.
+#[test]
+fn the_progress_bar_moves_per_tile_on_a_terminal() {
+    let dir = temp_dir("tile-bar");
+    let out = dir.join("out.png");
+    let typescript = dir.join("typescript");
+    let command = format!(
+        "{} --content {CHELSEA} --style {STARRY} --size 160 --tile 64 --steps 1 --out {}",
+        env!("CARGO_BIN_EXE_stylize"),
+        out.display()
+    );
+    let status = Command::new("script")
+        .args(["-qec", &command, &typescript.display().to_string()])
+        .output()
+        .expect("script (util-linux) runs a command on a pseudo-terminal");
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stdout));
+    let text = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).replace('\r', "\n");
+    let mut seen: Vec<String> = Vec::new();
+    // "step 1/1, tile 3 of 6, pass 1 of 2"
+    for (at, _) in text.match_indices("step 1/1, tile ") {
+        let rest = &text[at..];
+        let Some(pass) = rest.find("pass ") else { continue };
+        let shown = rest[..(pass + "pass 1 of 2".len()).min(rest.len())].to_string();
+        if !seen.contains(&shown) {
+            seen.push(shown);
+        }
+    }
+    for pass in ["pass 1 of 2", "pass 2 of 2"] {
+        let tiles = seen.iter().filter(|s| s.contains(pass) && s.contains(" of 6,")).count();
+        assert!(tiles >= 2, "the bar showed {tiles} tiles of {pass}: {seen:?}");
+    }
+    assert!(out.exists());
+}

@@ -2,6 +2,8 @@
 //! `--log-json` lines, and the output (also when the run diverges).
 
 use super::*;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 /// A `.npy` (format 1.0) file of little-endian float32 with the given C-order shape.
 pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
@@ -222,9 +224,20 @@ fn optimise(
     mut log: Option<&mut BufWriter<File>>,
     at: LogScale,
 ) -> Result<(Option<StepLosses>, Option<StepLosses>), CliError> {
-    // A tiled step can take minutes: its bar moves per tile pass.
+    // A tiled step can take minutes: its bar moves per tile pass, told by the engine as each one
+    // finishes (natively, even while a submit blocks).
     let parts = stylizer.tile_progress().map_or(1, |p| p.parts());
     let bar = progress_bar(steps, parts);
+    let steps_before = Arc::new(AtomicU32::new(0));
+    let follow = parts > 1 && !bar.is_hidden();
+    if follow {
+        let (bar, before) = (bar.clone(), steps_before.clone());
+        stylizer.on_tile_pass(Arc::new(move |p| {
+            let k = before.load(Ordering::Relaxed);
+            bar.set_position(k as u64 * p.parts() as u64 + p.done as u64);
+            bar.set_prefix(format!("step {}/{steps}, {}", k + 1, p.describe()));
+        }));
+    }
     let mut last: Option<StepLosses> = None;
     let write = |log: &mut BufWriter<File>, losses: &StepLosses, ms: f64| -> Result<(), CliError> {
         writeln!(log, "{}", log_line(losses, ms, at))
@@ -249,12 +262,12 @@ fn optimise(
     let mut since_sync = 0u32;
     let mut window = Instant::now();
     let run_started = Instant::now();
-    let mut status = String::new();
     for k in 1..=steps {
         let t = Instant::now();
+        steps_before.store(k - 1, Ordering::Relaxed);
         stylizer.step();
-        if parts > 1 && !bar.is_hidden() {
-            follow_tiles(stylizer, &bar, (k, steps), &status);
+        if follow {
+            wait_for_tiles(stylizer);
         }
         since_sync += 1;
         let logging = log.is_some();
@@ -273,8 +286,7 @@ fn optimise(
             since_sync = 0;
             window = Instant::now();
             let rate = k as f64 / run_started.elapsed().as_secs_f64().max(1e-9);
-            status = format!("{rate:.2} steps/s, loss {:.4e}", losses.total);
-            bar.set_message(if parts > 1 { format!("step {k}/{steps}, {status}") } else { status.clone() });
+            bar.set_message(format!("{rate:.2} steps/s, loss {:.4e}", losses.total));
             last = Some(losses);
         }
         bar.set_position(k as u64 * parts as u64);
@@ -283,27 +295,24 @@ fn optimise(
     Ok((last, None))
 }
 
-/// Waits for step `k` of a tiled run, moving the bar (`parts` per step) as its tile passes finish.
-fn follow_tiles(stylizer: &Stylizer, bar: &indicatif::ProgressBar, (k, steps): (u32, u32), status: &str) {
+/// Waits for the step just submitted, polling the device so that its tile passes report themselves.
+fn wait_for_tiles(stylizer: &Stylizer) {
     loop {
         stylizer.poll();
-        let Some(p) = stylizer.tile_progress() else { return };
-        bar.set_position((k - 1) as u64 * p.parts() as u64 + p.done as u64);
-        bar.set_message(format!("step {k}/{steps}, {}  {status}", p.describe()));
-        if p.done >= p.parts() {
-            return;
+        match stylizer.tile_progress() {
+            Some(p) if p.done < p.parts() => std::thread::sleep(Duration::from_millis(50)),
+            _ => return,
         }
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
-/// A bar of `steps` × `parts` (tile passes per step; the position then shows in the message).
+/// A bar of `steps` × `parts` (tile passes per step; the step and tile then show in its prefix).
 fn progress_bar(steps: u32, parts: u32) -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(steps as u64 * parts as u64);
-    let template = if parts > 1 { "{bar:24} {msg}  left {eta}" } else { "{bar:24} {pos}/{len}  {msg}  left {eta}" };
+    let template = if parts > 1 { "{bar:24} {prefix}  {msg}  left {eta}" } else { "{bar:24} {pos}/{len}  {msg}  left {eta}" };
     let style = indicatif::ProgressStyle::with_template(template)
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
