@@ -9,9 +9,11 @@ struct View {
     out_height: u32,
     // 1 when the surface format is *-srgb (the GPU then encodes: we hand it linear values).
     srgb_target: u32,
+    // the image rows the bound buffer holds (a band of x, src/bands.rs; the draw is scissored to
+    // the output rows that show them)
+    row0: u32,
+    rows: u32,
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> view: View;
@@ -37,7 +39,10 @@ fn fs_main(@builtin(position) position: vec4<f32>) -> @location(0) vec4<f32> {
     let sy = f32(view.image_height) / f32(view.out_height);
     let x = min(u32(position.x * sx), view.image_width - 1u);
     let y = min(u32(position.y * sy), view.image_height - 1u);
-    let i = (y * view.image_width + x) * 3u;
+    if (y < view.row0 || y >= view.row0 + view.rows) {
+        discard; // an output row on a band's edge: the neighbouring band draws it
+    }
+    let i = ((y - view.row0) * view.image_width + x) * 3u;
     // The seed loss form does not clamp during the run: show what the saved PNG will show.
     var rgb = clamp(vec3<f32>(image[i], image[i + 1u], image[i + 2u]), vec3<f32>(0.0), vec3<f32>(1.0));
     if (view.srgb_target == 1u) {

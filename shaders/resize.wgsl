@@ -12,8 +12,10 @@ struct ResizeParams {
     dst_h: u32,
     ratio_x: f32, // src_w / dst_w
     ratio_y: f32, // src_h / dst_h
-    _pad0: u32,
-    _pad1: u32,
+    // the rows of dst written: dst holds rows row0 .. row0 + rows (a band of the image, see
+    // src/bands.rs), row0 first
+    row0: u32,
+    rows: u32,
 }
 
 @group(0) @binding(0) var<uniform> rp: ResizeParams;
@@ -64,11 +66,11 @@ fn upsample(
     @builtin(local_invocation_index) lane: u32,
 ) {
     let p = (wg.x + wg.y * nwg.x) * 64u + lane;
-    if (p >= rp.dst_w * rp.dst_h) {
+    if (p >= rp.dst_w * rp.rows) {
         return;
     }
     let ox = p % rp.dst_w;
-    let oy = p / rp.dst_w;
+    let oy = rp.row0 + p / rp.dst_w;
     let tx = taps(ox, rp.ratio_x, rp.src_w);
     let ty = taps(oy, rp.ratio_y, rp.src_h);
     var acc = vec3<f32>(0.0);

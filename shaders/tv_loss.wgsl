@@ -1,7 +1,8 @@
 // Total variation of the image x (HWC RGB f32, 3 channels, h x w):
 //   TV = sum_{i<h-1} (x[i+1,j] - x[i,j])^2 + sum_{j<w-1} (x[i,j+1] - x[i,j])^2, over all channels.
 // - `partial`: workgroup b sums the terms whose left/top pixel lies in its block of
-//   256 pixels and writes partials[offset + b]; reduce.wgsl `finish` applies 1/(3*H*W).
+//   256 pixels (of the owner window, the whole image untiled) and writes partials[offset + b];
+//   reduce.wgsl `finish` applies 1/(3*H*W).
 // - `grad`: dx += coef * dTV/dx, always accumulating (it runs after the network's
 //   gradient has been written into dx).
 
@@ -10,6 +11,12 @@ struct PartialParams {
     w: u32,
     offset: u32,
     blocks: u32,
+    // the terms summed: those whose left/top pixel lies in rows oy..oy+oh, columns ox..ox+ow (a
+    // tiled step sums its tile's interior; the neighbours may lie outside it)
+    oy: u32,
+    ox: u32,
+    oh: u32,
+    ow: u32,
 }
 
 struct GradParams {
@@ -38,13 +45,14 @@ fn partial(
 ) {
     let block = wg.x + wg.y * nwg.x;
     let w = pp.w;
-    let pixels = pp.h * w;
+    let owners = pp.oh * pp.ow;
     var sum = 0.0;
     for (var k = 0u; k < PER_THREAD; k = k + 1u) {
-        let p = (block * PER_THREAD + k) * THREADS + lane;
-        if (p < pixels) {
-            let y = p / w;
-            let x = p % w;
+        let q = (block * PER_THREAD + k) * THREADS + lane;
+        if (q < owners) {
+            let y = pp.oy + q / pp.ow;
+            let x = pp.ox + q % pp.ow;
+            let p = y * w + x;
             let here = vec3<f32>(image[3u * p], image[3u * p + 1u], image[3u * p + 2u]);
             if (y + 1u < pp.h) {
                 let q = 3u * (p + w);

@@ -9,6 +9,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
+use crate::bands::Bands;
 use crate::gpu::{Dispatch, GpuContext, GpuError};
 use crate::imageio::Image;
 use crate::model::{FeatureStack, MapShape};
@@ -116,11 +117,11 @@ pub struct Stylizer {
     ctx: Arc<GpuContext>,
     width: u32,
     height: u32,
-    /// The image being optimised: HWC RGB f32.
-    x: wgpu::Buffer,
-    grad_x: wgpu::Buffer,
+    /// The image being optimised: HWC RGB f32 (in bands in a tiled run, see [`crate::bands`]).
+    x: Bands,
+    grad_x: Bands,
     /// The last x whose objective was finite (kept on the GPU by the step itself).
-    last_finite: wgpu::Buffer,
+    last_finite: Bands,
     objective: Objective,
     /// Objective and gradient at x (no update), in submissions: one, or in a tiled run one per
     /// tile and pass.
@@ -208,10 +209,10 @@ impl Stylizer {
             let t32: Vec<f32> = t.iter().map(|&v| v as f32).collect();
             ctx.queue.write_buffer(target, 0, bytemuck::cast_slice(&t32));
         }
-        let n = h * w * 3;
-        let x = ctx.alloc(&plan.image.x);
-        let grad_x = ctx.alloc(&plan.image.grad);
-        let last_finite = ctx.alloc(&plan.image.last_finite);
+        let x = Bands::alloc(&ctx, &plan.image.x);
+        let grad_x = Bands::alloc(&ctx, &plan.image.grad);
+        let last_finite = Bands::alloc(&ctx, &plan.image.last_finite);
+        let colour_map = |map: &ColourMap, x: &Bands| x.per_band(|band, len| net.kernels.colour.colour_map(&ctx, len / 3, map, band));
         let tile_buffers = plan.tiling.as_ref().map(|t| TileBuffers::new(&ctx, t));
         let full_shapes = plan.objective_shapes();
         let tiled = plan.tiling.as_ref().zip(tile_buffers.as_ref()).map(|(layout, buffers)| TiledPasses {
@@ -222,12 +223,13 @@ impl Stylizer {
             objective: &objective,
             full: &full_shapes,
         });
-        let to_input = || net.kernels.image.to_network_input(&ctx, h, w, &x, &stack.input, &net.input);
+        // (untiled runs only: their image is in one band)
+        let to_input = || net.kernels.image.to_network_input(&ctx, h, w, x.single(), &stack.input, &net.input);
 
         // Content targets: features of the content image at the content layers.
         if !layers.content.is_empty() {
-            ctx.queue.write_buffer(&x, 0, bytemuck::cast_slice(&inputs.content.rgb));
-            let mut forward: Vec<Dispatch> = colour.content.iter().map(|m| net.kernels.colour.colour_map(&ctx, h * w, m, &x)).collect();
+            x.write(&ctx, &inputs.content.rgb);
+            let mut forward: Vec<Dispatch> = colour.content.iter().flat_map(|m| colour_map(m, &x)).collect();
             match &tiled {
                 Some(passes) => forward.extend(passes.content_targets(&x)),
                 None => {
@@ -245,6 +247,7 @@ impl Stylizer {
             if tiled.is_none() {
                 for (layer, target) in &objective.content {
                     let features = stack.kept_features(layer.op).expect("content layers are kept");
+                    let target = target.single();
                     encoder.copy_buffer_to_buffer(features, 0, target, 0, target.size());
                 }
             }
@@ -264,22 +267,27 @@ impl Stylizer {
             }
         };
         let last = values.last_mut().expect("at least one tile");
-        last.extend(objective.finish_values(net, h, w, &x, &written));
-        last.push(net.kernels.keep_finite.keep(&ctx, n, &objective.scalars, SLOT_TOTAL, &x, &last_finite));
+        if tiled.is_none() {
+            // (a tiled run sums TV over the tiles)
+            last.extend(objective.tv_value(net, h, w, x.single(), &mut written));
+        }
+        last.extend(objective.finish_values(net, &written));
+        let keep = |x: &wgpu::Buffer, last: &wgpu::Buffer, len| net.kernels.keep_finite.keep(&ctx, len, &objective.scalars, SLOT_TOTAL, x, last);
+        last.extend(x.per_band_with(&last_finite, keep));
         let mut gradients = match &tiled {
             Some(passes) => passes.gradients(&grad_x, &x),
             None => {
                 let (mut d, grad_v) = stack.backward(net, None, |op, features, grad, accumulate| {
                     objective.backward_at(net, op, shapes[op], features, grad, accumulate)
                 });
-                d.push(net.kernels.image.network_grad_to_image(&ctx, h, w, grad_v, &grad_x, &net.input));
+                d.push(net.kernels.image.network_grad_to_image(&ctx, h, w, grad_v, grad_x.single(), &net.input));
+                d.push(objective.tv_grad(net, (h, w), (h, w), x.single(), grad_x.single()));
                 vec![d]
             }
         };
         let last = gradients.last_mut().expect("at least one tile");
-        last.push(objective.tv_grad(net, h, w, &x, &grad_x));
         if colour.optimise_luminance {
-            last.push(net.kernels.colour.luminance_grad(&ctx, h * w, &grad_x));
+            last.extend(grad_x.per_band(|band, len| net.kernels.colour.luminance_grad(&ctx, len / 3, band)));
         }
         let evaluate = match tiled {
             Some(_) => values.into_iter().chain(gradients).collect(),
@@ -289,15 +297,17 @@ impl Stylizer {
 
         // The start image (also the last finite one until a step says otherwise).
         let start = start_image(&plan.settings, &inputs.content, &inputs.styles, inputs.init.as_ref())?;
-        ctx.queue.write_buffer(&x, 0, bytemuck::cast_slice(&start));
+        x.write(&ctx, &start);
         let mut encoder = ctx.encoder("start image");
         if let Some(map) = &colour.content {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-            net.kernels.colour.colour_map(&ctx, h * w, map, &x).record(&mut pass);
+            for d in colour_map(map, &x) {
+                d.record(&mut pass);
+            }
         }
-        encoder.copy_buffer_to_buffer(&x, 0, &last_finite, 0, x.size());
+        x.copy_to(&mut encoder, &last_finite);
         ctx.submit(encoder);
-        let optimizer = Optimizer::new(&ctx, &net.kernels.optimizer, &plan.optimizer, &plan.optimizer_state, &x, &grad_x, n)
+        let optimizer = Optimizer::for_image(&ctx, &net.kernels.optimizer, &plan.optimizer, &plan.optimizer_state, &x, &grad_x)
             .map_err(|e| EngineError::Settings(e.to_string()))?;
         let allocated = ctx.allocated_bytes() - allocated_before - setup_bytes;
         if let Some(e) = ctx.take_error() {
@@ -420,19 +430,23 @@ impl Stylizer {
             return Ok(());
         }
         let mut encoder = self.ctx.encoder("rewind");
-        encoder.copy_buffer_to_buffer(&self.last_finite, 0, &self.x, 0, self.x.size());
+        self.last_finite.copy_to(&mut encoder, &self.x);
         self.ctx.submit(encoder);
         self.diverged = Some((losses.step, losses.total));
         Err(EngineError::Diverged { step: losses.step, value: losses.total })
     }
 
     /// The current image in a buffer of its own (the previous scale's image, which a coarse-to-fine run
-    /// keeps while this run's buffers are freed and the next scale's are allocated).
+    /// keeps while this run's buffers are freed and the next scale's are allocated). The plan keeps
+    /// scales before the last in one band ([`crate::plan::check_schedule`]).
     pub fn copy_image(&self) -> wgpu::Buffer {
-        let spec = crate::plan::BufferSpec::new("previous scale's x", self.x.size());
-        let copy = self.ctx.alloc(&spec);
+        let bytes = self.x.layout.len() as u64 * 4;
+        let copy = self.ctx.alloc(&crate::plan::BufferSpec::new("previous scale's x", bytes));
         let mut encoder = self.ctx.encoder("copy image");
-        encoder.copy_buffer_to_buffer(&self.x, 0, &copy, 0, self.x.size());
+        for band in self.x.iter() {
+            let (offset, len) = ((band.row0 * self.x.layout.row_len * 4) as u64, (band.len(self.x.layout.row_len) * 4) as u64);
+            encoder.copy_buffer_to_buffer(band.buffer, 0, &copy, offset, len);
+        }
         self.ctx.submit(encoder);
         copy
     }
@@ -441,13 +455,14 @@ impl Stylizer {
     /// bicubically on the GPU into x (and into the last finite image). Call before the first step.
     pub fn start_from(&mut self, net: &Network, previous: &wgpu::Buffer, (w, h): (usize, usize)) {
         let to = (self.width as usize, self.height as usize);
-        let upsample = net.kernels.resize.upsample(&self.ctx, (w, h), previous, to, &self.x);
         let mut encoder = self.ctx.encoder("start from the previous scale");
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-            upsample.record(&mut pass);
+            for band in self.x.iter() {
+                net.kernels.resize.upsample_rows(&self.ctx, (w, h), previous, to, (band.row0, band.rows), band.buffer).record(&mut pass);
+            }
         }
-        encoder.copy_buffer_to_buffer(&self.x, 0, &self.last_finite, 0, self.x.size());
+        self.x.copy_to(&mut encoder, &self.last_finite);
         self.ctx.submit(encoder);
     }
 
@@ -485,9 +500,9 @@ impl Stylizer {
         }
         // dL/dx is scratch between steps (every evaluation overwrites it): the content goes there,
         // so the colour mode allocates nothing outside the plan.
-        self.ctx.queue.write_buffer(&self.grad_x, 0, bytemuck::cast_slice(&content.rgb));
-        let swap = net.kernels.colour.luma_swap(&self.ctx, (self.width * self.height) as usize, &self.x, &self.grad_x);
-        self.ctx.run(&[&swap]);
+        self.grad_x.write(&self.ctx, &content.rgb);
+        let swap = self.x.per_band_with(&self.grad_x, |x, content, len| net.kernels.colour.luma_swap(&self.ctx, len / 3, x, content));
+        self.ctx.run(&swap.iter().collect::<Vec<_>>());
         Ok(())
     }
 
@@ -498,7 +513,7 @@ impl Stylizer {
 
     /// The current image, clamped to [0,1].
     pub async fn image(&self) -> Result<Image, EngineError> {
-        let mut rgb = self.ctx.read_f32(&self.x, 0, (self.width * self.height * 3) as usize).await?;
+        let mut rgb = self.x.read(&self.ctx).await?;
         for v in &mut rgb {
             *v = if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
         }
@@ -508,11 +523,11 @@ impl Stylizer {
     /// dL/dx at the current image (HWC RGB, [0,1] units).
     pub async fn gradient(&mut self) -> Result<Vec<f32>, EngineError> {
         self.evaluate();
-        Ok(self.ctx.read_f32(&self.grad_x, 0, (self.width * self.height * 3) as usize).await?)
+        Ok(self.grad_x.read(&self.ctx).await?)
     }
 
-    /// x on the GPU (HWC RGB f32), for renderers that draw straight from it.
-    pub fn image_buffer(&self) -> &wgpu::Buffer {
+    /// x on the GPU (HWC RGB f32, in bands), for renderers that draw straight from it.
+    pub fn image_bands(&self) -> &Bands {
         &self.x
     }
 
@@ -568,12 +583,13 @@ async fn style_grams(
     }
     let (h, w) = (setup.height as usize, setup.width as usize);
     let stack = FeatureStack::new(net, &setup.stack);
-    let x = ctx.alloc(&setup.x);
-    ctx.queue.write_buffer(&x, 0, bytemuck::cast_slice(&image.rgb));
+    let x = Bands::alloc(ctx, &setup.x);
+    x.write(ctx, &image.rgb);
     let shapes = stack.shapes.clone();
     let partials = ctx.alloc(&setup.gram_partials);
     let grams: Vec<(usize, wgpu::Buffer)> = style.iter().zip(&setup.grams).map(|(l, spec)| (l.op, ctx.alloc(spec))).collect();
-    let mut dispatches: Vec<Dispatch> = colour.iter().map(|m| net.kernels.colour.colour_map(ctx, h * w, m, &x)).collect();
+    let mut dispatches: Vec<Dispatch> =
+        colour.iter().flat_map(|m| x.per_band(|band, len| net.kernels.colour.colour_map(ctx, len / 3, m, band))).collect();
     let tile_buffers = setup.tiles.as_ref().map(|t| (ctx.alloc(&t.tile_x), ctx.alloc(&t.window)));
     match setup.tiles.as_ref().zip(tile_buffers.as_ref()) {
         Some((tiles, (tile_x, window))) => {
@@ -582,7 +598,7 @@ async fn style_grams(
             dispatches.extend(crate::tiling::style_grams(net, &tiles.grid, &stack, buffers, &grams, &full, |s| form.gram_scale(s)));
         }
         None => {
-            dispatches.push(net.kernels.image.to_network_input(ctx, h, w, &x, &stack.input, &net.input));
+            dispatches.push(net.kernels.image.to_network_input(ctx, h, w, x.single(), &stack.input, &net.input));
             dispatches.extend(stack.forward(net, |op, features| {
                 let s: MapShape = shapes[op];
                 grams

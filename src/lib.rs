@@ -16,6 +16,7 @@
 pub mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fuzz;
+pub mod bands;
 pub mod engine;
 pub mod gpu;
 pub mod imageio;

@@ -9,8 +9,10 @@
 //!   layer loss is divided by C·H·W instead;
 //! - TV: γ/(3·H·W) times the gradient of the summed squared differences.
 
+use crate::bands::{Bands, BandsLayout};
 use crate::gpu::{Dispatch, GpuContext};
 use crate::kernels::c4;
+use crate::kernels::window::Rect;
 use crate::kernels::loss::{content_scales, gram_scale, style_scales};
 use crate::kernels::tv::tv_scale;
 use crate::model::{MapShape, Network};
@@ -60,7 +62,8 @@ pub struct TermWeights {
 
 /// Target buffers and scratch space of the objective, for one image size.
 pub struct Objective {
-    pub content: Vec<(LossLayer, wgpu::Buffer)>,
+    /// Content layers with their target features (in bands in a tiled run).
+    pub content: Vec<(LossLayer, Bands)>,
     /// Style layers with their (current Gram, target Gram) buffers.
     pub style: Vec<(LossLayer, wgpu::Buffer, wgpu::Buffer)>,
     pub scalars: wgpu::Buffer,
@@ -74,8 +77,8 @@ pub struct Objective {
 /// allocates exactly these).
 #[derive(Clone, Debug)]
 pub struct ObjectiveLayout {
-    /// The content target features, one per content layer.
-    pub content: Vec<BufferSpec>,
+    /// The content target features, one per content layer (rows of the map, HWC c4).
+    pub content: Vec<BandsLayout>,
     /// (current Gram, target Gram), one pair per style layer.
     pub style: Vec<(BufferSpec, BufferSpec)>,
     pub scalars: BufferSpec,
@@ -100,7 +103,10 @@ impl ObjectiveLayout {
         }
         let f32s = |label: &str, len: usize| BufferSpec::new(label, len as u64 * 4);
         ObjectiveLayout {
-            content: content.iter().map(|l| f32s("content target", shapes[l.op].padded_len())).collect(),
+            content: content
+                .iter()
+                .map(|l| BandsLayout::single("content target", shapes[l.op].h, shapes[l.op].w * c4(shapes[l.op].c)))
+                .collect(),
             style: style
                 .iter()
                 .map(|l| {
@@ -117,6 +123,7 @@ impl ObjectiveLayout {
     pub fn buffers(&self) -> impl Iterator<Item = &BufferSpec> {
         self.content
             .iter()
+            .flat_map(|b| b.specs())
             .chain(self.style.iter().flat_map(|(g, t)| [g, t]))
             .chain([&self.scalars, &self.partials, &self.gram_partials])
     }
@@ -126,7 +133,7 @@ impl Objective {
     /// Allocates the buffers of `layout` for these layers (the ones the layout was made for).
     pub fn new(ctx: &GpuContext, layout: &ObjectiveLayout, content: &[LossLayer], style: &[LossLayer], form: Form, terms: TermWeights) -> Objective {
         Objective {
-            content: content.iter().zip(&layout.content).map(|(l, spec)| (l.clone(), ctx.alloc(spec))).collect(),
+            content: content.iter().zip(&layout.content).map(|(l, bands)| (l.clone(), Bands::alloc(ctx, bands))).collect(),
             style: style.iter().zip(&layout.style).map(|(l, (g, t))| (l.clone(), ctx.alloc(g), ctx.alloc(t))).collect(),
             scalars: ctx.alloc(&layout.scalars),
             partials: ctx.alloc(&layout.partials),
@@ -149,7 +156,7 @@ impl Objective {
     ) -> Vec<Dispatch> {
         let mut out = Vec::new();
         for (layer, target) in self.content.iter().filter(|(l, _)| l.op == op) {
-            out.extend(self.content_value(net, layer, (shape.h, shape.w), shape, features, target, written));
+            out.extend(self.content_value(net, layer, (shape.h, shape.w), shape, features, target.single(), written));
         }
         for (layer, gram, target) in self.style.iter().filter(|(l, _, _)| l.op == op) {
             let k = &net.kernels;
@@ -226,14 +233,13 @@ impl Objective {
         let size = (at.local.h, at.local.w);
         let local = At { width: region_map.w, y: at.local.y, x: at.local.x };
         let packed = At { width: at.local.w, y: 0, x: 0 };
-        let global = At { width: full.w, y: at.global.y, x: at.global.x };
         let mut out = Vec::new();
         let has_layers = self.content.iter().any(|(l, _)| l.op == op) || self.style.iter().any(|(l, _, _)| l.op == op);
         if has_layers {
             out.push(k.window.copy(ctx, size, c4, features, local, window, packed));
         }
         for (layer, target) in self.content.iter().filter(|(l, _)| l.op == op) {
-            out.push(k.window.copy(ctx, size, c4, target, global, window_target, packed));
+            out.extend(target.copy_out(ctx, &k.window, c4, at.global, window_target, packed));
             out.extend(self.content_value(net, layer, size, full, window, window_target, written));
         }
         for (_, gram, _) in self.style.iter().filter(|(l, _, _)| l.op == op) {
@@ -258,7 +264,7 @@ impl Objective {
         grad: &wgpu::Buffer,
         accumulate: bool,
     ) -> Vec<Dispatch> {
-        self.grads_at(net, op, (shape, shape), features, grad, accumulate, |_, target| (Vec::new(), target.clone()))
+        self.grads_at(net, op, (shape, shape), features, grad, accumulate, |_, target| (Vec::new(), target.single().clone()))
     }
 
     /// The gradient pass of one tile at op `op` (see [`crate::tiling`]): dL/dF over the region's map
@@ -277,11 +283,9 @@ impl Objective {
         region_target: &wgpu::Buffer,
     ) -> Vec<Dispatch> {
         use crate::kernels::window::At;
-        let cut = |net: &Network, target: &wgpu::Buffer| {
-            let from = At { width: full.w, y: region_at.y, x: region_at.x };
+        let cut = |net: &Network, target: &Bands| {
             let to = At { width: region_map.w, y: 0, x: 0 };
-            let copy = net.kernels.window.copy(&net.ctx, (region_map.h, region_map.w), c4(full.c), target, from, region_target, to);
-            (vec![copy], region_target.clone())
+            (target.copy_out(&net.ctx, &net.kernels.window, c4(full.c), region_at, region_target, to), region_target.clone())
         };
         self.grads_at(net, op, (region_map, full), features, grad, accumulate, cut)
     }
@@ -298,7 +302,7 @@ impl Objective {
         features: &wgpu::Buffer,
         grad: &wgpu::Buffer,
         mut accumulate: bool,
-        content_target: impl Fn(&Network, &wgpu::Buffer) -> (Vec<Dispatch>, wgpu::Buffer),
+        content_target: impl Fn(&Network, &Bands) -> (Vec<Dispatch>, wgpu::Buffer),
     ) -> Vec<Dispatch> {
         let ctx = &net.ctx;
         let k = &net.kernels;
@@ -318,25 +322,39 @@ impl Objective {
         out
     }
 
-    /// TV value of the image x (h×w RGB) and the total; run after the feature losses.
-    pub fn finish_values(&self, net: &Network, h: usize, w: usize, x: &wgpu::Buffer, written: &[bool; SCALAR_SLOTS]) -> Vec<Dispatch> {
+    /// The TV value of the whole image x (h×w RGB), in its slot.
+    pub fn tv_value(&self, net: &Network, h: usize, w: usize, x: &wgpu::Buffer, written: &mut [bool; SCALAR_SLOTS]) -> Vec<Dispatch> {
+        self.tile_tv_value(net, (h, w), (h, w), x, Rect { y: 0, x: 0, h, w }, written)
+    }
+
+    /// A tile's share of the TV value: the terms whose top/left pixel lies in `owners` (its
+    /// interior, in the region's map `map`, which `x` holds); `full` is the image's size. The first
+    /// share overwrites the slot, later ones add to it.
+    pub fn tile_tv_value(
+        &self,
+        net: &Network,
+        map: (usize, usize),
+        (h, w): (usize, usize),
+        x: &wgpu::Buffer,
+        owners: Rect,
+        written: &mut [bool; SCALAR_SLOTS],
+    ) -> Vec<Dispatch> {
+        let (ctx, k) = (&net.ctx, &net.kernels);
+        let blocks = crate::kernels::tv::TvLoss::partials_len(owners.h, owners.w);
+        let accumulate = std::mem::replace(&mut written[SLOT_TV], true);
+        vec![
+            k.tv.partial_within(ctx, map, owners, x, &self.partials, 0),
+            k.reduce.finish(ctx, &self.partials, 0, blocks, &self.scalars, SLOT_TV, tv_scale(h, w), accumulate),
+        ]
+    }
+
+    /// The total, after every term's value: a term with no layers gets its slot zeroed.
+    pub fn finish_values(&self, net: &Network, written: &[bool; SCALAR_SLOTS]) -> Vec<Dispatch> {
         let ctx = &net.ctx;
         let k = &net.kernels;
-        let mut out = vec![
-            k.tv.partial(ctx, h, w, x, &self.partials, 0),
-            k.reduce.finish(
-                ctx,
-                &self.partials,
-                0,
-                crate::kernels::tv::TvLoss::partials_len(h, w),
-                &self.scalars,
-                SLOT_TV,
-                tv_scale(h, w),
-                false,
-            ),
-        ];
+        let mut out = Vec::new();
         // A term with no layers still needs its slot zeroed: reduce nothing into it.
-        for slot in [SLOT_CONTENT, SLOT_STYLE] {
+        for slot in [SLOT_CONTENT, SLOT_STYLE, SLOT_TV] {
             if !written[slot] {
                 out.push(k.reduce.finish(ctx, &self.partials, 0, 0, &self.scalars, slot, 0.0, false));
             }
@@ -351,8 +369,10 @@ impl Objective {
         out
     }
 
-    /// Adds the TV gradient into dL/dx.
-    pub fn tv_grad(&self, net: &Network, h: usize, w: usize, x: &wgpu::Buffer, grad_x: &wgpu::Buffer) -> Dispatch {
-        net.kernels.tv.grad(&net.ctx, h, w, x, grad_x, self.terms.tv * tv_scale(h, w))
+    /// Adds the TV gradient over a map of size `map` (the image, or a tile region that `x` holds)
+    /// into `grad` of the same size; `full` is the image's size. In a region only the pixels one
+    /// inside its cut edges are exact.
+    pub fn tv_grad(&self, net: &Network, map: (usize, usize), (h, w): (usize, usize), x: &wgpu::Buffer, grad: &wgpu::Buffer) -> Dispatch {
+        net.kernels.tv.grad(&net.ctx, map.0, map.1, x, grad, self.terms.tv * tv_scale(h, w))
     }
 }

@@ -18,6 +18,7 @@
 
 use std::fmt;
 
+use crate::bands::{Bands, BandsLayout};
 use crate::gpu::{Dispatch, GpuContext, GpuError};
 use crate::plan::BufferSpec;
 use crate::kernels;
@@ -154,15 +155,23 @@ impl OptimizerKernels {
 /// ([`Optimizer::new`] allocates exactly these).
 #[derive(Clone, Debug)]
 pub enum OptimizerLayout {
-    Adam { moment1: BufferSpec, moment2: BufferSpec },
+    /// Adam's moments, in the bands of x.
+    Adam { moment1: BandsLayout, moment2: BandsLayout },
     Lbfgs { g_prev: BufferSpec, dir: BufferSpec, ys: Vec<BufferSpec>, ss: Vec<BufferSpec>, scalars: BufferSpec, partials: BufferSpec },
 }
 
 impl OptimizerLayout {
+    /// The state for an image of `n` values in one buffer.
     pub fn new(cfg: &OptimizerConfig, n: usize) -> OptimizerLayout {
+        OptimizerLayout::for_image(cfg, &BandsLayout::single("x", 1, n))
+    }
+
+    /// The state for the image `x` (L-BFGS: in one band).
+    pub fn for_image(cfg: &OptimizerConfig, x: &BandsLayout) -> OptimizerLayout {
+        let n = x.len();
         let vector = |label: String| BufferSpec::new(label, n as u64 * 4);
         match cfg.kind {
-            OptimizerKind::Adam => OptimizerLayout::Adam { moment1: vector("adam m".into()), moment2: vector("adam v".into()) },
+            OptimizerKind::Adam => OptimizerLayout::Adam { moment1: x.like("adam m"), moment2: x.like("adam v") },
             OptimizerKind::Lbfgs => {
                 let m = cfg.lbfgs_history;
                 OptimizerLayout::Lbfgs {
@@ -179,7 +188,7 @@ impl OptimizerLayout {
 
     pub fn buffers(&self) -> Vec<&BufferSpec> {
         match self {
-            OptimizerLayout::Adam { moment1, moment2 } => vec![moment1, moment2],
+            OptimizerLayout::Adam { moment1, moment2 } => moment1.specs().iter().chain(moment2.specs()).collect(),
             OptimizerLayout::Lbfgs { g_prev, dir, ys, ss, scalars, partials } => {
                 [g_prev, dir].into_iter().chain(ys).chain(ss).chain([scalars, partials]).collect()
             }
@@ -188,10 +197,11 @@ impl OptimizerLayout {
 }
 
 struct AdamState {
-    params: wgpu::Buffer,
-    /// m and v: only the dispatch reads them; held here with the state they are.
-    _moments: [wgpu::Buffer; 2],
-    dispatch: Dispatch,
+    /// One uniform and one dispatch per band of x, each with the band's length.
+    params: Vec<(wgpu::Buffer, usize)>,
+    /// m and v: only the dispatches read them; held here with the state they are.
+    _moments: [Bands; 2],
+    dispatches: Vec<Dispatch>,
 }
 
 struct LbfgsState {
@@ -212,14 +222,13 @@ struct LbfgsState {
 }
 
 enum State {
-    Adam(AdamState),
+    Adam(Box<AdamState>),
     Lbfgs(Box<LbfgsState>),
 }
 
 /// An optimiser bound to one image buffer `x` and its gradient buffer `grad`.
 pub struct Optimizer {
     cfg: OptimizerConfig,
-    n: usize,
     /// The step about to be taken (1-based).
     step: u32,
     state: State,
@@ -238,30 +247,57 @@ impl Optimizer {
         grad: &wgpu::Buffer,
         n: usize,
     ) -> Result<Optimizer, OptimizerError> {
+        let (x, grad) = (Bands::from_buffer("x", x.clone(), n), Bands::from_buffer("dL/dx", grad.clone(), n));
+        Optimizer::for_image(ctx, kernels, cfg, layout, &x, &grad)
+    }
+
+    /// [`Optimizer::new`] for an image in bands (`layout` from [`OptimizerLayout::for_image`]).
+    pub fn for_image(
+        ctx: &GpuContext,
+        kernels: &OptimizerKernels,
+        cfg: &OptimizerConfig,
+        layout: &OptimizerLayout,
+        xs: &Bands,
+        grads: &Bands,
+    ) -> Result<Optimizer, OptimizerError> {
+        let n = xs.layout.len();
         cfg.validate(n)?;
-        let vector_bytes = n as u64 * 4;
-        for (what, buffer) in [("x", x), ("grad", grad)] {
-            if buffer.size() < vector_bytes {
-                return Err(OptimizerError::BadConfig(format!(
-                    "the {what} buffer holds {} bytes, fewer than the {vector_bytes} of {n} values",
-                    buffer.size()
-                )));
+        if cfg.kind == OptimizerKind::Lbfgs && xs.band_count() > 1 {
+            return Err(OptimizerError::BadConfig("L-BFGS needs the image in one buffer".into()));
+        }
+        for (what, bands) in [("x", xs), ("grad", grads)] {
+            for band in bands.iter() {
+                let bytes = (band.len(bands.layout.row_len) * 4) as u64;
+                if band.buffer.size() < bytes {
+                    return Err(OptimizerError::BadConfig(format!(
+                        "the {what} buffer holds {} bytes, fewer than the {bytes} of its values",
+                        band.buffer.size()
+                    )));
+                }
             }
         }
         let state = match (cfg.kind, layout) {
             (OptimizerKind::Adam, OptimizerLayout::Adam { moment1, moment2 }) => {
                 // New buffers are zero: that is Adam's initial state.
-                let (moment1, moment2) = (ctx.alloc(moment1), ctx.alloc(moment2));
-                let params =
-                    ctx.uniform_buffer_init("adam params", &AdamKernel::params_bytes(1, channel_lr(cfg), cfg.clamp, n));
-                let dispatch = kernels.adam.step(ctx, &params, x, grad, &moment1, &moment2, n);
-                State::Adam(AdamState { params, _moments: [moment1, moment2], dispatch })
+                let moments = [Bands::alloc(ctx, moment1), Bands::alloc(ctx, moment2)];
+                let row_len = xs.layout.row_len;
+                let mut params = Vec::new();
+                let mut dispatches = Vec::new();
+                for (((x, grad), m1), m2) in xs.zip(grads).zip(moments[0].iter()).zip(moments[1].iter()) {
+                    let len = x.len(row_len);
+                    let uniform = ctx.uniform_buffer_init("adam params", &AdamKernel::params_bytes(1, channel_lr(cfg), cfg.clamp, len));
+                    dispatches.push(kernels.adam.step(ctx, &uniform, x.buffer, grad.buffer, m1.buffer, m2.buffer, len));
+                    params.push((uniform, len));
+                }
+                State::Adam(Box::new(AdamState { params, _moments: moments, dispatches }))
             }
-            (OptimizerKind::Lbfgs, OptimizerLayout::Lbfgs { .. }) => State::Lbfgs(Box::new(Self::build_lbfgs(ctx, &kernels.lbfgs, cfg, layout, x, grad, n))),
+            (OptimizerKind::Lbfgs, OptimizerLayout::Lbfgs { .. }) => {
+                State::Lbfgs(Box::new(Self::build_lbfgs(ctx, &kernels.lbfgs, cfg, layout, xs.single(), grads.single(), n)))
+            }
             _ => return Err(OptimizerError::BadConfig("the layout was made for another optimiser".into())),
         };
         let allocated = layout.buffers().iter().map(|b| b.bytes).sum();
-        Ok(Optimizer { cfg: cfg.clone(), n, step: 1, state, allocated })
+        Ok(Optimizer { cfg: cfg.clone(), step: 1, state, allocated })
     }
 
     fn build_lbfgs(
@@ -332,8 +368,10 @@ impl Optimizer {
     /// step's uniforms (Adam's bias corrections; L-BFGS needs none).
     pub fn prepare_step(&mut self, ctx: &GpuContext) {
         if let State::Adam(adam) = &self.state {
-            let bytes = AdamKernel::params_bytes(self.step, channel_lr(&self.cfg), self.cfg.clamp, self.n);
-            ctx.queue.write_buffer(&adam.params, 0, &bytes);
+            for (uniform, len) in &adam.params {
+                let bytes = AdamKernel::params_bytes(self.step, channel_lr(&self.cfg), self.cfg.clamp, *len);
+                ctx.queue.write_buffer(uniform, 0, &bytes);
+            }
         }
     }
 
@@ -341,7 +379,7 @@ impl Optimizer {
     /// the benchmark can time them one by one).
     pub fn step_dispatches(&self) -> Vec<&Dispatch> {
         match &self.state {
-            State::Adam(adam) => vec![&adam.dispatch],
+            State::Adam(adam) => adam.dispatches.iter().collect(),
             State::Lbfgs(l) => schedule(self.step, l.shape.history)
                 .into_iter()
                 .map(|op| match op {

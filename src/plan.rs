@@ -17,6 +17,7 @@ use crate::model::{self, LayerOp, MapShape, StackLayout, CONVS, VGG19};
 use crate::objective::{Form, LossLayer, ObjectiveLayout, TermWeights};
 use crate::optim::{OptimizerConfig, OptimizerKind, OptimizerLayout, IMAGENET_STD};
 use crate::settings::{self, LayerWeight, LossForm, OptimizerChoice, Pooling, Settings};
+use crate::bands::BandsLayout;
 use crate::tiling::{self, TileGrid};
 
 /// One GPU storage buffer of a plan: what it holds and its size in bytes (rounded as the GPU
@@ -83,7 +84,7 @@ pub struct StyleSetup {
     /// Normalised blend weight (the weights of all styles sum to 1).
     pub weight: f32,
     pub stack: StackLayout,
-    pub x: BufferSpec,
+    pub x: BandsLayout,
     pub gram_partials: BufferSpec,
     pub grams: Vec<BufferSpec>,
     /// Tiles of a tiled run's style image (its Grams summed over the tiles' interiors), whose
@@ -103,11 +104,13 @@ pub struct StyleTiles {
 impl StyleSetup {
     pub fn buffers(&self) -> impl Iterator<Item = &BufferSpec> {
         let tiles = self.tiles.iter().flat_map(|t| [&t.tile_x, &t.window]);
-        self.stack.buffers().chain([&self.x, &self.gram_partials]).chain(&self.grams).chain(tiles)
+        self.stack.buffers().chain(self.x.specs()).chain([&self.gram_partials]).chain(&self.grams).chain(tiles)
     }
 
-    /// This style image's Grams computed in tiles of `tile` px (`style_ops`: the style layers).
-    fn tiled(mut self, tile: usize, style_ops: &[usize], pooling: PoolKind) -> Result<StyleSetup, PlanError> {
+    /// This style image's Grams computed in tiles of `tile` px (`style_ops`: the style layers), the
+    /// image itself in bands of at most `band_bytes`.
+    fn tiled(mut self, tile: usize, style_ops: &[usize], pooling: PoolKind, band_bytes: u64) -> Result<StyleSetup, PlanError> {
+        self.x = BandsLayout::banded("style x", self.height as usize, self.width as usize * 3, band_bytes);
         let grid = TileGrid::new(self.width as usize, self.height as usize, tile, style_ops)?;
         let h = grid.tiles.iter().map(|t| t.values.h).max().unwrap_or(0);
         let w = grid.tiles.iter().map(|t| t.values.w).max().unwrap_or(0);
@@ -143,12 +146,27 @@ impl TiledLayout {
     }
 }
 
-/// The image being optimised, its gradient and the last image whose objective was finite.
+/// The image being optimised, its gradient and the last image whose objective was finite (rows of
+/// HWC RGB; in bands in a tiled run, see [`crate::bands`]).
 #[derive(Clone, Debug)]
 pub struct ImageLayout {
-    pub x: BufferSpec,
-    pub grad: BufferSpec,
-    pub last_finite: BufferSpec,
+    pub x: BandsLayout,
+    pub grad: BandsLayout,
+    pub last_finite: BandsLayout,
+}
+
+impl ImageLayout {
+    fn new(h: usize, w: usize, band_bytes: Option<u64>) -> ImageLayout {
+        let x = match band_bytes {
+            Some(max) => BandsLayout::banded("x", h, w * 3, max),
+            None => BandsLayout::single("x", h, w * 3),
+        };
+        ImageLayout { grad: x.like("dL/dx"), last_finite: x.like("last finite x"), x }
+    }
+
+    fn buffers(&self) -> impl Iterator<Item = &BufferSpec> {
+        [&self.x, &self.grad, &self.last_finite].into_iter().flat_map(|b| b.specs())
+    }
 }
 
 /// Everything a run needs, decided before any allocation.
@@ -399,10 +417,8 @@ impl Plan {
         let style_ops: Vec<usize> = layers.style.iter().map(|l| l.op).collect();
         let stack = StackLayout::new(h, w, layers.depth, &loss_ops, &content_ops, pooling);
         let objective = ObjectiveLayout::new(&stack.shapes, &layers.content, &layers.style, h, w);
-        let n = h * w * 3;
-        let optimizer_state = OptimizerLayout::new(&optimizer, n);
-        let vector = |label: &str| BufferSpec::new(label, n as u64 * 4);
-        let image = ImageLayout { x: vector("x"), grad: vector("dL/dx"), last_finite: vector("last finite x") };
+        let image = ImageLayout::new(h, w, None);
+        let optimizer_state = OptimizerLayout::for_image(&optimizer, &image.x);
         let styles = if layers.style.is_empty() {
             Vec::new()
         } else {
@@ -424,7 +440,7 @@ impl Plan {
                         width: sw,
                         height: sh,
                         weight,
-                        x: BufferSpec::new("style x", (sh_ * sw_ * 3) as u64 * 4),
+                        x: BandsLayout::single("style x", sh_, sw_ * 3),
                         gram_partials: BufferSpec::new("style gram partials", gram_partials as u64 * 4),
                         grams: style_ops
                             .iter()
@@ -462,9 +478,33 @@ impl Plan {
 
     /// This plan run in tiles of `tile` px (a multiple of 16; see [`crate::tiling`]): the feature
     /// stack shrinks to the largest tile region, and the tiles' scratch buffers are added. The image,
-    /// the optimiser's state, the Grams and the content targets stay at full size. Style images
-    /// larger than a tile have their Grams summed over tiles too.
-    pub fn tiled(mut self, tile: usize) -> Result<Plan, PlanError> {
+    /// the optimiser's state, the Grams and the content targets stay at full size, the large ones in
+    /// bands of at most 128 MiB (WebGPU's default binding; [`crate::bands`]). Style images larger
+    /// than a tile have their Grams summed over tiles too.
+    pub fn tiled(self, tile: usize) -> Result<Plan, PlanError> {
+        self.tiled_in_bands(tile, WEBGPU_DEFAULT_MAX_BINDING)
+    }
+
+    /// [`Plan::tiled`] with bands of at most `band_bytes` (tests use small ones).
+    pub fn tiled_in_bands(mut self, tile: usize, band_bytes: u64) -> Result<Plan, PlanError> {
+        let (h, w) = (self.height as usize, self.width as usize);
+        self.image = ImageLayout::new(h, w, Some(band_bytes));
+        if self.image.x.specs().len() > 1 && self.optimizer.kind == OptimizerKind::Lbfgs {
+            return refuse(format!(
+                "L-BFGS keeps {} full-size images of {:.0} MiB each ({}×{} px): more than one GPU buffer can hold; use Adam at \
+                 this size",
+                2 * self.optimizer.lbfgs_history + 2,
+                self.image.x.bytes() as f64 / 1048576.0,
+                w,
+                h
+            ));
+        }
+        self.optimizer_state = OptimizerLayout::for_image(&self.optimizer, &self.image.x);
+        let full_maps = self.objective_shapes();
+        for (target, layer) in self.objective.content.iter_mut().zip(&self.layers.content) {
+            let map = full_maps[layer.op];
+            *target = BandsLayout::banded("content target", map.h, map.w * c4(map.c), band_bytes);
+        }
         let loss_ops: Vec<usize> = self.layers.content.iter().chain(&self.layers.style).map(|l| l.op).collect();
         let content_ops: Vec<usize> = self.layers.content.iter().map(|l| l.op).collect();
         let grid = TileGrid::new(self.width as usize, self.height as usize, tile, &loss_ops)?;
@@ -492,7 +532,7 @@ impl Plan {
         let styles = std::mem::take(&mut self.styles);
         self.styles = styles
             .into_iter()
-            .map(|s| if s.width.max(s.height) as usize > tile { s.tiled(tile, &style_ops, self.pooling) } else { Ok(s) })
+            .map(|s| if s.width.max(s.height) as usize > tile { s.tiled(tile, &style_ops, self.pooling, band_bytes) } else { Ok(s) })
             .collect::<Result<_, _>>()?;
         let f32s = |label: &str, len: usize| BufferSpec::new(label, len as u64 * 4);
         self.tiling = Some(TiledLayout {
@@ -513,12 +553,11 @@ impl Plan {
 
     /// The buffers of the run itself (allocated after the style targets are computed).
     pub fn run_buffers(&self) -> Vec<&BufferSpec> {
-        let image = [&self.image.x, &self.image.grad, &self.image.last_finite];
         self.stack
             .buffers()
             .chain(self.objective.buffers())
             .chain(self.optimizer_state.buffers())
-            .chain(image)
+            .chain(self.image.buffers())
             .chain(self.tiling.iter().flat_map(|t| t.buffers()))
             .collect()
     }
@@ -741,7 +780,8 @@ pub const AUTO_TILES: [u32; 7] = [1024, 768, 512, 384, 256, 192, 128];
 
 /// Each plan of a schedule tiled as the run needs it: in `tile` px tiles when one is given (`--tile`,
 /// [`tile_plans`]); else only the plans that do not fit `budget` untiled, each in the largest of
-/// [`AUTO_TILES`] with which it fits. A plan that fits in none stays untiled, so that its refusal names
+/// [`AUTO_TILES`] with which it fits. A plan that fits in none is the tiled one with the least memory
+/// whose buffers the GPU takes, else the untiled one, so that its refusal names
 /// its own figures.
 pub fn fit_plans(plans: Vec<Plan>, tile: Option<u32>, budget: &Budget) -> Result<Vec<Plan>, PlanError> {
     if tile.is_some() {
@@ -755,12 +795,13 @@ fn fit_plan(plan: Plan, budget: &Budget) -> Plan {
         return plan;
     }
     let side = plan.width.max(plan.height);
-    AUTO_TILES
-        .iter()
-        .filter(|&&t| t < side)
-        .filter_map(|&t| plan.clone().tiled(t as usize).ok())
-        .find(|tiled| tiled.check(budget).is_ok())
-        .unwrap_or(plan)
+    let tiled: Vec<Plan> = AUTO_TILES.iter().filter(|&&t| t < side).filter_map(|&t| plan.clone().tiled(t as usize).ok()).collect();
+    if let Some(fits) = tiled.iter().find(|p| p.check(budget).is_ok()) {
+        return fits.clone();
+    }
+    // None fits: the one whose buffers the GPU takes and that needs the least memory, so that the
+    // refusal names the memory it would take in tiles (else the untiled plan's own figures).
+    tiled.into_iter().filter(|p| p.check_buffers(budget).is_ok()).min_by_key(|p| p.total_bytes()).unwrap_or(plan)
 }
 
 /// A schedule as `stylize plan` prints it (and the page's `st.plan` returns): the last scale's plan,
@@ -790,7 +831,7 @@ pub fn schedule_json(plans: &[Plan], budget: &Budget) -> serde_json::Value {
 
 /// The bytes a scale needs at its peak: its plan, plus the previous scale's image it starts from.
 pub fn scale_peak_bytes(plans: &[Plan], index: usize) -> u64 {
-    let carried = index.checked_sub(1).map_or(0, |p| plans[p].image.x.bytes);
+    let carried = index.checked_sub(1).map_or(0, |p| plans[p].image.x.bytes());
     plans[index].total_bytes() + carried
 }
 
@@ -803,6 +844,18 @@ pub fn schedule_peak_bytes(plans: &[Plan]) -> u64 {
 pub fn check_schedule(plans: &[Plan], budget: &Budget) -> Result<(), PlanError> {
     for (i, plan) in plans.iter().enumerate() {
         plan.check_buffers(budget)?;
+        // The next scale starts from this one's image, upsampled from one buffer.
+        let carried = plan.image.x.bytes();
+        if i + 1 < plans.len() && (plan.image.x.specs().len() > 1 || carried > budget.max_buffer) {
+            return refuse(format!(
+                "a coarse-to-fine run carries each scale's image to the next in one buffer, and the {}×{} scale's is {:.1} MiB, \
+                 over this GPU's {:.1} MiB per buffer: run this size without scales (--scales off)",
+                plan.width,
+                plan.height,
+                carried as f64 / 1048576.0,
+                budget.max_buffer.min(WEBGPU_DEFAULT_MAX_BINDING) as f64 / 1048576.0
+            ));
+        }
         let peak = scale_peak_bytes(plans, i);
         if peak > budget.total {
             return refuse(format!(

@@ -15,6 +15,7 @@
 //! Halos are derived from the layer table ([`receptive_margin`]) and rounded up to the pooling grid of
 //! the deepest layer used, so that every region's pooling windows are the full image's.
 
+use crate::bands::Bands;
 use crate::gpu::{Dispatch, GpuContext};
 use crate::kernels::c4;
 use crate::kernels::window::{At, Rect};
@@ -183,14 +184,12 @@ pub struct TiledPasses<'a> {
     pub full: &'a [MapShape],
 }
 
-/// Cuts `region` out of the full-size image `x` (`width` px wide) into `tile_x` and makes it the
-/// network input of `stack`.
-fn region_input(net: &Network, stack: &FeatureStack, region: Rect, width: usize, x: &wgpu::Buffer, tile_x: &wgpu::Buffer) -> Vec<Dispatch> {
-    let from = At { width, y: region.y, x: region.x };
-    vec![
-        net.kernels.window.copy(&net.ctx, (region.h, region.w), 3, x, from, tile_x, At { width: region.w, y: 0, x: 0 }),
-        net.kernels.image.to_network_input(&net.ctx, region.h, region.w, tile_x, &stack.input, &net.input),
-    ]
+/// Cuts `region` out of the full-size image `x` into `tile_x` and makes it the network input of
+/// `stack`.
+fn region_input(net: &Network, stack: &FeatureStack, region: Rect, x: &Bands, tile_x: &wgpu::Buffer) -> Vec<Dispatch> {
+    let mut out = x.copy_out(&net.ctx, &net.kernels.window, 3, region, tile_x, At { width: region.w, y: 0, x: 0 });
+    out.push(net.kernels.image.to_network_input(&net.ctx, region.h, region.w, tile_x, &stack.input, &net.input));
+    out
 }
 
 /// A style image's Grams summed over its tiles: `grams` are (op, G) for the style layers, `scale`
@@ -200,7 +199,7 @@ pub fn style_grams(
     net: &Network,
     grid: &TileGrid,
     stack: &FeatureStack,
-    (x, tile_x, window, partials): (&wgpu::Buffer, &wgpu::Buffer, &wgpu::Buffer, &wgpu::Buffer),
+    (x, tile_x, window, partials): (&Bands, &wgpu::Buffer, &wgpu::Buffer, &wgpu::Buffer),
     grams: &[(usize, wgpu::Buffer)],
     full: &[MapShape],
     scale: impl Fn(MapShape) -> f32,
@@ -209,7 +208,7 @@ pub fn style_grams(
     let mut started = vec![false; full.len()];
     for tile in &grid.tiles {
         let region = stack.resized(tile.values.h, tile.values.w);
-        out.extend(region_input(net, &region, tile.values, grid.width, x, tile_x));
+        out.extend(region_input(net, &region, tile.values, x, tile_x));
         let shapes = region.shapes.clone();
         out.extend(region.forward(net, |op, features| {
             let Some(at) = grid.interior_at(tile, tile.values, op, full[op]) else { return Vec::new() };
@@ -229,13 +228,19 @@ pub fn style_grams(
 }
 
 impl TiledPasses<'_> {
-    fn region_input(&self, stack: &FeatureStack, region: Rect, x: &wgpu::Buffer) -> Vec<Dispatch> {
-        region_input(self.net, stack, region, self.grid.width, x, &self.buffers.tile_x)
+    fn region_input(&self, stack: &FeatureStack, region: Rect, x: &Bands) -> Vec<Dispatch> {
+        region_input(self.net, stack, region, x, &self.buffers.tile_x)
+    }
+
+    /// `tile`'s interior within `region` (the window of the region's map that it covers).
+    fn interior_in(tile: &Tile, region: Rect) -> Rect {
+        let i = tile.interior;
+        Rect { y: i.y - region.y, x: i.x - region.x, ..i }
     }
 
     /// The content targets at full size: the image in `x` runs forward tile by tile, and each tile's
     /// interior at the content layers goes into the targets.
-    pub fn content_targets(&self, x: &wgpu::Buffer) -> Vec<Dispatch> {
+    pub fn content_targets(&self, x: &Bands) -> Vec<Dispatch> {
         let mut out = Vec::new();
         for tile in &self.grid.tiles {
             let stack = self.stack.resized(tile.values.h, tile.values.w);
@@ -246,8 +251,7 @@ impl TiledPasses<'_> {
                 let features = stack.kept_features(layer.op).expect("content layers are kept");
                 let map = stack.shapes[layer.op];
                 let from = At { width: map.w, y: at.local.y, x: at.local.x };
-                let to = At { width: self.full[layer.op].w, y: at.global.y, x: at.global.x };
-                out.push(self.net.kernels.window.copy(&self.net.ctx, (at.local.h, at.local.w), c4(map.c), features, from, target, to));
+                out.extend(target.copy_in(&self.net.ctx, &self.net.kernels.window, c4(map.c), features, from, at.global));
             }
         }
         out
@@ -256,13 +260,17 @@ impl TiledPasses<'_> {
     /// The values pass, one list of dispatches per tile: every tile's interior adds to the content
     /// loss and the Grams, then (with the last tile) the style loss is taken from the Grams.
     /// `written` tracks the scalar slots as in an untiled step.
-    pub fn values(&self, x: &wgpu::Buffer, written: &mut [bool; SCALAR_SLOTS]) -> Vec<Vec<Dispatch>> {
+    pub fn values(&self, x: &Bands, written: &mut [bool; SCALAR_SLOTS]) -> Vec<Vec<Dispatch>> {
         let mut tiles = Vec::new();
         let mut gram_started = vec![false; self.full.len()];
         let windows = (&self.buffers.window, &self.buffers.window_target);
         for tile in &self.grid.tiles {
             let stack = self.stack.resized(tile.values.h, tile.values.w);
             let mut out = self.region_input(&stack, tile.values, x);
+            // TV: the terms of the interior's pixels (the region holds their right and lower neighbours)
+            let (map, image) = ((tile.values.h, tile.values.w), (self.grid.height, self.grid.width));
+            let owners = Self::interior_in(tile, tile.values);
+            out.extend(self.objective.tile_tv_value(self.net, map, image, &self.buffers.tile_x, owners, written));
             let shapes = stack.shapes.clone();
             out.extend(stack.forward(self.net, |op, features| {
                 let Some(at) = self.grid.interior_at(tile, tile.values, op, self.full[op]) else { return Vec::new() };
@@ -280,7 +288,7 @@ impl TiledPasses<'_> {
     /// The gradient pass, one list of dispatches per tile: every tile's region runs forward and
     /// backward from the global Grams and the content targets, and its interior's dL/dx goes into
     /// `grad_x` (which the tiles cover).
-    pub fn gradients(&self, grad_x: &wgpu::Buffer, x: &wgpu::Buffer) -> Vec<Vec<Dispatch>> {
+    pub fn gradients(&self, grad_x: &Bands, x: &Bands) -> Vec<Vec<Dispatch>> {
         let (net, b) = (self.net, self.buffers);
         let mut tiles = Vec::new();
         for tile in &self.grid.tiles {
@@ -297,10 +305,12 @@ impl TiledPasses<'_> {
             });
             out.extend(backward);
             out.push(net.kernels.image.network_grad_to_image(&net.ctx, region.h, region.w, grad_v, &b.tile_grad, &net.input));
-            let i = tile.interior;
-            let from = At { width: region.w, y: i.y - region.y, x: i.x - region.x };
-            let to = At { width: self.grid.width, y: i.y, x: i.x };
-            out.push(net.kernels.window.copy(&net.ctx, (i.h, i.w), 3, &b.tile_grad, from, grad_x, to));
+            // TV's gradient over the region: exact one pixel inside its cut edges, so in the interior
+            let (map, image) = ((region.h, region.w), (self.grid.height, self.grid.width));
+            out.push(self.objective.tv_grad(net, map, image, &b.tile_x, &b.tile_grad));
+            let inner = Self::interior_in(tile, region);
+            let from = At { width: region.w, y: inner.y, x: inner.x };
+            out.extend(grad_x.copy_in(&net.ctx, &net.kernels.window, 3, &b.tile_grad, from, tile.interior));
             tiles.push(out);
         }
         tiles

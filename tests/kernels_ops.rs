@@ -503,6 +503,74 @@ fn keep_finite_copies_only_after_a_finite_objective() {
     }
 }
 
+/// TV summed over an owner window (a tile's interior): the terms whose top/left pixel lies in it,
+/// neighbours read outside it; the windows of a partition add up to the whole.
+#[test]
+fn tv_over_an_owner_window_sums_that_window_s_terms() {
+    use stylize::kernels::window::Rect;
+    let ctx = ctx();
+    let tv_op = TvLoss::new(ctx);
+    let reduce = Reduce::new(ctx);
+    let mut rng = Rng::new(81);
+    let (h, w) = (23, 17);
+    let x = rng.vec_f32(h * w * 3, 0.0, 1.0);
+    let xx = to_f64(&x);
+    let image = upload("x", &x);
+    // The terms owned by a window, on the CPU: TV of the image minus nothing outside it.
+    let owned = |r: Rect| {
+        let mut sum = 0.0;
+        for i in r.y..r.y + r.h {
+            for j in r.x..r.x + r.w {
+                for ch in 0..3 {
+                    let v = xx[(i * w + j) * 3 + ch];
+                    if i + 1 < h {
+                        sum += (xx[((i + 1) * w + j) * 3 + ch] - v).powi(2);
+                    }
+                    if j + 1 < w {
+                        sum += (xx[(i * w + j + 1) * 3 + ch] - v).powi(2);
+                    }
+                }
+            }
+        }
+        sum
+    };
+    let windows = [Rect { y: 0, x: 0, h: 10, w: 9 }, Rect { y: 0, x: 9, h: 10, w: 8 }, Rect { y: 10, x: 0, h: 13, w: 17 }];
+    let mut total = 0.0;
+    for (k, r) in windows.into_iter().enumerate() {
+        let len = TvLoss::partials_len(r.h, r.w);
+        let partials = sentinel_partials(len + 1);
+        let scalars = upload("scalars", &[0.0; 2]);
+        run(&[&tv_op.partial_within(ctx, (h, w), r, &image, &partials, 0), &reduce.finish(ctx, &partials, 0, len, &scalars, 1, 1.0, false)]);
+        let got = read(&scalars, 1, 1)[0];
+        assert_scalar(&format!("window {k} {r:?}"), got, owned(r), 1e-5);
+        assert_untouched(&partials, &[(len, 1)]);
+        total += got as f64;
+    }
+    assert!((total - tv(&xx, h, w)).abs() <= 1e-4 * tv(&xx, h, w), "the windows' sums {total} are not the image's TV");
+}
+
+/// Upsampling a band of rows (the image in bands) writes exactly those rows of the whole result.
+#[test]
+fn upsampling_rows_gives_those_rows_of_the_whole() {
+    use stylize::kernels::resize::{upsample_cpu, Resize};
+    let ctx = ctx();
+    let kernel = Resize::new(ctx);
+    let mut rng = Rng::new(22);
+    let ((sw, sh), (dw, dh)) = ((20, 11), (28, 16));
+    let x = rng.vec_f32(sw * sh * 3, 0.0, 1.0);
+    let twin = upsample_cpu(&x, (sw, sh), (dw, dh));
+    let src = upload("src", &x);
+    for (row0, rows) in [(0, 5), (5, 6), (11, 5), (15, 1)] {
+        let dst = upload("band", &vec![f32::NAN; dw * rows * 3]);
+        run(&[&kernel.upsample_rows(ctx, (sw, sh), &src, (dw, dh), (row0, rows), &dst)]);
+        let got = pollster::block_on(ctx.read_f32(&dst, 0, dw * rows * 3)).unwrap();
+        let want = &twin[row0 * dw * 3..(row0 + rows) * dw * 3];
+        assert!(got.iter().all(|v| v.is_finite()), "rows {row0}..{}: a value was not written", row0 + rows);
+        let worst = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst <= 1e-5, "rows {row0}..{}: GPU vs twin {worst}", row0 + rows);
+    }
+}
+
 #[test]
 fn upsampling_matches_its_cpu_twin_and_the_image_resize() {
     use stylize::kernels::resize::{upsample_cpu, Resize};

@@ -90,7 +90,7 @@ fn images_too_small_for_the_deepest_layer_are_refused_not_panicked() {
 fn style_size_is_bounded_before_anything_is_resized() {
     let s = Settings { size: 2048, style_scale: 8.0, ..Settings::default() };
     let e = plan_err(&s, (2048, 2048), &[(1000, 800)]);
-    assert!(e.contains("16384 px") && e.contains("4096"), "{e}");
+    assert!(e.contains("16384 px") && e.contains("8192"), "{e}");
     let p = Plan::for_images(&Settings { size: 512, style_scale: 8.0, ..Settings::default() }, (512, 512), &[(1000, 800)], &[1.0], 13)
         .unwrap();
     assert_eq!((p.styles[0].width, p.styles[0].height), (4096, 3277), "style at 8 × 512");
@@ -151,15 +151,43 @@ fn a_scale_that_does_not_fit_runs_in_the_largest_tile_that_fits() {
     // A schedule: the small scales stay untiled, the large one is tiled.
     let schedule = plan::fit_plans(vec![at(256), at(512), at(1536)], None, &webgpu).unwrap();
     assert_eq!(schedule.iter().map(|p| p.tiling.is_some()).collect::<Vec<_>>(), [false, false, true]);
-    // A budget no tile meets: the plan stays untiled and its refusal names its own figures.
+    // A budget no tile meets: the tiled plan that needs the least memory, whose refusal names it.
     let tiny = Budget { max_buffer: plan::WEBGPU_DEFAULT_MAX_BINDING, total: 64 << 20 };
     let kept = plan::fit_plans(vec![big.clone()], None, &tiny).unwrap().remove(0);
-    assert!(kept.tiling.is_none());
+    let least = plan::AUTO_TILES.iter().filter_map(|&t| big.clone().tiled(t as usize).ok()).map(|p| p.total_bytes()).min().unwrap();
+    assert_eq!((kept.tiling.is_some(), kept.total_bytes()), (true, least));
     let e = kept.check(&tiny).unwrap_err().0;
-    assert!(e.contains("1536×1536"), "{e}");
+    assert!(e.contains("1536×1536") && e.contains("memory budget of 64.0 MiB"), "{e}");
+    // A buffer limit no tile meets: the untiled plan, whose refusal names its largest buffer.
+    let narrow = Budget { max_buffer: 1 << 20, total: plan::DEFAULT_MEMORY_BUDGET };
+    let kept = plan::fit_plans(vec![big.clone()], None, &narrow).unwrap().remove(0);
+    assert!(kept.tiling.is_none() && kept.check(&narrow).unwrap_err().0.contains("per buffer"));
     // A tile given is used as given, whether or not it is needed.
     let forced = plan::fit_plans(vec![at(512)], Some(128), &webgpu).unwrap();
     assert_eq!(forced[0].tiling.as_ref().map(|t| t.grid.tile), Some(128));
+}
+
+/// Issue 8's memory target: 4096×4096 (content and style) within 2 GiB and no buffer over WebGPU's
+/// 128 MiB, the image, its gradient, Adam's moments and the content target in bands; a
+/// coarse-to-fine run whose scale before the last would need bands is refused with the reason.
+#[test]
+fn a_4096_px_run_fits_2_gib_with_no_buffer_over_128_mib() {
+    let webgpu = Budget { max_buffer: plan::WEBGPU_DEFAULT_MAX_BINDING, total: plan::DEFAULT_MEMORY_BUDGET };
+    let settings = Settings { size: 4096, ..Settings::default() };
+    let plan = Plan::for_images(&settings, (4096, 4096), &[(4096, 4096)], &[1.0], 13).unwrap();
+    let fitted = plan::fit_plans(vec![plan], None, &webgpu).unwrap().remove(0);
+    fitted.check(&webgpu).unwrap();
+    assert!(fitted.total_bytes() <= 2 << 30, "{} MiB", fitted.total_bytes() >> 20);
+    assert!(fitted.largest_buffer_bytes() <= 128 << 20, "{} MiB", fitted.largest_buffer_bytes() >> 20);
+    let bands = |label: &str| fitted.run_buffers().iter().filter(|b| b.label.starts_with(label)).count();
+    assert_eq!((bands("x rows"), bands("adam m rows"), bands("content target rows")), (2, 2, 4));
+    assert_eq!(fitted.styles[0].x.specs().len(), 2);
+    // 8192 from 5793 px: the carried image would need bands.
+    let big = Settings { size: 8192, scales: stylize::settings::Scales::Auto, ..Settings::default() };
+    let plans = plan::schedule_plans(&big, (8192, 8192), &[(8192, 8192)], &[1.0], 13).unwrap();
+    let plans = plan::fit_plans(plans, None, &Budget { total: u64::MAX, ..webgpu }).unwrap();
+    let e = plan::check_schedule(&plans, &Budget { total: u64::MAX, ..webgpu }).unwrap_err().0;
+    assert!(e.contains("--scales off"), "{e}");
 }
 
 #[test]
@@ -364,7 +392,7 @@ fn a_schedule_peaks_at_its_largest_scale() {
     let plans = plan::schedule_plans(&s, (512, 512), &[(512, 512)], &[1.0], 13).unwrap();
     let last = plans.last().unwrap();
     assert_eq!(plan::schedule_peak_bytes(&plans), plan::scale_peak_bytes(&plans, plans.len() - 1));
-    assert_eq!(plan::schedule_peak_bytes(&plans), last.total_bytes() + plans[plans.len() - 2].image.x.bytes);
+    assert_eq!(plan::schedule_peak_bytes(&plans), last.total_bytes() + plans[plans.len() - 2].image.x.bytes());
     let budget = Budget { max_buffer: 1 << 30, total: last.total_bytes() };
     let e = plan::check_schedule(&plans, &budget).unwrap_err();
     assert!(e.0.contains("more than the memory budget"), "{e}");

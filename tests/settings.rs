@@ -215,7 +215,7 @@ fn changing_the_optimizer_without_lr_takes_its_default_lr() {
 fn every_value_is_range_checked() {
     let ok = [
         ("size", "16"),
-        ("size", "4096"),
+        ("size", "8192"),
         ("size", "512.0"),
         ("steps", "0"),
         ("steps", "100000"),
@@ -242,7 +242,7 @@ fn every_value_is_range_checked() {
     }
     let bad = [
         ("size", "15"),
-        ("size", "4097"),
+        ("size", "8193"),
         ("size", "-1"),
         ("size", "12.5"),
         ("size", "abc"),
@@ -894,8 +894,8 @@ fn schedule_settings_parse_and_refuse_with_messages() {
         ("scales", "0", "from 1 to 12"),
         ("scales", "13", "from 1 to 12"),
         ("scales", "many", "off, auto"),
-        ("min_size", "8", "0 (automatic) or a size from 16 to 4096"),
-        ("min_size", "5000", "0 (automatic)"),
+        ("min_size", "8", "0 (automatic) or a size from 16 to 8192"),
+        ("min_size", "9000", "0 (automatic)"),
         ("scale_steps", "-1", "scale_steps"),
     ] {
         let e = Overrides::default().set(key, bad).unwrap_err();

@@ -31,13 +31,31 @@ fn layers(spec: &[(&str, f32)]) -> Vec<LayerWeight> {
     spec.iter().map(|(l, w)| LayerWeight { layer: l.to_string(), weight: *w }).collect()
 }
 
+/// How a run is laid out: untiled, in tiles of N px, or in tiles with its full-size tensors in bands
+/// of at most so many bytes.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    Untiled,
+    Tiled(usize),
+    Banded(usize, u64),
+}
+
 /// A run at exactly these images' sizes, tiled with `tile` px tiles or not.
 fn stylizer(settings: &Settings, content: &Image, style: &Image, start: &Image, tile: Option<usize>) -> Stylizer {
+    laid_out(settings, content, style, start, tile.map_or(Layout::Untiled, Layout::Tiled))
+}
+
+fn laid_out(settings: &Settings, content: &Image, style: &Image, start: &Image, layout: Layout) -> Stylizer {
     let (ctx, net) = fixture();
     let plan = Plan::at_sizes(settings, (content.width, content.height), &[(style.width, style.height)], &[1.0], net.convs.len()).unwrap();
-    let plan = match tile {
-        Some(t) => plan.tiled(t).unwrap(),
-        None => plan,
+    let plan = match layout {
+        Layout::Untiled => plan,
+        Layout::Tiled(t) => plan.tiled(t).unwrap(),
+        Layout::Banded(t, bytes) => {
+            let plan = plan.tiled_in_bands(t, bytes).unwrap();
+            assert!(plan.image.x.specs().len() > 2 && plan.objective.content.iter().all(|c| c.specs().len() > 2), "few bands prove little");
+            plan
+        }
     };
     if let Some(t) = &plan.tiling {
         assert!(t.grid.tiles.len() > 1, "one tile proves nothing");
@@ -51,14 +69,23 @@ fn rel(a: f64, b: f64) -> f64 {
 }
 
 /// The objective's terms and dL/dx, tiled against untiled.
-fn check(settings: &Settings, (w, h): (u32, u32), tile: usize) {
+fn check(settings: &Settings, size: (u32, u32), tile: usize) {
+    check_layout(settings, size, Layout::Tiled(tile));
+}
+
+/// The objective's terms and dL/dx, laid out as `layout` against untiled.
+fn check_layout(settings: &Settings, (w, h): (u32, u32), layout: Layout) {
+    let tile = match layout {
+        Layout::Tiled(t) | Layout::Banded(t, _) => t,
+        Layout::Untiled => 0,
+    };
     let content = image("content/chelsea.png", w, h);
     let style = image("style/starry_night.jpg", w - 3, h + 2);
     let start = image("content/coffee.png", w, h);
     let mut grads = Vec::new();
     let mut losses = Vec::new();
-    for t in [None, Some(tile)] {
-        let mut s = stylizer(settings, &content, &style, &start, t);
+    for l in [Layout::Untiled, layout] {
+        let mut s = laid_out(settings, &content, &style, &start, l);
         grads.push(pollster::block_on(s.gradient()).unwrap());
         losses.push(pollster::block_on(s.losses()).unwrap());
     }
@@ -67,13 +94,14 @@ fn check(settings: &Settings, (w, h): (u32, u32), tile: usize) {
         if u == 0.0 {
             assert_eq!(t, 0.0, "{name}: untiled 0, tiled {t:e}");
         } else {
-            assert!(rel(t, u) < 1e-5, "{w}×{h}, tile {tile}: {name} tiled {t:e}, untiled {u:e} ({:e})", rel(t, u));
+            assert!(rel(t, u) < 1e-5, "{w}×{h}, {layout:?}: {name} tiled {t:e}, untiled {u:e} ({:e})", rel(t, u));
         }
     }
     let diff: f64 = grads[0].iter().zip(&grads[1]).map(|(u, t)| (*u as f64 - *t as f64).powi(2)).sum::<f64>().sqrt();
     let norm: f64 = grads[0].iter().map(|u| (*u as f64).powi(2)).sum::<f64>().sqrt();
     assert!(norm > 0.0, "a zero gradient proves nothing");
-    assert!(diff / norm < 1e-4, "{w}×{h}, tile {tile}: dL/dx relative L2 {:e}", diff / norm);
+    assert!(diff / norm < 1e-4, "{w}×{h}, {layout:?}: dL/dx relative L2 {:e}", diff / norm);
+    let _ = tile;
 }
 
 /// Shallow layers, so that the halos (relu3_1: 10 px, 32 px for the gradient) cut the regions.
@@ -164,4 +192,58 @@ fn a_tiled_step_reports_its_tile_passes() {
     let mut untiled = stylizer(&settings, &content, &style, &content, None);
     untiled.step();
     assert_eq!(untiled.tile_progress(), None);
+}
+
+/// Bands of x this many rows tall at this width (the content target's rows are wider: one row each).
+fn rows_of_x(rows: usize, width: u32) -> u64 {
+    (rows * width as usize * 3 * 4) as u64
+}
+
+/// The full-size tensors in bands (the image, dL/dx, Adam's moments and the last finite image in 7
+/// rows each, the content target and the style image in bands too): the same objective and
+/// gradient, the same 5 Adam steps, the same colour modes, and the same start from a smaller scale.
+#[test]
+fn full_size_tensors_in_bands_give_the_untiled_run() {
+    check_layout(&shallow(), (96, 80), Layout::Banded(32, rows_of_x(7, 96)));
+    let luminance = Settings { colour: ColourMode::Luminance, ..shallow() };
+    check_layout(&luminance, (83, 61), Layout::Banded(32, rows_of_x(5, 83)));
+    check_layout(&Settings { tv_weight: 0.5, ..Settings::default() }, (48, 40), Layout::Banded(32, rows_of_x(3, 48)));
+
+    let (w, h) = (61, 47);
+    let content = image("content/chelsea.png", w, h);
+    let style = image("style/starry_night.jpg", 58, 49);
+    let small = image("content/coffee.png", 40, 31);
+    let (ctx, net) = fixture();
+    let previous = ctx.storage_buffer_init("previous", bytemuck::cast_slice(&small.rgb));
+    for colour in [ColourMode::KeepStyle, ColourMode::LumaSwap] {
+        let s = Settings { colour, ..shallow() };
+        let mut runs = Vec::new();
+        for layout in [Layout::Untiled, Layout::Banded(32, rows_of_x(4, w))] {
+            let mut st = laid_out(&s, &content, &style, &content, layout);
+            st.start_from(net, &previous, (40, 31));
+            let started = pollster::block_on(st.image()).unwrap();
+            for _ in 0..5 {
+                st.step();
+            }
+            st.apply_colour(net, &s, &content).unwrap();
+            st.evaluate();
+            runs.push((started, pollster::block_on(st.losses()).unwrap().total, pollster::block_on(st.image()).unwrap()));
+        }
+        assert_eq!(runs[0].0.rgb, runs[1].0.rgb, "{colour:?}: the upsampled start differs in bands");
+        assert!(rel(runs[1].1, runs[0].1) < 1e-4, "{colour:?}: after 5 steps banded {:e}, untiled {:e}", runs[1].1, runs[0].1);
+        let worst = runs[0].2.rgb.iter().zip(&runs[1].2.rgb).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-3, "{colour:?}: images differ by {worst} after 5 steps");
+    }
+}
+
+/// L-BFGS keeps many full-size images and runs only on one band: a run that would need bands says so.
+#[test]
+fn lbfgs_in_bands_is_refused_with_the_reason() {
+    let (_, net) = fixture();
+    let s = Settings { optimizer: OptimizerChoice::Lbfgs, lr: 1.0, ..shallow() };
+    let plan = Plan::at_sizes(&s, (61, 47), &[(58, 49)], &[1.0], net.convs.len()).unwrap();
+    let err = plan.clone().tiled_in_bands(32, rows_of_x(4, 61)).unwrap_err().0;
+    assert!(err.contains("L-BFGS") && err.contains("use Adam"), "{err}");
+    // In one band it runs.
+    assert_eq!(plan.tiled(32).unwrap().image.x.specs().len(), 1);
 }

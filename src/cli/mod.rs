@@ -183,7 +183,7 @@ pub struct SettingsArgs {
     /// Blend weights of the style images, one per --style, e.g. 0.7,0.3 (normalised; default equal)
     #[arg(long, value_name = "W,W,...")]
     pub style_blend: Option<String>,
-    /// Longest side of the output in px (16-4096; default 512); an image whose longest side is
+    /// Longest side of the output in px (16-8192; default 512); an image whose longest side is
     /// already N is used pixel for pixel
     #[arg(long, value_name = "N")]
     pub size: Option<String>,

@@ -15,7 +15,8 @@ struct ResizeParams {
     dst_h: u32,
     ratio_x: f32,
     ratio_y: f32,
-    _pad: [u32; 2],
+    row0: u32,
+    rows: u32,
 }
 
 pub struct Resize {
@@ -32,18 +33,25 @@ impl Resize {
     ///
     /// # Panics
     /// If a side shrinks, a size is 0, or a buffer is too small.
-    #[allow(clippy::too_many_arguments)]
-    pub fn upsample(
+    pub fn upsample(&self, ctx: &GpuContext, src_size: (usize, usize), src: &wgpu::Buffer, dst_size: (usize, usize), dst: &wgpu::Buffer) -> Dispatch {
+        self.upsample_rows(ctx, src_size, src, dst_size, (0, dst_size.1), dst)
+    }
+
+    /// [`Resize::upsample`] for the output rows `row0 .. row0 + rows` only, which `dst` holds (a band
+    /// of the image, [`crate::bands`]).
+    pub fn upsample_rows(
         &self,
         ctx: &GpuContext,
         (src_w, src_h): (usize, usize),
         src: &wgpu::Buffer,
         (dst_w, dst_h): (usize, usize),
+        (row0, rows): (usize, usize),
         dst: &wgpu::Buffer,
     ) -> Dispatch {
         assert!(src_w > 0 && src_h > 0 && dst_w >= src_w && dst_h >= src_h, "resize: {src_w}x{src_h} -> {dst_w}x{dst_h} is not an upsampling");
+        assert!(rows > 0 && row0 + rows <= dst_h, "resize: rows {row0}..{} outside {dst_h}", row0 + rows);
         require_f32s(src, src_w * src_h * 3, "resize: source");
-        require_f32s(dst, dst_w * dst_h * 3, "resize: destination");
+        require_f32s(dst, dst_w * rows * 3, "resize: destination");
         let params = ResizeParams {
             src_w: to_u32(src_w, "resize width"),
             src_h: to_u32(src_h, "resize height"),
@@ -51,9 +59,10 @@ impl Resize {
             dst_h: to_u32(dst_h, "resize height"),
             ratio_x: src_w as f32 / dst_w as f32,
             ratio_y: src_h as f32 / dst_h as f32,
-            _pad: [0; 2],
+            row0: to_u32(row0, "resize row"),
+            rows: to_u32(rows, "resize rows"),
         };
-        self.upsample.dispatch(ctx, bytemuck::bytes_of(&params), &[(1, src), (2, dst)], gpu::groups_2d(gpu::groups(dst_w * dst_h, 64)))
+        self.upsample.dispatch(ctx, bytemuck::bytes_of(&params), &[(1, src), (2, dst)], gpu::groups_2d(gpu::groups(dst_w * rows, 64)))
     }
 }
 

@@ -6,6 +6,7 @@
 
 use crate::gpu::{self, Dispatch, GpuContext, Kernel};
 use crate::kernels::reduce::{require_f32s, to_u32};
+use crate::kernels::window::Rect;
 
 const SOURCE: &str = concat!(include_str!("../../shaders/tv_loss.wgsl"), include_str!("../../shaders/workgroup_sum.wgsl"));
 
@@ -24,6 +25,7 @@ struct PartialParams {
     w: u32,
     offset: u32,
     blocks: u32,
+    owners: [u32; 4],
 }
 
 #[repr(C)]
@@ -56,17 +58,28 @@ impl TvLoss {
     }
 
     /// Writes partial sums of TV(image) to `partials[offset .. offset + partials_len(h, w)]`.
-    pub fn partial(
+    pub fn partial(&self, ctx: &GpuContext, h: usize, w: usize, image: &wgpu::Buffer, partials: &wgpu::Buffer, offset: usize) -> Dispatch {
+        self.partial_within(ctx, (h, w), Rect { y: 0, x: 0, h, w }, image, partials, offset)
+    }
+
+    /// The terms of TV(image) whose top/left pixel lies in `owners` (a tile's interior; the pixels
+    /// below and right of it are read from the image), in `partials_len(owners.h, owners.w)`
+    /// partial sums at `offset`.
+    pub fn partial_within(
         &self,
         ctx: &GpuContext,
-        h: usize,
-        w: usize,
+        (h, w): (usize, usize),
+        owners: Rect,
         image: &wgpu::Buffer,
         partials: &wgpu::Buffer,
         offset: usize,
     ) -> Dispatch {
         assert!(h > 0 && w > 0, "tv_loss: empty image {h}x{w}");
-        let blocks = Self::partials_len(h, w);
+        assert!(
+            owners.h > 0 && owners.w > 0 && owners.y + owners.h <= h && owners.x + owners.w <= w,
+            "tv_loss: {owners:?} is empty or outside {h}x{w}"
+        );
+        let blocks = Self::partials_len(owners.h, owners.w);
         require_f32s(image, h * w * 3, "tv_loss.partial: image");
         require_f32s(partials, offset + blocks, "tv_loss.partial: partials");
         let params = PartialParams {
@@ -74,10 +87,11 @@ impl TvLoss {
             w: to_u32(w, "image width"),
             offset: to_u32(offset, "partials offset"),
             blocks: to_u32(blocks, "tv blocks"),
+            owners: [owners.y, owners.x, owners.h, owners.w].map(|v| to_u32(v, "tv window")),
         };
         self.partial
             .dispatch(ctx, bytemuck::bytes_of(&params), &[(1, image), (2, partials)], gpu::groups_2d(blocks as u32))
-            .with_flops((h * w * 3 * 6) as u64)
+            .with_flops((owners.pixels() * 3 * 6) as u64)
     }
 
     /// `grad += coef * dTV/dx` (always adds: it follows the network's gradient into dx).

@@ -57,7 +57,7 @@ pub const KEYS: [&str; 20] = [
 ];
 
 /// Ranges, shared by validation and error messages (the page's controls are checked by this code too).
-pub const SIZE_RANGE: (u32, u32) = (16, 4096);
+pub const SIZE_RANGE: (u32, u32) = (16, 8192);
 pub const STEPS_RANGE: (u32, u32) = (0, 100_000);
 pub const LBFGS_HISTORY_RANGE: (u32, u32) = (1, 100);
 pub const STYLE_SCALE_RANGE: (f32, f32) = (0.05, 8.0);

@@ -405,7 +405,7 @@ impl StyleTransfer {
             *slot = Some(Renderer::new(&self.inner, canvas)?);
         }
         let renderer = slot.as_mut().expect("renderer was just created");
-        renderer.draw(&self.inner, stylizer.image_buffer(), stylizer.width(), stylizer.height())
+        renderer.draw(&self.inner, stylizer.image_bands(), stylizer.width(), stylizer.height())
     }
 
     /// `await st.image()`: the current image as RGBA8 (`Uint8Array`, width*height*4) at full resolution.

@@ -11,7 +11,8 @@ pub(super) struct Renderer {
     config: Option<wgpu::SurfaceConfiguration>,
     format: wgpu::TextureFormat,
     pipeline: wgpu::RenderPipeline,
-    view: wgpu::Buffer,
+    /// One view uniform per band of the image drawn so far (kept: a frame creates none).
+    views: Vec<wgpu::Buffer>,
 }
 
 impl Renderer {
@@ -59,16 +60,11 @@ impl Renderer {
             multiview_mask: None,
             cache: None,
         });
-        let view = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("render view"),
-            size: 32,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        Ok(Renderer { canvas, surface, config: None, format, pipeline, view })
+        Ok(Renderer { canvas, surface, config: None, format, pipeline, views: Vec::new() })
     }
 
-    pub(super) fn draw(&mut self, inner: &Inner, image: &wgpu::Buffer, width: u32, height: u32) -> Result<(), JsValue> {
+    /// Draws `image` (width×height, in bands: one draw per band, each scissored to its rows).
+    pub(super) fn draw(&mut self, inner: &Inner, image: &crate::bands::Bands, width: u32, height: u32) -> Result<(), JsValue> {
         let device = &inner.ctx.device;
         // The canvas shows the image at full size unless the GPU's texture limit is smaller.
         let max_side = inner.ctx.limits.max_texture_dimension_2d.max(1);
@@ -105,16 +101,32 @@ impl Renderer {
             }
         };
         let srgb = u32::from(self.format.is_srgb());
-        let params: [u32; 8] = [width, height, out_w, out_h, srgb, 0, 0, 0];
-        inner.ctx.queue.write_buffer(&self.view, 0, bytemuck::cast_slice(&params));
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("render"),
-            layout: &self.pipeline.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: self.view.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: image.as_entire_binding() },
-            ],
-        });
+        while self.views.len() < image.band_count() {
+            self.views.push(device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("render view"),
+                size: 32,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }));
+        }
+        // Each band: its rows, the output rows that show them, and its bind group.
+        let mut draws = Vec::new();
+        for (band, view) in image.iter().zip(&self.views) {
+            let (row0, rows) = (band.row0 as u32, band.rows as u32);
+            let params: [u32; 8] = [width, height, out_w, out_h, srgb, row0, rows, 0];
+            inner.ctx.queue.write_buffer(view, 0, bytemuck::cast_slice(&params));
+            let first = (row0 as u64 * out_h as u64 / height as u64) as u32;
+            let end = (((row0 + rows) as u64 * out_h as u64).div_ceil(height as u64) as u32).min(out_h);
+            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("render"),
+                layout: &self.pipeline.get_bind_group_layout(0),
+                entries: &[
+                    wgpu::BindGroupEntry { binding: 0, resource: view.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 1, resource: band.buffer.as_entire_binding() },
+                ],
+            });
+            draws.push((first, end.max(first + 1).min(out_h) - first, bind_group));
+        }
         let target = frame.texture.create_view(&wgpu::TextureViewDescriptor::default());
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("render") });
         {
@@ -132,8 +144,11 @@ impl Renderer {
                 multiview_mask: None,
             });
             pass.set_pipeline(&self.pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
-            pass.draw(0..3, 0..1);
+            for (first, rows, bind_group) in &draws {
+                pass.set_scissor_rect(0, *first, out_w, *rows);
+                pass.set_bind_group(0, bind_group, &[]);
+                pass.draw(0..3, 0..1);
+            }
         }
         inner.ctx.queue.submit(Some(encoder.finish()));
         inner.ctx.queue.present(frame);

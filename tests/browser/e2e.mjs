@@ -147,8 +147,8 @@ async function main() {
       await page.setInputFiles('#style-file', STYLE);
       await page.waitForFunction(() => window.stylizeApp.styles.length === 1, null, { timeout: 10000 });
       // One scale, so that the refusal is the size's own (a schedule names the first scale that fails).
-      // 4096 px fits SwiftShader's 1 GiB buffers in tiles (about 1.7 GiB): with a 1 GiB budget no tile
-      // helps (x, dL/dx and Adam's moments alone are 768 MiB), so the untiled plan's refusal stands.
+      // 4096 px fits in tiles within 2 GiB: with a 1 GiB budget no tile helps (x, dL/dx and Adam's
+      // moments alone are 768 MiB), and the refusal names the memory of the leanest tiled plan.
       const budget = (mib) => evaluate(page, (v) => {
         const el = document.getElementById('memory-budget');
         el.value = v;
@@ -157,7 +157,8 @@ async function main() {
       await budget('1024');
       await setControls(page, { 'set-scales': 'off', 'set-size': '4096' });
       const text = await page.locator('#estimate').textContent();
-      check(/^4096x2725: .*per buffer/.test(text) && await page.locator('#estimate.refuse').count() === 1, `no refusal: "${text}"`);
+      check(/4096×2725 needs 1[0-9.]+ MiB of GPU memory, more than the memory budget of 1024\.0 MiB/.test(text) &&
+        await page.locator('#estimate.refuse').count() === 1, `no refusal: "${text}"`);
       check(await page.locator('#btn-start').isDisabled(), 'Start is enabled for a size that cannot fit');
       // The default 2 GiB: it runs in tiles.
       await budget('2048');
