@@ -6,7 +6,7 @@
 //! web page both drive it; nothing here blocks.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::bands::Bands;
@@ -126,8 +126,9 @@ pub struct Stylizer {
     /// Objective and gradient at x (no update), in submissions: one, or in a tiled run one per
     /// tile and pass.
     evaluate: Vec<Vec<Dispatch>>,
-    /// Submissions of the current step the GPU has finished (tiled runs only).
-    finished: Arc<AtomicU32>,
+    /// Submissions of the current step the GPU has finished (tiled runs only): the step's number in
+    /// the high 32 bits, so that a late report from an earlier step counts for nothing.
+    finished: Arc<AtomicU64>,
     /// Called as each tile pass finishes ([`Stylizer::on_tile_pass`]).
     tile_hook: Option<TileHook>,
     optimizer: Optimizer,
@@ -170,6 +171,13 @@ impl Stylizer {
     /// Allocates exactly the plan's buffers (checked against the device's limits first), computes
     /// the style and content targets and builds every dispatch of a step.
     pub async fn from_plan(ctx: Arc<GpuContext>, net: &Network, plan: &Plan, inputs: &PreparedInputs) -> Result<Stylizer, EngineError> {
+        Stylizer::build(ctx, net, plan, inputs, true).await
+    }
+
+    /// [`Stylizer::from_plan`]; without `own_start` x starts as the content, for a caller that puts
+    /// the start image in itself (a later scale of a coarse-to-fine run, whose init image was the
+    /// first scale's).
+    async fn build(ctx: Arc<GpuContext>, net: &Network, plan: &Plan, inputs: &PreparedInputs, own_start: bool) -> Result<Stylizer, EngineError> {
         if net.convs.len() != plan.weights.len() {
             return Err(EngineError::Plan(format!(
                 "the plan was made for {} convolutions but the network has {}",
@@ -229,29 +237,27 @@ impl Stylizer {
         // Content targets: features of the content image at the content layers.
         if !layers.content.is_empty() {
             x.write(&ctx, &inputs.content.rgb);
-            let mut forward: Vec<Dispatch> = colour.content.iter().flat_map(|m| colour_map(m, &x)).collect();
+            // One submission, or one per tile (a long setup must not look like a stuck GPU).
+            let mut parts: Vec<Vec<Dispatch>> = vec![colour.content.iter().flat_map(|m| colour_map(m, &x)).collect()];
             match &tiled {
-                Some(passes) => forward.extend(passes.content_targets(&x)),
+                Some(passes) => parts.extend(passes.content_targets(&x)),
                 None => {
-                    forward.push(to_input());
-                    forward.extend(stack.forward(net, |_, _| Vec::new()));
+                    parts[0].push(to_input());
+                    parts[0].extend(stack.forward(net, |_, _| Vec::new()));
                 }
             }
-            let mut encoder = ctx.encoder("content targets");
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-                for d in &forward {
-                    d.record(&mut pass);
-                }
+            for dispatches in &parts {
+                ctx.run(&dispatches.iter().collect::<Vec<_>>());
             }
             if tiled.is_none() {
+                let mut encoder = ctx.encoder("content targets");
                 for (layer, target) in &objective.content {
                     let features = stack.kept_features(layer.op).expect("content layers are kept");
                     let target = target.single();
                     encoder.copy_buffer_to_buffer(features, 0, target, 0, target.size());
                 }
+                ctx.submit(encoder);
             }
-            ctx.submit(encoder);
         }
 
         // The objective at x and its gradient, built once: the values, then the gradients, each
@@ -296,7 +302,10 @@ impl Stylizer {
         };
 
         // The start image (also the last finite one until a step says otherwise).
-        let start = start_image(&plan.settings, &inputs.content, &inputs.styles, inputs.init.as_ref())?;
+        let start = match own_start {
+            true => start_image(&plan.settings, &inputs.content, &inputs.styles, inputs.init.as_ref())?,
+            false => inputs.content.rgb.clone(),
+        };
         x.write(&ctx, &start);
         let mut encoder = ctx.encoder("start image");
         if let Some(map) = &colour.content {
@@ -322,7 +331,7 @@ impl Stylizer {
             last_finite,
             objective,
             evaluate,
-            finished: Arc::new(AtomicU32::new(0)),
+            finished: Arc::new(AtomicU64::new(0)),
             tile_hook: None,
             optimizer,
             steps: 0,
@@ -355,7 +364,8 @@ impl Stylizer {
     }
 
     fn submit_evaluation(&mut self, with_update: bool) {
-        self.finished.store(0, Ordering::Relaxed);
+        let generation = (self.finished.load(Ordering::Relaxed) >> 32).wrapping_add(1) & 0xffff_ffff;
+        self.finished.store(generation << 32, Ordering::Relaxed);
         let parts = self.evaluate.len();
         for (i, dispatches) in self.evaluate.iter().enumerate() {
             let mut encoder = self.ctx.encoder("step");
@@ -373,13 +383,18 @@ impl Stylizer {
                 let (finished, hook) = (self.finished.clone(), self.tile_hook.clone());
                 let tiles = parts as u32 / 2;
                 self.ctx.queue.on_submitted_work_done(move || {
-                    let done = finished.fetch_add(1, Ordering::Relaxed) + 1;
-                    if let Some(hook) = &hook {
-                        hook(TileProgress { tiles, done });
+                    let counted = finished.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| (v >> 32 == generation).then_some(v + 1));
+                    if let (Ok(before), Some(hook)) = (counted, &hook) {
+                        hook(TileProgress { tiles, done: (before & 0xffff_ffff) as u32 + 1 });
                     }
                 });
             }
         }
+    }
+
+    /// Whether the device reported an error (kept for the next readback to return).
+    pub fn has_error(&self) -> bool {
+        self.ctx.has_error()
     }
 
     /// Calls `hook` as each tile pass of a step finishes (tiled runs only). Natively a submit can
@@ -400,7 +415,7 @@ impl Stylizer {
     /// GPU has finished (natively, as of the last device poll). None when untiled.
     pub fn tile_progress(&self) -> Option<TileProgress> {
         let parts = self.evaluate.len() as u32;
-        (parts > 1).then(|| TileProgress { tiles: parts / 2, done: self.finished.load(Ordering::Relaxed) })
+        (parts > 1).then(|| TileProgress { tiles: parts / 2, done: (self.finished.load(Ordering::Relaxed) & 0xffff_ffff) as u32 })
     }
 
     pub fn steps_done(&self) -> u32 {
@@ -475,7 +490,7 @@ impl Stylizer {
         inputs: &PreparedInputs,
         previous: Option<Carried>,
     ) -> Result<Stylizer, EngineError> {
-        let mut stylizer = Stylizer::from_plan(ctx, net, plan, inputs).await?;
+        let mut stylizer = Stylizer::build(ctx, net, plan, inputs, previous.is_none()).await?;
         if let Some(Carried { image, size }) = previous {
             stylizer.start_from(net, &image, size);
         }
@@ -588,18 +603,19 @@ async fn style_grams(
     let shapes = stack.shapes.clone();
     let partials = ctx.alloc(&setup.gram_partials);
     let grams: Vec<(usize, wgpu::Buffer)> = style.iter().zip(&setup.grams).map(|(l, spec)| (l.op, ctx.alloc(spec))).collect();
-    let mut dispatches: Vec<Dispatch> =
-        colour.iter().flat_map(|m| x.per_band(|band, len| net.kernels.colour.colour_map(ctx, len / 3, m, band))).collect();
+    // One submission, or one per tile.
+    let mut parts: Vec<Vec<Dispatch>> =
+        vec![colour.iter().flat_map(|m| x.per_band(|band, len| net.kernels.colour.colour_map(ctx, len / 3, m, band))).collect()];
     let tile_buffers = setup.tiles.as_ref().map(|t| (ctx.alloc(&t.tile_x), ctx.alloc(&t.window)));
     match setup.tiles.as_ref().zip(tile_buffers.as_ref()) {
         Some((tiles, (tile_x, window))) => {
             let full = crate::model::output_shapes(h, w, setup.stack.depth);
             let buffers = (&x, tile_x, window, &partials);
-            dispatches.extend(crate::tiling::style_grams(net, &tiles.grid, &stack, buffers, &grams, &full, |s| form.gram_scale(s)));
+            parts.extend(crate::tiling::style_grams(net, &tiles.grid, &stack, buffers, &grams, &full, |s| form.gram_scale(s)));
         }
         None => {
-            dispatches.push(net.kernels.image.to_network_input(ctx, h, w, x.single(), &stack.input, &net.input));
-            dispatches.extend(stack.forward(net, |op, features| {
+            parts[0].push(net.kernels.image.to_network_input(ctx, h, w, x.single(), &stack.input, &net.input));
+            parts[0].extend(stack.forward(net, |op, features| {
                 let s: MapShape = shapes[op];
                 grams
                     .iter()
@@ -609,8 +625,9 @@ async fn style_grams(
             }));
         }
     }
-    let refs: Vec<&Dispatch> = dispatches.iter().collect();
-    ctx.run(&refs);
+    for dispatches in &parts {
+        ctx.run(&dispatches.iter().collect::<Vec<_>>());
+    }
     let mut out = Vec::with_capacity(grams.len());
     for (op, g) in &grams {
         out.push(ctx.read_f32(g, 0, crate::kernels::c4(shapes[*op].c).pow(2)).await?);

@@ -129,6 +129,11 @@ impl GpuContext {
     }
 
     /// Returns (and clears) a GPU validation error reported since the last call.
+    /// Whether an error is waiting for [`GpuContext::take_error`].
+    pub fn has_error(&self) -> bool {
+        self.first_error.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
     pub fn take_error(&self) -> Option<GpuError> {
         let mut slot = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
         slot.take().map(GpuError::Validation)

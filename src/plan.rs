@@ -787,21 +787,29 @@ pub fn fit_plans(plans: Vec<Plan>, tile: Option<u32>, budget: &Budget) -> Result
     if tile.is_some() {
         return tile_plans(plans, tile);
     }
-    Ok(plans.into_iter().map(|p| fit_plan(p, budget)).collect())
+    plans.into_iter().map(|p| fit_plan(p, budget)).collect()
 }
 
-fn fit_plan(plan: Plan, budget: &Budget) -> Plan {
+fn fit_plan(plan: Plan, budget: &Budget) -> Result<Plan, PlanError> {
     if plan.tiling.is_some() || plan.check(budget).is_ok() {
-        return plan;
+        return Ok(plan);
     }
     let side = plan.width.max(plan.height);
-    let tiled: Vec<Plan> = AUTO_TILES.iter().filter(|&&t| t < side).filter_map(|&t| plan.clone().tiled(t as usize).ok()).collect();
+    let (tiled, refused): (Vec<_>, Vec<_>) =
+        AUTO_TILES.iter().filter(|&&t| t < side).map(|&t| plan.clone().tiled(t as usize)).partition(|p| p.is_ok());
+    let tiled: Vec<Plan> = tiled.into_iter().flatten().collect();
     if let Some(fits) = tiled.iter().find(|p| p.check(budget).is_ok()) {
-        return fits.clone();
+        return Ok(fits.clone());
+    }
+    // No tile can run these settings at all (L-BFGS in bands): that is the reason to give.
+    if tiled.is_empty() {
+        if let Some(Err(e)) = refused.into_iter().next() {
+            return Err(e);
+        }
     }
     // None fits: the one whose buffers the GPU takes and that needs the least memory, so that the
     // refusal names the memory it would take in tiles (else the untiled plan's own figures).
-    tiled.into_iter().filter(|p| p.check_buffers(budget).is_ok()).min_by_key(|p| p.total_bytes()).unwrap_or(plan)
+    Ok(tiled.into_iter().filter(|p| p.check_buffers(budget).is_ok()).min_by_key(|p| p.total_bytes()).unwrap_or(plan))
 }
 
 /// A schedule as `stylize plan` prints it (and the page's `st.plan` returns): the last scale's plan,
@@ -846,14 +854,14 @@ pub fn check_schedule(plans: &[Plan], budget: &Budget) -> Result<(), PlanError> 
         plan.check_buffers(budget)?;
         // The next scale starts from this one's image, upsampled from one buffer.
         let carried = plan.image.x.bytes();
-        if i + 1 < plans.len() && (plan.image.x.specs().len() > 1 || carried > budget.max_buffer) {
+        if i + 1 < plans.len() && carried > budget.max_buffer {
             return refuse(format!(
                 "a coarse-to-fine run carries each scale's image to the next in one buffer, and the {}×{} scale's is {:.1} MiB, \
                  over this GPU's {:.1} MiB per buffer: run this size without scales (--scales off)",
                 plan.width,
                 plan.height,
                 carried as f64 / 1048576.0,
-                budget.max_buffer.min(WEBGPU_DEFAULT_MAX_BINDING) as f64 / 1048576.0
+                budget.max_buffer as f64 / 1048576.0
             ));
         }
         let peak = scale_peak_bytes(plans, i);

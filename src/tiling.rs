@@ -192,8 +192,9 @@ fn region_input(net: &Network, stack: &FeatureStack, region: Rect, x: &Bands, ti
     out
 }
 
-/// A style image's Grams summed over its tiles: `grams` are (op, G) for the style layers, `scale`
-/// gives each op's Gram factor (from the full image's map, `full`). `x` holds the whole image.
+/// A style image's Grams summed over its tiles, one list of dispatches per tile (to submit one by
+/// one): `grams` are (op, G) for the style layers, `scale` gives each op's Gram factor (from the
+/// full image's map, `full`). `x` holds the whole image.
 #[allow(clippy::too_many_arguments)]
 pub fn style_grams(
     net: &Network,
@@ -203,12 +204,12 @@ pub fn style_grams(
     grams: &[(usize, wgpu::Buffer)],
     full: &[MapShape],
     scale: impl Fn(MapShape) -> f32,
-) -> Vec<Dispatch> {
-    let mut out = Vec::new();
+) -> Vec<Vec<Dispatch>> {
+    let mut tiles = Vec::new();
     let mut started = vec![false; full.len()];
     for tile in &grid.tiles {
         let region = stack.resized(tile.values.h, tile.values.w);
-        out.extend(region_input(net, &region, tile.values, x, tile_x));
+        let mut out = region_input(net, &region, tile.values, x, tile_x);
         let shapes = region.shapes.clone();
         out.extend(region.forward(net, |op, features| {
             let Some(at) = grid.interior_at(tile, tile.values, op, full[op]) else { return Vec::new() };
@@ -223,8 +224,9 @@ pub fn style_grams(
             started[op] = true;
             d
         }));
+        tiles.push(out);
     }
-    out
+    tiles
 }
 
 impl TiledPasses<'_> {
@@ -238,13 +240,13 @@ impl TiledPasses<'_> {
         Rect { y: i.y - region.y, x: i.x - region.x, ..i }
     }
 
-    /// The content targets at full size: the image in `x` runs forward tile by tile, and each tile's
-    /// interior at the content layers goes into the targets.
-    pub fn content_targets(&self, x: &Bands) -> Vec<Dispatch> {
-        let mut out = Vec::new();
+    /// The content targets at full size, one list of dispatches per tile: the image in `x` runs
+    /// forward tile by tile, and each tile's interior at the content layers goes into the targets.
+    pub fn content_targets(&self, x: &Bands) -> Vec<Vec<Dispatch>> {
+        let mut tiles = Vec::new();
         for tile in &self.grid.tiles {
             let stack = self.stack.resized(tile.values.h, tile.values.w);
-            out.extend(self.region_input(&stack, tile.values, x));
+            let mut out = self.region_input(&stack, tile.values, x);
             out.extend(stack.forward(self.net, |_, _| Vec::new()));
             for (layer, target) in &self.objective.content {
                 let Some(at) = self.grid.interior_at(tile, tile.values, layer.op, self.full[layer.op]) else { continue };
@@ -253,8 +255,9 @@ impl TiledPasses<'_> {
                 let from = At { width: map.w, y: at.local.y, x: at.local.x };
                 out.extend(target.copy_in(&self.net.ctx, &self.net.kernels.window, c4(map.c), features, from, at.global));
             }
+            tiles.push(out);
         }
-        out
+        tiles
     }
 
     /// The values pass, one list of dispatches per tile: every tile's interior adds to the content

@@ -773,6 +773,15 @@ fn a_three_scale_run_goes_down_at_each_scale_and_logs_its_sizes() {
     let image = stylize::imageio::load(&out).unwrap();
     assert_eq!((image.width, image.height), (40, 27));
     assert!(String::from_utf8_lossy(&run.stdout).contains("12 steps"), "{}", String::from_utf8_lossy(&run.stdout));
+
+    // An init image starts the first scale; the later ones start from the scale before (this run
+    // used to stop at the second scale, asking for the init image again).
+    let init = dir.join("init-out.png");
+    let i = init.display().to_string();
+    let again = stylize(&["--content", CHELSEA, "--style", STARRY, "--out", &i, "--init", &o, "--size", "40", "--scales", "2",
+        "--min-size", "28", "--scale-steps", "1", "--steps", "1"]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(stylize::imageio::load(&init).map(|m| (m.width, m.height)).unwrap(), (40, 27));
 }
 
 #[test]

@@ -296,11 +296,21 @@ fn optimise(
 }
 
 /// Waits for the step just submitted, polling the device so that its tile passes report themselves.
+/// Stops waiting (the readback after it then reports what went wrong) when the device reports an
+/// error or nothing finishes for a minute.
 fn wait_for_tiles(stylizer: &Stylizer) {
+    let mut last = (Instant::now(), 0);
     loop {
         stylizer.poll();
         match stylizer.tile_progress() {
-            Some(p) if p.done < p.parts() => std::thread::sleep(Duration::from_millis(50)),
+            Some(p) if p.done < p.parts() && !stylizer.has_error() => {
+                if p.done != last.1 {
+                    last = (Instant::now(), p.done);
+                } else if last.0.elapsed() > Duration::from_secs(60) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
             _ => return,
         }
     }

@@ -42,7 +42,7 @@ pub struct LossScales {
 
 /// Content layer with weight `layer_weight` on a `c`×`h`×`w` map: loss w/(C·H·W), grad 2w/(C·H·W).
 pub fn content_scales(layer_weight: f64, c: usize, h: usize, w: usize) -> LossScales {
-    let n = (c * h * w) as f64;
+    let n = c as f64 * h as f64 * w as f64;
     LossScales { loss: (layer_weight / n) as f32, grad: (2.0 * layer_weight / n) as f32 }
 }
 
@@ -50,8 +50,9 @@ pub fn content_scales(layer_weight: f64, c: usize, h: usize, w: usize) -> LossSc
 /// seed form: w/(C²·C·H·W); the gradient coefficient is 4w/(C²·C·H·W) in both (see the
 /// module docs). The matching Gram scale is [`gram_scale`].
 pub fn style_scales(layer_weight: f64, c: usize, h: usize, w: usize, seed_form: bool) -> LossScales {
-    let c2 = (c * c) as f64;
-    let n = (c * h * w) as f64;
+    // in f64: at 8192 px a relu1 map has 2^32 elements (usize is 32 bits in wasm)
+    let c2 = c as f64 * c as f64;
+    let n = c as f64 * h as f64 * w as f64;
     let loss = if seed_form { layer_weight / (c2 * n) } else { layer_weight / c2 };
     LossScales { loss: loss as f32, grad: (4.0 * layer_weight / (c2 * n)) as f32 }
 }
@@ -61,7 +62,7 @@ pub fn gram_scale(c: usize, h: usize, w: usize, seed_form: bool) -> f32 {
     if seed_form {
         1.0
     } else {
-        (1.0 / (c * h * w) as f64) as f32
+        (1.0 / (c as f64 * h as f64 * w as f64)) as f32
     }
 }
 

@@ -47,7 +47,7 @@ use crate::weights::Weights;
 mod render;
 mod statics;
 use render::Renderer;
-use statics::{apply_settings_json, settings_object};
+use statics::{apply_settings_json, check_page_sides, settings_object};
 
 
 #[wasm_bindgen(start)]
@@ -157,6 +157,7 @@ impl Inner {
                 settings::show(path)
             )));
         }
+        check_page_sides(&inputs.settings)?;
         let sizes: Vec<(u32, u32)> = inputs.styles.iter().map(|(i, _)| (i.width, i.height)).collect();
         let weights: Vec<f32> = inputs.styles.iter().map(|(_, w)| *w).collect();
         let plans = plan::schedule_plans(&inputs.settings, (content.width, content.height), &sizes, &weights, net.convs.len())
@@ -498,6 +499,7 @@ impl StyleTransfer {
         if let Some(s) = request.get("settings") {
             apply_settings_json(&mut settings, &s.to_string())?;
         }
+        check_page_sides(&settings)?;
         let pair = |v: &serde_json::Value| -> Option<(u32, u32)> {
             let w = v.get(0)?.as_u64()?.min(u32::MAX as u64) as u32;
             let h = v.get(1)?.as_u64()?.min(u32::MAX as u64) as u32;

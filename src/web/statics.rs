@@ -31,7 +31,7 @@ impl StyleTransfer {
     pub fn limits() -> JsValue {
         object(&[
             ("maxInputPixels", JsValue::from(crate::imageio::MAX_INPUT_PIXELS as f64)),
-            ("maxSize", JsValue::from(settings::SIZE_RANGE.1)),
+            ("maxSize", JsValue::from(PAGE_MAX_SIDE)),
             ("defaultMemoryBudget", JsValue::from(plan::DEFAULT_MEMORY_BUDGET as f64)),
         ])
     }
@@ -120,6 +120,28 @@ pub(super) fn apply_settings_json(settings: &mut Settings, json: &str) -> Result
     }
     next.apply_json(&value.to_string()).map_err(|e| js_error(settings_error_text(&e)))?;
     *settings = next;
+    Ok(())
+}
+
+/// The longest side the page runs (output and style images). The CLI goes to 8192, but there a
+/// relu1 map has 2^32 elements, past wasm32's 32-bit sizes. Checked where runs are planned.
+pub(super) const PAGE_MAX_SIDE: u32 = 4096;
+
+pub(super) fn check_page_sides(settings: &Settings) -> Result<(), JsValue> {
+    let most = settings::SIZE_RANGE.1;
+    if settings.size > PAGE_MAX_SIDE {
+        return Err(js_error(format!(
+            "size {}: the page runs sizes up to {PAGE_MAX_SIDE} px (the command line goes to {most})",
+            settings.size
+        )));
+    }
+    let side = plan::style_side(settings);
+    if side > PAGE_MAX_SIDE {
+        return Err(js_error(format!(
+            "the style images would be resized to {side} px (style_scale {} × size {}): the page allows up to {PAGE_MAX_SIDE} px",
+            settings.style_scale, settings.size
+        )));
+    }
     Ok(())
 }
 

@@ -164,6 +164,14 @@ async function main() {
       await budget('2048');
       const tiled = await page.locator('#estimate').textContent();
       check(/^4096x2725: about 1\.[0-9]+ GiB of GPU memory/.test(tiled), `4096 px in tiles within 2 GiB: "${tiled}"`);
+      // The page stops at 4096 px (the CLI goes to 8192), with the reason.
+      const over = await evaluate(page, () => {
+        const st = window.stylizeApp.st;
+        const tryIt = (settings) => { try { st.plan(JSON.stringify({ settings })); return 'planned'; } catch (e) { return String(e.message || e); } };
+        return { size: tryIt({ size: 8192 }), style: tryIt({ size: 4096, style_scale: 1.5 }), max: st.constructor.limits().maxSize };
+      });
+      check(/size 8192: the page runs sizes up to 4096 px/.test(over.size) && /6144 px .* up to 4096 px/.test(over.style) && over.max === 4096,
+        `sizes over 4096: ${JSON.stringify(over)}`);
       await setControls(page, { 'set-size': '40', 'set-steps': '5' });
       const ok = await page.locator('#estimate').textContent();
       check(/^40x27: about .* of GPU memory/.test(ok) && /GFLOP per step/.test(ok), `estimate: "${ok}"`);
