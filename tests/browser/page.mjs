@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { check, finish, results, test } from './runner.mjs';
 import { serve } from './serve.mjs';
 import { decodePng, meanAbsDiff, pngSize, rgbStdDev } from './png.mjs';
-import { ROOT, WWW, RESULTS, CHROMIUM, evaluate, launch, openPage, messagesOf, shot, waitRunState, setControls } from './harness.mjs';
+import { ROOT, WWW, RESULTS, CHROMIUM, IMAGES, STYLE, evaluate, launch, openPage, messagesOf, shot, waitRunState, setControls } from './harness.mjs';
 
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true };
 
@@ -195,6 +195,22 @@ async function main() {
       await shot(page, 'page-desktop-compare');
       await page.uncheck('#compare-toggle');
       check(await page.locator('#before-canvas').isHidden(), 'the photo stays over the result');
+    });
+
+    await test('removing a painting keeps the keyboard in the list, then on the drop zone', async () => {
+      const p = await openPage(desk.context, url, log);
+      await p.setInputFiles('#style-file', [STYLE, path.join(IMAGES, 'style/the_scream.jpg')]);
+      await p.waitForFunction(() => window.stylizeApp.styles.length === 2, null, { timeout: 10000 });
+      await p.focus('#style-list .style-item button');
+      await p.keyboard.press('Enter');
+      await p.waitForFunction(() => window.stylizeApp.styles.length === 1, null, { timeout: 5000 });
+      const next = await evaluate(p, () => document.activeElement && document.activeElement.getAttribute('aria-label'));
+      check(/^remove the_scream/.test(next), `focus after the first remove: ${next}`);
+      await p.keyboard.press('Enter');
+      await p.waitForFunction(() => window.stylizeApp.styles.length === 0, null, { timeout: 5000 });
+      const zone = await evaluate(p, () => document.activeElement && document.activeElement.id);
+      check(zone === 'style-drop', `focus after the last remove: ${zone}`);
+      await p.close();
     });
 
     await test('Advanced opens by click; a link with advanced values opens it, one with simple values does not', async () => {

@@ -311,9 +311,13 @@ export function renderStyleList() {
     remove.title = 'Remove this style';
     remove.setAttribute('aria-label', `remove ${style.name}`);
     remove.addEventListener('click', () => {
+      const index = app.styles.indexOf(style);
       app.styles = app.styles.filter((s) => s !== style);
       renderStyleList();
       settingsChanged();
+      // The list was rebuilt: keep the keyboard there (the next painting's remove, else the drop zone).
+      const buttons = list.querySelectorAll('.style-item button');
+      (buttons[Math.min(index, buttons.length - 1)] || $('style-drop')).focus();
     });
     li.append(thumb, middle, remove);
     list.append(li);
