@@ -49,6 +49,9 @@ pub struct GpuContext {
     bind_groups_created: AtomicU64,
     /// The first uncaptured validation error, if any (wgpu reports those asynchronously).
     first_error: Arc<Mutex<Option<String>>>,
+    /// Submissions the GPU has finished (as wgpu reports them): that the GPU is moving, for a
+    /// watchdog over long work.
+    finished: Arc<AtomicU64>,
 }
 
 impl GpuContext {
@@ -120,6 +123,7 @@ impl GpuContext {
             buffers_created: AtomicU64::new(0),
             bind_groups_created: AtomicU64::new(0),
             first_error,
+            finished: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -221,6 +225,15 @@ impl GpuContext {
     /// Submits recorded work.
     pub fn submit(&self, encoder: wgpu::CommandEncoder) {
         self.queue.submit(Some(encoder.finish()));
+        let finished = self.finished.clone();
+        self.queue.on_submitted_work_done(move || {
+            finished.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+
+    /// Submissions the GPU has finished so far (natively, as of the last poll).
+    pub fn finished_submissions(&self) -> u64 {
+        self.finished.load(Ordering::Relaxed)
     }
 
     pub fn encoder(&self, label: &str) -> wgpu::CommandEncoder {

@@ -459,6 +459,14 @@ impl StyleTransfer {
         ])
     }
 
+    /// `st.gpuProgress()`: how many submissions the GPU has finished since the engine was created. It
+    /// grows while any work advances (a run's setup, each tile pass), so a watchdog can tell a slow
+    /// GPU from a stuck one. It can be called while `step()` is pending.
+    #[wasm_bindgen(js_name = gpuProgress)]
+    pub fn gpu_progress(&self) -> f64 {
+        self.inner.ctx.finished_submissions() as f64
+    }
+
     /// `st.finish()`: for a run stopped before its last step in the luma-swap or luminance mode, puts
     /// the photo's colours in now (the last step does it by itself), so that `image()` and `render()`
     /// show the result; the image stays, and the next `step()` starts a new run. Nothing to do before

@@ -673,12 +673,15 @@ async function main() {
         await p.fill('#memory-budget', String(budgetMiB));
         await p.locator('#memory-budget').press('Tab');
         await evaluate(p, () => {
-          Object.assign(window, { __texts: [], __done: [], __first: null });
+          Object.assign(window, { __texts: [], __done: [], __gpu: [], __first: null });
           window.__poll = setInterval(() => {
             const text = document.getElementById('stat-step').textContent;
             if (text.includes('tile') && !window.__texts.includes(text)) window.__texts.push(text);
             const t = window.stylizeApp.st.tileProgress();
             if (t && !window.__done.includes(t.done)) window.__done.push(t.done);
+            // during the first step (setup, then its tile passes)
+            const g = window.stylizeApp.st.gpuProgress();
+            if (window.__first === null && !window.__gpu.includes(g)) window.__gpu.push(g);
           }, 20);
           window.stylizeApp.afterStep = async (s) => { if (s.step === 1) window.__first = s.total; };
         });
@@ -687,7 +690,7 @@ async function main() {
         return evaluate(p, () => {
           clearInterval(window.__poll);
           const st = window.stylizeApp.st;
-          return { first: window.__first, texts: window.__texts, done: window.__done, progress: st.tileProgress(),
+          return { first: window.__first, texts: window.__texts, done: window.__done, gpu: window.__gpu, progress: st.tileProgress(),
             state: window.stylizeApp.run.state, step: document.getElementById('stat-step').textContent };
         });
       };
@@ -696,6 +699,8 @@ async function main() {
       const pr = tiled.progress;
       check(pr && pr.tiles === 6 && pr.done === 12 && pr.text === 'tile 6 of 6, pass 2 of 2', `tileProgress after the run: ${JSON.stringify(pr)}`);
       check(tiled.done.some((d) => d > 0 && d < 12), `no tile pass seen between 0 and 12: ${tiled.done}`);
+      // What the watchdog follows: finished GPU work, moving through the first step (setup and passes).
+      check(tiled.gpu.length >= 5, `gpuProgress moved ${tiled.gpu.length - 1} times in the first step: ${tiled.gpu}`);
       check(tiled.texts.some((t) => /^[12] \/ 2 · tile [1-6] of 6, pass [12] of 2$/.test(t)), `the counter never showed a tile: ${tiled.texts}`);
       const untiled = await run(2048); // (also puts the default budget back for the tests after this one)
       check(untiled.state === 'done' && untiled.progress === null && untiled.texts.length === 0, `untiled run: ${JSON.stringify(untiled)}`);

@@ -166,11 +166,11 @@ async function loop() {
       let losses;
       try {
         // A tiled step can take minutes: the counter shows its tile, and the watchdog waits for
-        // a tile pass rather than the whole step.
+        // any finished GPU work (a tile pass, a part of the run's setup) rather than the whole step.
         const tiles = () => {
           const p = st.tileProgress();
           if (p) $('stat-step').textContent = `${run.done + 1} / ${run.total} · ${p.text}`;
-          return p ? p.done : 0;
+          return st.gpuProgress();
         };
         losses = await engine(() => withTimeout(st.step(), app.stepTimeoutMs, `Step ${run.done + 1}`, tiles));
         st.render(canvas);
