@@ -75,10 +75,6 @@ fn check(settings: &Settings, size: (u32, u32), tile: usize) {
 
 /// The objective's terms and dL/dx, laid out as `layout` against untiled.
 fn check_layout(settings: &Settings, (w, h): (u32, u32), layout: Layout) {
-    let tile = match layout {
-        Layout::Tiled(t) | Layout::Banded(t, _) => t,
-        Layout::Untiled => 0,
-    };
     let content = image("content/chelsea.png", w, h);
     let style = image("style/starry_night.jpg", w - 3, h + 2);
     let start = image("content/coffee.png", w, h);
@@ -101,7 +97,6 @@ fn check_layout(settings: &Settings, (w, h): (u32, u32), layout: Layout) {
     let norm: f64 = grads[0].iter().map(|u| (*u as f64).powi(2)).sum::<f64>().sqrt();
     assert!(norm > 0.0, "a zero gradient proves nothing");
     assert!(diff / norm < 1e-4, "{w}×{h}, {layout:?}: dL/dx relative L2 {:e}", diff / norm);
-    let _ = tile;
 }
 
 /// Shallow layers, so that the halos (relu3_1: 10 px, 32 px for the gradient) cut the regions.
