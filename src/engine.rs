@@ -191,6 +191,8 @@ impl Stylizer {
         }
         // The callers check the memory budget; every buffer must fit this device whoever calls.
         plan.check(&crate::plan::Budget { max_buffer: ctx.max_buffer(), total: u64::MAX })?;
+        // The conv variants of this plan's layer shapes, timed once per GPU (see crate::autotune).
+        net.tune_for(plan, |_| ()).await;
         let allocated_before = ctx.allocated_bytes();
         let layers = &plan.layers;
         let colour = InputColours::new(plan.settings.colour, &inputs.content, inputs.styles.iter().map(|(i, _)| i));

@@ -231,6 +231,16 @@ impl GpuContext {
         });
     }
 
+    /// Resolves when the GPU has finished everything submitted so far (natively it blocks).
+    pub async fn idle(&self) {
+        let (sender, receiver) = futures_channel::oneshot::channel();
+        self.queue.on_submitted_work_done(move || {
+            let _ = sender.send(());
+        });
+        self.wait_native();
+        let _ = receiver.await;
+    }
+
     /// Submissions the GPU has finished so far (natively, as of the last poll).
     pub fn finished_submissions(&self) -> u64 {
         self.finished.load(Ordering::Relaxed)

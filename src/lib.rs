@@ -3,6 +3,7 @@
 //! The crate walks from the bottom up:
 //! - [`gpu`]: the wgpu device, buffers, dispatches and async readback;
 //! - [`kernels`]: one Rust wrapper per WGSL op in `shaders/`;
+//! - [`autotune`]: which conv kernel variant runs each layer shape on this GPU;
 //! - [`weights`]: the VGG19 weights file (format, converter, loader);
 //! - [`model`]: the VGG19 layer table and the feature stack;
 //! - [`plan`]: one run's sizes, buffers, FLOPs and checks, worked out without a GPU;
@@ -12,6 +13,7 @@
 //! - [`engine`]: the `Stylizer` that ties it together (used by the CLI and the web page);
 //! - [`imageio`]: decoding, resizing and encoding images;
 //! - `web` (wasm32 only): the `StyleTransfer` JS class.
+pub mod autotune;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 #[cfg(not(target_arch = "wasm32"))]

@@ -6,6 +6,7 @@
 //! (2 bits), and the feature maps of the loss layers. Every other activation lives
 //! in one of two ping-pong buffers that the backward pass reuses for gradients.
 
+use crate::autotune::{ConvKernelChoice, ConvOp};
 use crate::gpu::{Dispatch, GpuContext};
 use crate::kernels::{c4, colour, conv, gram, image, keep_finite, loss, mask_words, pool, reduce, resize, tv, window};
 use crate::kernels::window::Rect;
@@ -191,6 +192,8 @@ pub struct Network {
     pub available_depth: usize,
     /// x → v: channel order, scale and mean, as the weights file states them.
     pub input: image::InputTransform,
+    /// The conv kernel variant of each layer shape (timed on this GPU, or forced).
+    pub tuning: std::sync::Mutex<crate::autotune::Tuning>,
 }
 
 impl Kernels {
@@ -243,7 +246,26 @@ impl Network {
             available_depth: crate::plan::depth_for_convs(convs.len()),
             convs,
             input,
+            tuning: Default::default(),
         })
+    }
+
+    /// The conv kernel variant for `shape` ([`crate::autotune::Tuning::variant`]).
+    pub fn conv_variant(&self, op: ConvOp, shape: conv::ConvShape) -> conv::ConvVariant {
+        self.tuning.lock().unwrap_or_else(|p| p.into_inner()).variant(op, shape)
+    }
+
+    /// Forces a conv kernel variant, or (`Auto`) lets timings choose, for the runs built after this.
+    pub fn set_conv_kernel(&self, choice: ConvKernelChoice) {
+        self.tuning.lock().unwrap_or_else(|p| p.into_inner()).choice = choice;
+    }
+
+    /// With `auto`, times the conv variants on every layer shape of `plan` not timed before on this
+    /// GPU (or read from the cache); `starting(n)` hears of it first. Returns how many shape keys
+    /// were timed.
+    pub async fn tune_for(&self, plan: &crate::plan::Plan, starting: impl FnOnce(usize)) -> usize {
+        let shapes = crate::autotune::conv_shapes(&plan.stack_maps());
+        crate::autotune::Tuning::prepare(&self.tuning, &self.ctx, &self.kernels.conv, &shapes, starting).await
     }
 
     /// The conv weights and bias buffers of op `index` of [`VGG19`].
@@ -445,7 +467,7 @@ impl FeatureStack {
             LayerOp::Conv(ConvLayer { cin, cout, .. }) => {
                 let (weight, bias) = net.conv_buffers(i);
                 let shape = conv::ConvShape { h: in_shape.h, w: in_shape.w, cin, cout };
-                net.kernels.conv.forward(&net.ctx, shape, input, weight, bias, output, mask.expect("conv has a mask"))
+                net.kernels.conv.forward(&net.ctx, net.conv_variant(ConvOp::Forward, shape), shape, input, weight, bias, output, mask.expect("conv has a mask"))
             }
             LayerOp::Pool => net.kernels.pool.forward(&net.ctx, self.pooling, in_shape.h, in_shape.w, in_shape.c, input, output, mask),
         }
@@ -492,7 +514,7 @@ impl FeatureStack {
                     let shape = conv::ConvShape { h: in_shape.h, w: in_shape.w, cin, cout };
                     let rect = within.map_or(shape.full(), |r| r[i]);
                     let mask = self.masks[i].as_ref().expect("conv mask");
-                    net.kernels.conv.backward_input_within(&net.ctx, shape, rect, grad_out, mask, weight, grad_in)
+                    net.kernels.conv.backward_input_within(&net.ctx, net.conv_variant(ConvOp::BackwardInput, shape), shape, rect, grad_out, mask, weight, grad_in)
                 }
                 LayerOp::Pool => net.kernels.pool.backward(
                     &net.ctx,

@@ -547,6 +547,27 @@ impl Plan {
     }
 
     /// The shapes of the loss maps for the whole image (the stack's own, unless tiled).
+    /// Every (h, w, depth) a feature stack of this plan runs VGG19 on: the image (or each tile's
+    /// two regions) and each style image (or its tiles'). The autotuner times their convolutions.
+    pub fn stack_maps(&self) -> Vec<(usize, usize, usize)> {
+        let regions = |grid: &crate::tiling::TileGrid, depth: usize| -> Vec<(usize, usize, usize)> {
+            grid.tiles.iter().flat_map(|t| [t.values, t.grads]).map(|r| (r.h, r.w, depth)).collect()
+        };
+        let mut maps = match &self.tiling {
+            Some(t) => regions(&t.grid, self.stack.depth),
+            None => vec![(self.stack.h, self.stack.w, self.stack.depth)],
+        };
+        for style in &self.styles {
+            match &style.tiles {
+                Some(t) => maps.extend(regions(&t.grid, style.stack.depth)),
+                None => maps.push((style.height as usize, style.width as usize, style.stack.depth)),
+            }
+        }
+        maps.sort_unstable();
+        maps.dedup();
+        maps
+    }
+
     pub fn objective_shapes(&self) -> Vec<MapShape> {
         model::output_shapes(self.height as usize, self.width as usize, self.layers.depth)
     }

@@ -14,8 +14,19 @@ const NOT_AN_IMAGE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
 fn stylize(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_stylize"))
         .args(args)
+        .env("STYLIZE_CACHE_DIR", tuning_cache())
         .output()
         .expect("run stylize")
+}
+
+/// The conv tuning cache of this test process (not the user's).
+fn tuning_cache() -> std::path::PathBuf {
+    temp_dir("cli-tuning")
+}
+
+/// Whether a stderr line is the autotuner saying it times the conv kernels (once per GPU).
+fn is_tuning_note(line: &str) -> bool {
+    line.starts_with("tuning the conv kernels") || line.starts_with("tuned ")
 }
 
 /// Runs `args` and checks the failure: exit 2, stderr one line `error: ...` containing `needle`,
@@ -24,7 +35,7 @@ fn fails_with(args: &[&str], needle: &str) {
     let out = stylize(args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{args:?}: stderr {stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty() && !is_tuning_note(l)).collect();
     assert_eq!(lines.len(), 1, "{args:?}: not one line:\n{stderr}");
     assert!(lines[0].starts_with("error: "), "{args:?}: {stderr}");
     assert!(
@@ -875,6 +886,7 @@ fn the_progress_bar_moves_per_tile_on_a_terminal() {
     );
     let status = Command::new("script")
         .args(["-qec", &command, &typescript.display().to_string()])
+        .env("STYLIZE_CACHE_DIR", tuning_cache())
         .output()
         .expect("script (util-linux) runs a command on a pseudo-terminal");
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stdout));
@@ -894,4 +906,36 @@ fn the_progress_bar_moves_per_tile_on_a_terminal() {
         assert!(tiles >= 2, "the bar showed {tiles} tiles of {pass}: {seen:?}");
     }
     assert!(out.exists());
+}
+
+/// `--conv-kernel`: a bad name is one clean error listing the names; each variant forced runs and
+/// reports the same loss (every variant computes the same objective); `auto` tunes once and says so.
+#[test]
+fn conv_kernel_is_forced_or_tuned() {
+    fails_run(&["--conv-kernel", "fastest"], "auto, register-4x8, workgroup-64x64");
+    let loss = |extra: &[&'static str]| -> (f64, String) {
+        let args = run_args(&[&["--size", "40", "--steps", "1"], extra].concat());
+        let out = stylize(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string());
+        assert!(out.status.success(), "{extra:?}: {stderr}");
+        let value = stdout.split("loss ").nth(1).and_then(|r| r.split(',').next()).and_then(|v| v.parse().ok());
+        (value.unwrap_or_else(|| panic!("no loss in {stdout}")), stderr)
+    };
+    let (register, _) = loss(&["--conv-kernel", "register-4x8"]);
+    let (workgroup, _) = loss(&["--conv-kernel", "workgroup-64x64"]);
+    assert!((register - workgroup).abs() <= 1e-4 * register, "register {register:e}, workgroup {workgroup:e}");
+    // auto, with an empty cache: tunes and says so; the second run reads the cache silently
+    let cache = temp_dir("cli-tuning-fresh");
+    let run_auto = || {
+        let args = run_args(&["--size", "40", "--steps", "1", "--conv-kernel", "auto"]);
+        let out = Command::new(env!("CARGO_BIN_EXE_stylize")).args(&args).env("STYLIZE_CACHE_DIR", &cache).output().expect("run");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let _ = std::fs::remove_file(cache.join(stylize::autotune::store::FILE_NAME));
+    let first = run_auto();
+    assert!(first.lines().any(|l| l.starts_with("tuning the conv kernels for this GPU")), "{first}");
+    assert!(cache.join(stylize::autotune::store::FILE_NAME).exists());
+    let second = run_auto();
+    assert!(!second.lines().any(is_tuning_note), "{second}");
 }

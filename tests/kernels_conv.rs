@@ -1,12 +1,13 @@
 //! conv3x3 + bias + ReLU (forward, ReLU mask, backward to the input) against the f64 CPU
-//! reference in support_conv, on odd shapes, and the backward kernel by finite differences.
+//! reference in support_conv, on odd shapes, and the backward kernel by finite differences:
+//! every kernel variant ([`ConvVariant::ALL`]) the same way.
 
 mod common;
 mod support_conv;
 
 use common::{ctx, Rng};
 use stylize::kernels::c4;
-use stylize::kernels::conv::{pad_bias, pad_weights, Conv3x3, ConvShape};
+use stylize::kernels::conv::{pad_bias, pad_weights, Conv3x3, ConvShape, ConvVariant};
 use stylize::kernels::window::Rect;
 use support_conv::*;
 
@@ -20,6 +21,8 @@ const SHAPES: &[(usize, usize, usize, usize)] = &[
     (6, 7, 10, 6),
     (13, 11, 64, 20),
     (23, 17, 9, 13),
+    // more than one 64-pixel x 64-channel tile both ways, channel counts not multiples of 16
+    (19, 15, 70, 68),
 ];
 
 /// Random input, kernel (He-like scale so pre-activations are O(1)) and bias, rounded to f32.
@@ -45,7 +48,7 @@ impl Problem {
     }
 
     /// Runs the GPU forward pass; returns (output HWC cout4, mask words).
-    fn gpu_forward(&self, conv: &Conv3x3) -> (Vec<f32>, Vec<u32>) {
+    fn gpu_forward(&self, conv: &Conv3x3, variant: ConvVariant) -> (Vec<f32>, Vec<u32>) {
         let s = self.shape;
         let b32: Vec<f32> = self.b.iter().map(|&v| v as f32).collect();
         let input = upload("input", &pad(&self.x, s.h * s.w, s.cin));
@@ -53,20 +56,20 @@ impl Problem {
         let bias = upload("bias", &pad_bias(s.cout, &b32));
         let output = poisoned("output", s.output_len());
         let mask = poisoned_words("mask", s.mask_words());
-        let d = conv.forward(ctx(), s, &input, &weight, &bias, &output, &mask);
+        let d = conv.forward(ctx(), variant, s, &input, &weight, &bias, &output, &mask);
         assert_eq!(d.flops, 2 * (s.h * s.w * s.cin * s.cout * 9) as u64);
         ctx().run(&[&d]);
         (read_f32(&output, s.output_len()), read_u32(&mask, s.mask_words()))
     }
 
     /// Runs the GPU backward pass for grad_output `g` ([h][w][cout]) and `mask_words`.
-    fn gpu_backward(&self, conv: &Conv3x3, g: &[f64], mask_words: &[u32]) -> Vec<f32> {
+    fn gpu_backward(&self, conv: &Conv3x3, variant: ConvVariant, g: &[f64], mask_words: &[u32]) -> Vec<f32> {
         let s = self.shape;
         let grad_output = upload("grad_output", &pad(g, s.h * s.w, s.cout));
         let mask = upload_u32("mask", mask_words);
         let weight = self.weight_buffer();
         let grad_input = poisoned("grad_input", s.input_len());
-        let d = conv.backward_input(ctx(), s, &grad_output, &mask, &weight, &grad_input);
+        let d = conv.backward_input(ctx(), variant, s, &grad_output, &mask, &weight, &grad_input);
         assert_eq!(d.flops, 2 * (s.h * s.w * s.cin * s.cout * 9) as u64);
         ctx().run(&[&d]);
         read_f32(&grad_input, s.input_len())
@@ -99,68 +102,72 @@ fn pad_weights_rejects_a_wrong_length() {
 #[test]
 fn forward_matches_reference() {
     let conv = Conv3x3::new(ctx());
-    for (i, &dims) in SHAPES.iter().enumerate() {
-        let pb = Problem::new(100 + i as u64, dims);
-        let ConvShape { h, w, cin, cout } = pb.shape;
-        let (pre, abs) = conv_pre(h, w, cin, cout, &pb.x, &pb.k, &pb.b);
-        let (out, mask) = pb.gpu_forward(&conv);
-        let cout4 = c4(cout);
-        let mut positive = 0;
-        for p in 0..h * w {
-            for co in 0..cout4 {
-                let got = out[p * cout4 + co] as f64;
-                let (word, slot) = block_slot(p, co, cout);
-                let bit = mask[word] >> slot & 1;
-                if co >= cout {
-                    assert_eq!(got, 0.0, "{dims:?} padded channel {co} at pixel {p}");
-                    assert_eq!(bit, 0, "{dims:?} mask bit of padded channel {co} at pixel {p}");
-                    continue;
+    for variant in ConvVariant::ALL {
+        for (i, &dims) in SHAPES.iter().enumerate() {
+            let pb = Problem::new(100 + i as u64, dims);
+            let ConvShape { h, w, cin, cout } = pb.shape;
+            let (pre, abs) = conv_pre(h, w, cin, cout, &pb.x, &pb.k, &pb.b);
+            let (out, mask) = pb.gpu_forward(&conv, variant);
+            let cout4 = c4(cout);
+            let mut positive = 0;
+            for p in 0..h * w {
+                for co in 0..cout4 {
+                    let got = out[p * cout4 + co] as f64;
+                    let (word, slot) = block_slot(p, co, cout);
+                    let bit = mask[word] >> slot & 1;
+                    if co >= cout {
+                        assert_eq!(got, 0.0, "{variant:?} {dims:?} padded channel {co} at pixel {p}");
+                        assert_eq!(bit, 0, "{variant:?} {dims:?} mask bit of padded channel {co} at pixel {p}");
+                        continue;
+                    }
+                    let r = pre[p * cout + co];
+                    let tol = 1e-5 * abs[p * cout + co] + 1e-7;
+                    assert!((got - r.max(0.0)).abs() <= tol, "{variant:?} {dims:?} pixel {p} channel {co}: gpu {got} vs reference {}", r.max(0.0));
+                    // the bit is exact wherever rounding cannot flip the sign
+                    if r.abs() > tol {
+                        assert_eq!(bit, (r > 0.0) as u32, "{variant:?} {dims:?} mask bit at pixel {p} channel {co} (pre {r})");
+                    }
+                    positive += (r > 0.0) as usize;
                 }
-                let r = pre[p * cout + co];
-                let tol = 1e-5 * abs[p * cout + co] + 1e-7;
-                assert!((got - r.max(0.0)).abs() <= tol, "{dims:?} pixel {p} channel {co}: gpu {got} vs reference {}", r.max(0.0));
-                // the bit is exact wherever rounding cannot flip the sign
-                if r.abs() > tol {
-                    assert_eq!(bit, (r > 0.0) as u32, "{dims:?} mask bit at pixel {p} channel {co} (pre {r})");
+            }
+            // slots of pixels past the end of the map (h*w not a multiple of 4) stay 0
+            for p in h * w..(h * w).div_ceil(4) * 4 {
+                for co in 0..cout4 {
+                    let (word, slot) = block_slot(p, co, cout);
+                    assert_eq!(mask[word] >> slot & 1, 0, "{variant:?} {dims:?} mask bit past the end, pixel {p}");
                 }
-                positive += (r > 0.0) as usize;
             }
+            // the data exercises both sides of the ReLU (too few outputs in the tiniest maps to insist)
+            assert!(h * w * cout < 32 || (positive > 0 && positive < h * w * cout), "{variant:?} {dims:?}: {positive} positive of {}", h * w * cout);
         }
-        // slots of pixels past the end of the map (h*w not a multiple of 4) stay 0
-        for p in h * w..(h * w).div_ceil(4) * 4 {
-            for co in 0..cout4 {
-                let (word, slot) = block_slot(p, co, cout);
-                assert_eq!(mask[word] >> slot & 1, 0, "{dims:?} mask bit past the end, pixel {p}");
-            }
-        }
-        // the data exercises both sides of the ReLU (too few outputs in the tiniest maps to insist)
-        assert!(h * w * cout < 32 || (positive > 0 && positive < h * w * cout), "{dims:?}: {positive} positive of {}", h * w * cout);
     }
 }
 
 #[test]
 fn backward_input_matches_reference() {
     let conv = Conv3x3::new(ctx());
-    for (i, &dims) in SHAPES.iter().enumerate() {
-        let pb = Problem::new(200 + i as u64, dims);
-        let ConvShape { h, w, cin, cout } = pb.shape;
-        let (pre, _) = conv_pre(h, w, cin, cout, &pb.x, &pb.k, &pb.b);
-        let mask: Vec<bool> = pre.iter().map(|&v| v > 0.0).collect();
-        let mut rng = Rng::new(300 + i as u64);
-        let g = round_f32(&rng.vec_sym(h * w * cout, 1.0));
-        let (dx, abs) = conv_backward_input(h, w, cin, cout, &g, &mask, &pb.k);
-        let got = pb.gpu_backward(&conv, &g, &relu_mask_words(h, w, cout, &pre));
-        let cin4 = c4(cin);
-        for p in 0..h * w {
-            for ci in 0..cin4 {
-                let v = got[p * cin4 + ci] as f64;
-                if ci >= cin {
-                    assert_eq!(v, 0.0, "{dims:?} padded input channel {ci} at pixel {p}");
-                    continue;
+    for variant in ConvVariant::ALL {
+        for (i, &dims) in SHAPES.iter().enumerate() {
+            let pb = Problem::new(200 + i as u64, dims);
+            let ConvShape { h, w, cin, cout } = pb.shape;
+            let (pre, _) = conv_pre(h, w, cin, cout, &pb.x, &pb.k, &pb.b);
+            let mask: Vec<bool> = pre.iter().map(|&v| v > 0.0).collect();
+            let mut rng = Rng::new(300 + i as u64);
+            let g = round_f32(&rng.vec_sym(h * w * cout, 1.0));
+            let (dx, abs) = conv_backward_input(h, w, cin, cout, &g, &mask, &pb.k);
+            let got = pb.gpu_backward(&conv, variant, &g, &relu_mask_words(h, w, cout, &pre));
+            let cin4 = c4(cin);
+            for p in 0..h * w {
+                for ci in 0..cin4 {
+                    let v = got[p * cin4 + ci] as f64;
+                    if ci >= cin {
+                        assert_eq!(v, 0.0, "{variant:?} {dims:?} padded input channel {ci} at pixel {p}");
+                        continue;
+                    }
+                    let r = dx[p * cin + ci];
+                    let tol = 1e-5 * abs[p * cin + ci] + 1e-7;
+                    assert!((v - r).abs() <= tol, "{variant:?} {dims:?} pixel {p} channel {ci}: gpu {v} vs reference {r}");
                 }
-                let r = dx[p * cin + ci];
-                let tol = 1e-5 * abs[p * cin + ci] + 1e-7;
-                assert!((v - r).abs() <= tol, "{dims:?} pixel {p} channel {ci}: gpu {v} vs reference {r}");
             }
         }
     }
@@ -172,44 +179,46 @@ fn backward_input_matches_reference() {
 #[test]
 fn backward_input_within_a_rectangle_writes_only_it() {
     let conv = Conv3x3::new(ctx());
-    let cases = [
-        ((23, 17, 9, 13), Rect { y: 3, x: 2, h: 9, w: 5 }),
-        ((23, 17, 9, 13), Rect { y: 22, x: 0, h: 1, w: 17 }),
-        ((13, 11, 64, 20), Rect { y: 0, x: 10, h: 13, w: 1 }),
-        ((7, 5, 3, 8), Rect { y: 1, x: 1, h: 1, w: 1 }),
-        ((6, 7, 10, 6), Rect { y: 0, x: 0, h: 6, w: 7 }),
-    ];
-    for (i, &(dims, rect)) in cases.iter().enumerate() {
-        let pb = Problem::new(700 + i as u64, dims);
-        let ConvShape { h, w, cin, cout } = pb.shape;
-        let (pre, _) = conv_pre(h, w, cin, cout, &pb.x, &pb.k, &pb.b);
-        let mask: Vec<bool> = pre.iter().map(|&v| v > 0.0).collect();
-        let mut rng = Rng::new(800 + i as u64);
-        let g = round_f32(&rng.vec_sym(h * w * cout, 1.0));
-        let (dx, abs) = conv_backward_input(h, w, cin, cout, &g, &mask, &pb.k);
-        let near = |y: usize, x: usize| y + 1 >= rect.y && y <= rect.y + rect.h && x + 1 >= rect.x && x <= rect.x + rect.w;
-        let g_read: Vec<f64> = g.iter().enumerate().map(|(j, &v)| if near(j / cout / w, j / cout % w) { v } else { f64::NAN }).collect();
-        let s = pb.shape;
-        let grad_output = upload("grad_output", &pad(&g_read, h * w, cout));
-        let mask_buffer = upload_u32("mask", &relu_mask_words(h, w, cout, &pre));
-        let grad_input = poisoned("grad_input", s.input_len());
-        let d = conv.backward_input_within(ctx(), s, rect, &grad_output, &mask_buffer, &pb.weight_buffer(), &grad_input);
-        assert_eq!(d.flops, 2 * (rect.pixels() * cin * cout * 9) as u64);
-        ctx().run(&[&d]);
-        let got = read_f32(&grad_input, s.input_len());
-        let cin4 = c4(cin);
-        for p in 0..h * w {
-            let inside = (rect.y..rect.y + rect.h).contains(&(p / w)) && (rect.x..rect.x + rect.w).contains(&(p % w));
-            for ci in 0..cin4 {
-                let v = got[p * cin4 + ci] as f64;
-                if !inside {
-                    assert!(v.is_nan(), "{dims:?} {rect:?}: pixel {p} outside the rectangle was written");
-                } else if ci >= cin {
-                    assert_eq!(v, 0.0, "{dims:?} padded input channel {ci} at pixel {p}");
-                } else {
-                    let r = dx[p * cin + ci];
-                    let tol = 1e-5 * abs[p * cin + ci] + 1e-7;
-                    assert!((v - r).abs() <= tol, "{dims:?} {rect:?} pixel {p} channel {ci}: gpu {v} vs reference {r}");
+    for variant in ConvVariant::ALL {
+        let cases = [
+            ((23, 17, 9, 13), Rect { y: 3, x: 2, h: 9, w: 5 }),
+            ((23, 17, 9, 13), Rect { y: 22, x: 0, h: 1, w: 17 }),
+            ((13, 11, 64, 20), Rect { y: 0, x: 10, h: 13, w: 1 }),
+            ((7, 5, 3, 8), Rect { y: 1, x: 1, h: 1, w: 1 }),
+            ((6, 7, 10, 6), Rect { y: 0, x: 0, h: 6, w: 7 }),
+        ];
+        for (i, &(dims, rect)) in cases.iter().enumerate() {
+            let pb = Problem::new(700 + i as u64, dims);
+            let ConvShape { h, w, cin, cout } = pb.shape;
+            let (pre, _) = conv_pre(h, w, cin, cout, &pb.x, &pb.k, &pb.b);
+            let mask: Vec<bool> = pre.iter().map(|&v| v > 0.0).collect();
+            let mut rng = Rng::new(800 + i as u64);
+            let g = round_f32(&rng.vec_sym(h * w * cout, 1.0));
+            let (dx, abs) = conv_backward_input(h, w, cin, cout, &g, &mask, &pb.k);
+            let near = |y: usize, x: usize| y + 1 >= rect.y && y <= rect.y + rect.h && x + 1 >= rect.x && x <= rect.x + rect.w;
+            let g_read: Vec<f64> = g.iter().enumerate().map(|(j, &v)| if near(j / cout / w, j / cout % w) { v } else { f64::NAN }).collect();
+            let s = pb.shape;
+            let grad_output = upload("grad_output", &pad(&g_read, h * w, cout));
+            let mask_buffer = upload_u32("mask", &relu_mask_words(h, w, cout, &pre));
+            let grad_input = poisoned("grad_input", s.input_len());
+            let d = conv.backward_input_within(ctx(), variant, s, rect, &grad_output, &mask_buffer, &pb.weight_buffer(), &grad_input);
+            assert_eq!(d.flops, 2 * (rect.pixels() * cin * cout * 9) as u64);
+            ctx().run(&[&d]);
+            let got = read_f32(&grad_input, s.input_len());
+            let cin4 = c4(cin);
+            for p in 0..h * w {
+                let inside = (rect.y..rect.y + rect.h).contains(&(p / w)) && (rect.x..rect.x + rect.w).contains(&(p % w));
+                for ci in 0..cin4 {
+                    let v = got[p * cin4 + ci] as f64;
+                    if !inside {
+                        assert!(v.is_nan(), "{variant:?} {dims:?} {rect:?}: pixel {p} outside the rectangle was written");
+                    } else if ci >= cin {
+                        assert_eq!(v, 0.0, "{variant:?} {dims:?} padded input channel {ci} at pixel {p}");
+                    } else {
+                        let r = dx[p * cin + ci];
+                        let tol = 1e-5 * abs[p * cin + ci] + 1e-7;
+                        assert!((v - r).abs() <= tol, "{variant:?} {dims:?} {rect:?} pixel {p} channel {ci}: gpu {v} vs reference {r}");
+                    }
                 }
             }
         }
@@ -221,21 +230,23 @@ fn backward_input_within_a_rectangle_writes_only_it() {
 #[test]
 fn backward_input_honours_the_mask() {
     let conv = Conv3x3::new(ctx());
-    let dims = (5, 6, 7, 9);
-    let pb = Problem::new(7, dims);
-    let ConvShape { h, w, cin, cout } = pb.shape;
-    let mut rng = Rng::new(8);
-    let g = round_f32(&rng.vec_sym(h * w * cout, 1.0));
-    let words = stylize::kernels::mask_words(h, w, cout);
-    let none = pb.gpu_backward(&conv, &g, &vec![0; words]);
-    assert!(none.iter().all(|&v| v == 0.0), "zero mask must give a zero gradient");
-    let all_pre = vec![1.0; h * w * cout];
-    let got = pb.gpu_backward(&conv, &g, &relu_mask_words(h, w, cout, &all_pre));
-    let (dx, abs) = conv_backward_input(h, w, cin, cout, &g, &vec![true; h * w * cout], &pb.k);
-    for p in 0..h * w {
-        for ci in 0..cin {
-            let (v, r) = (got[p * c4(cin) + ci] as f64, dx[p * cin + ci]);
-            assert!((v - r).abs() <= 1e-5 * abs[p * cin + ci] + 1e-7, "pixel {p} channel {ci}: gpu {v} vs reference {r}");
+    for variant in ConvVariant::ALL {
+        let dims = (5, 6, 7, 9);
+        let pb = Problem::new(7, dims);
+        let ConvShape { h, w, cin, cout } = pb.shape;
+        let mut rng = Rng::new(8);
+        let g = round_f32(&rng.vec_sym(h * w * cout, 1.0));
+        let words = stylize::kernels::mask_words(h, w, cout);
+        let none = pb.gpu_backward(&conv, variant, &g, &vec![0; words]);
+        assert!(none.iter().all(|&v| v == 0.0), "zero mask must give a zero gradient");
+        let all_pre = vec![1.0; h * w * cout];
+        let got = pb.gpu_backward(&conv, variant, &g, &relu_mask_words(h, w, cout, &all_pre));
+        let (dx, abs) = conv_backward_input(h, w, cin, cout, &g, &vec![true; h * w * cout], &pb.k);
+        for p in 0..h * w {
+            for ci in 0..cin {
+                let (v, r) = (got[p * c4(cin) + ci] as f64, dx[p * cin + ci]);
+                assert!((v - r).abs() <= 1e-5 * abs[p * cin + ci] + 1e-7, "pixel {p} channel {ci}: gpu {v} vs reference {r}");
+            }
         }
     }
 }
@@ -245,45 +256,47 @@ fn backward_input_honours_the_mask() {
 #[test]
 fn backward_input_matches_finite_differences() {
     let conv = Conv3x3::new(ctx());
-    for (i, &dims) in [(7, 5, 3, 8), (5, 6, 6, 7), (3, 9, 13, 4)].iter().enumerate() {
-        let pb = Problem::new(400 + i as u64, dims);
-        let ConvShape { h, w, cin, cout } = pb.shape;
-        let mut rng = Rng::new(500 + i as u64);
-        let r = round_f32(&rng.vec_sym(h * w * cout, 1.0));
-        let (pre, _) = conv_pre(h, w, cin, cout, &pb.x, &pb.k, &pb.b);
-        let (_, gpu_mask) = pb.gpu_forward(&conv);
-        assert_eq!(gpu_mask, relu_mask_words(h, w, cout, &pre), "{dims:?}: GPU mask differs from the f64 reference");
-        let grad = pb.gpu_backward(&conv, &r, &gpu_mask);
+    for variant in ConvVariant::ALL {
+        for (i, &dims) in [(7, 5, 3, 8), (5, 6, 6, 7), (3, 9, 13, 4)].iter().enumerate() {
+            let pb = Problem::new(400 + i as u64, dims);
+            let ConvShape { h, w, cin, cout } = pb.shape;
+            let mut rng = Rng::new(500 + i as u64);
+            let r = round_f32(&rng.vec_sym(h * w * cout, 1.0));
+            let (pre, _) = conv_pre(h, w, cin, cout, &pb.x, &pb.k, &pb.b);
+            let (_, gpu_mask) = pb.gpu_forward(&conv, variant);
+            assert_eq!(gpu_mask, relu_mask_words(h, w, cout, &pre), "{variant:?} {dims:?}: GPU mask differs from the f64 reference");
+            let grad = pb.gpu_backward(&conv, variant, &r, &gpu_mask);
 
-        let eps = 1e-4;
-        let mut checked = 0;
-        let mut worst: f64 = 0.0;
-        let mut tries = 0;
-        while checked < 24 {
-            tries += 1;
-            assert!(tries < 500, "{dims:?}: too many coordinates sit on a ReLU kink");
-            let j = rng.below(h * w * cin);
-            let mut xp = pb.x.clone();
-            xp[j] += eps;
-            let mut xm = pb.x.clone();
-            xm[j] -= eps;
-            // L is piecewise linear: skip coordinates where the step crosses a kink
-            let (pre_p, _) = conv_pre(h, w, cin, cout, &xp, &pb.k, &pb.b);
-            let (pre_m, _) = conv_pre(h, w, cin, cout, &xm, &pb.k, &pb.b);
-            let flips = pre.iter().zip(&pre_p).zip(&pre_m).any(|((a, b), c)| (*a > 0.0) != (*b > 0.0) || (*a > 0.0) != (*c > 0.0));
-            if flips {
-                continue;
+            let eps = 1e-4;
+            let mut checked = 0;
+            let mut worst: f64 = 0.0;
+            let mut tries = 0;
+            while checked < 24 {
+                tries += 1;
+                assert!(tries < 500, "{variant:?} {dims:?}: too many coordinates sit on a ReLU kink");
+                let j = rng.below(h * w * cin);
+                let mut xp = pb.x.clone();
+                xp[j] += eps;
+                let mut xm = pb.x.clone();
+                xm[j] -= eps;
+                // L is piecewise linear: skip coordinates where the step crosses a kink
+                let (pre_p, _) = conv_pre(h, w, cin, cout, &xp, &pb.k, &pb.b);
+                let (pre_m, _) = conv_pre(h, w, cin, cout, &xm, &pb.k, &pb.b);
+                let flips = pre.iter().zip(&pre_p).zip(&pre_m).any(|((a, b), c)| (*a > 0.0) != (*b > 0.0) || (*a > 0.0) != (*c > 0.0));
+                if flips {
+                    continue;
+                }
+                let fd = (conv_loss(h, w, cin, cout, &xp, &pb.k, &pb.b, &r) - conv_loss(h, w, cin, cout, &xm, &pb.k, &pb.b, &r))
+                    / (2.0 * eps);
+                let (p, ci) = (j / cin, j % cin);
+                let got = grad[p * c4(cin) + ci] as f64;
+                let err = (got - fd).abs() / (fd.abs() + 1e-2);
+                worst = worst.max(err);
+                assert!(err < 1e-4, "{variant:?} {dims:?} x[{p}][{ci}]: gpu {got} vs finite difference {fd}");
+                checked += 1;
             }
-            let fd = (conv_loss(h, w, cin, cout, &xp, &pb.k, &pb.b, &r) - conv_loss(h, w, cin, cout, &xm, &pb.k, &pb.b, &r))
-                / (2.0 * eps);
-            let (p, ci) = (j / cin, j % cin);
-            let got = grad[p * c4(cin) + ci] as f64;
-            let err = (got - fd).abs() / (fd.abs() + 1e-2);
-            worst = worst.max(err);
-            assert!(err < 1e-4, "{dims:?} x[{p}][{ci}]: gpu {got} vs finite difference {fd}");
-            checked += 1;
+            eprintln!("{variant:?} {dims:?}: worst relative error {worst:.2e} over {checked} coordinates");
         }
-        eprintln!("{dims:?}: worst relative error {worst:.2e} over {checked} coordinates");
     }
 }
 
@@ -297,5 +310,5 @@ fn forward_rejects_a_short_weight_buffer() {
     let bias = ctx().storage_buffer("b", 16);
     let output = ctx().storage_buffer("out", (s.output_len() * 4) as u64);
     let mask = ctx().storage_buffer("mask", (s.mask_words() * 4) as u64);
-    conv.forward(ctx(), s, &input, &weight, &bias, &output, &mask);
+    conv.forward(ctx(), ConvVariant::Register4x8, s, &input, &weight, &bias, &output, &mask);
 }

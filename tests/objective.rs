@@ -4,7 +4,9 @@
 mod support_objective;
 
 use std::sync::Arc;
+use stylize::autotune::ConvKernelChoice;
 use stylize::engine::{Network, Stylizer};
+use stylize::kernels::conv::ConvVariant;
 use stylize::gpu::GpuContext;
 use stylize::imageio::{self, Image};
 use stylize::kernels::colour::{ColourMap, ColourStats};
@@ -72,6 +74,11 @@ fn coloured_inputs(mode: ColourMode, content: &Image, styles: &[(Image, f32)], s
 /// reference's dL/dx goes through the luminance → RGB replication (dL/dY in every channel), and a few
 /// pixels' dL/dY are also checked by finite differences of the reference objective in Y.
 fn check(settings: &Settings, content: &Image, styles: &[(Image, f32)], start: &Image) {
+    check_on(&fixture().net, settings, content, styles, start);
+}
+
+/// [`check`] on a given network (one with a forced conv kernel variant).
+fn check_on(net: &Network, settings: &Settings, content: &Image, styles: &[(Image, f32)], start: &Image) {
     let f = fixture();
     let (gpu_content, gpu_styles, gpu_start) = (content, styles, start);
     let (content, styles, start) = coloured_inputs(settings.colour, content, styles, start);
@@ -117,7 +124,7 @@ fn check(settings: &Settings, content: &Image, styles: &[(Image, f32)], start: &
     }
 
     let mut stylizer =
-        pollster::block_on(Stylizer::new(f.ctx.clone(), &f.net, settings, gpu_content, gpu_styles, Some(gpu_start))).expect("stylizer");
+        pollster::block_on(Stylizer::new(f.ctx.clone(), net, settings, gpu_content, gpu_styles, Some(gpu_start))).expect("stylizer");
     let grad = pollster::block_on(stylizer.gradient()).expect("gradient");
     let got = pollster::block_on(stylizer.losses()).expect("losses");
 
@@ -163,6 +170,22 @@ fn canonical_objective_and_gradient_match_f64_reference() {
     let style = image("style/starry_night.jpg", 22, 18);
     let start = image("content/coffee.png", 24, 20);
     check(&base_settings(), &content, &[(style, 1.0)], &start);
+}
+
+/// Every conv kernel variant, forced (as `--conv-kernel NAME` does), gives the objective and gradient
+/// of the f64 reference; a 40×36 image so that the first layers span several 64-pixel tiles.
+#[test]
+fn every_conv_kernel_variant_matches_f64_reference() {
+    let f = fixture();
+    let content = image("content/chelsea.png", 40, 36);
+    let style = image("style/starry_night.jpg", 30, 26);
+    let start = image("content/coffee.png", 40, 36);
+    for variant in ConvVariant::ALL {
+        let net = Network::upload(&f.ctx, &f.weights).expect("upload");
+        net.set_conv_kernel(ConvKernelChoice::Forced(variant));
+        eprintln!("{}", variant.name());
+        check_on(&net, &base_settings(), &content, &[(style.clone(), 1.0)], &start);
+    }
 }
 
 #[test]

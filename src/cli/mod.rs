@@ -174,6 +174,17 @@ pub struct DeviceArgs {
     /// largest of 1024, 768, 512, 384, 256, 192 or 128 px tiles that fits)
     #[arg(long, value_name = "N")]
     pub tile: Option<u32>,
+    /// The conv kernel variant: auto (time each variant per layer shape on this GPU once, and keep
+    /// the fastest; the timings are cached per GPU and driver in ~/.cache/stylize, or
+    /// $STYLIZE_CACHE_DIR), or always one of: register-4x8 (registers only; fastest on CPU-backed
+    /// Vulkan), workgroup-64x64 (workgroup-memory tiles; for real GPUs). Every variant gives the same
+    /// result; forcing one is for tests and bug reports
+    #[arg(long, value_name = "auto|NAME", value_parser = parse_conv_kernel)]
+    pub conv_kernel: Option<crate::autotune::ConvKernelChoice>,
+}
+
+fn parse_conv_kernel(text: &str) -> Result<crate::autotune::ConvKernelChoice, String> {
+    crate::autotune::ConvKernelChoice::parse(text)
 }
 
 /// The settings of a run, taken as text and parsed by [`Overrides::set`], so that the CLI,

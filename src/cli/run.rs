@@ -154,6 +154,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let net = Network::upload(&ctx, &weights).map_err(|e| err("--weights", e))?;
     drop(weights);
     let style_refs: Vec<&Image> = styles.iter().collect();
+    tune(&net, &plans, args.device.conv_kernel.unwrap_or_default());
 
     // The scales, coarse to fine: each starts from the previous one's image, upsampled on the GPU; the
     // previous run's buffers are freed (only its image is kept) before the next one's are allocated.
@@ -214,6 +215,18 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         net.weight_bytes() as f64 / 1048576.0
     );
     Ok(())
+}
+
+/// Sets the conv kernel choice and, with `auto`, times the variants on the layer shapes of every
+/// scale not timed on this GPU before (a one-off: the timings are cached), saying so on stderr.
+fn tune(net: &Network, plans: &[plan::Plan], choice: crate::autotune::ConvKernelChoice) {
+    net.set_conv_kernel(choice);
+    let started = Instant::now();
+    let say = |n: usize| eprintln!("tuning the conv kernels for this GPU ({n} layer shapes; once, then cached)…");
+    let timed: usize = plans.iter().map(|p| pollster::block_on(net.tune_for(p, say))).sum();
+    if timed > 0 {
+        eprintln!("tuned {timed} layer shapes in {:.1} s", started.elapsed().as_secs_f64());
+    }
 }
 
 /// Runs the steps with a progress bar (on a terminal) and the `--log-json` lines. Losses are read

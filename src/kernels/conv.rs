@@ -1,21 +1,79 @@
 //! 3×3 convolution (stride 1, zero padding 1) + bias + ReLU, and its gradient with
-//! respect to the input: `shaders/conv3x3.wgsl`.
+//! respect to the input, in several kernel variants ([`ConvVariant`]) that compute the same
+//! thing: `shaders/conv3x3_shared.wgsl` followed by each variant's file.
 //!
-//! The convolution is a tiled implicit GEMM: no im2col buffer (at 512 px that alone
-//! would need 600 MB). Each thread computes 4 pixels × 8 channels; the forward
-//! pass also writes the ReLU mask (1 bit per output element, 4×4-block word layout,
-//! see [`crate::kernels`]) that the backward pass reads instead of the activations.
+//! Every variant is an implicit GEMM: no im2col buffer (at 512 px that alone would need
+//! 600 MB). The forward pass also writes the ReLU mask (1 bit per output element, 4×4-block
+//! word layout, see [`crate::kernels`]) that the backward pass reads instead of the activations.
+//! Which variant is fastest depends on the GPU: [`crate::autotune`] times them.
 
 use crate::gpu::{Dispatch, GpuContext, Kernel};
 use crate::kernels::window::Rect;
 use crate::kernels::{c4, mask_words};
 use wgpu::Buffer;
 
-const SHADER: &str = include_str!("../../shaders/conv3x3.wgsl");
-/// Invocations per workgroup (the shader's `WG`); each handles 4 pixels.
-const WORKGROUP: usize = 64;
-const PIXELS_PER_THREAD: usize = 4;
-const CHANNELS_PER_THREAD: usize = 8;
+const SHARED: &str = include_str!("../../shaders/conv3x3_shared.wgsl");
+
+/// The kernel variants of the convolution. Each is exact (the kernel tests run every one);
+/// they differ in speed, by GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConvVariant {
+    /// `shaders/conv3x3.wgsl`: 4 pixels × 8 channels in registers per thread, no workgroup
+    /// memory; the fastest on CPU-backed WebGPU (lavapipe, SwiftShader).
+    Register4x8,
+    /// `shaders/conv3x3_workgroup.wgsl`: 64 pixels × 64 channels per workgroup of 256 threads,
+    /// staged through workgroup memory; meant for real GPUs.
+    Workgroup64x64,
+}
+
+impl ConvVariant {
+    pub const ALL: [ConvVariant; 2] = [ConvVariant::Register4x8, ConvVariant::Workgroup64x64];
+
+    /// The name `--conv-kernel` and the tuning cache use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvVariant::Register4x8 => "register-4x8",
+            ConvVariant::Workgroup64x64 => "workgroup-64x64",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    /// The variant's own WGSL (after the shared part).
+    fn source(self) -> &'static str {
+        match self {
+            ConvVariant::Register4x8 => include_str!("../../shaders/conv3x3.wgsl"),
+            ConvVariant::Workgroup64x64 => include_str!("../../shaders/conv3x3_workgroup.wgsl"),
+        }
+    }
+
+    /// Workgroups for `pixels` pixels (of the map forward, of the rectangle backward) and
+    /// `channels` channels (output forward, input backward): x (and z past 65535) over pixel
+    /// groups, y over channel groups.
+    fn workgroups(self, pixels: usize, channels: usize) -> [u32; 3] {
+        // (pixels, channels) per workgroup: 64 threads × 4 pixels × 8 channels, or a 64 × 64 tile
+        let (per_x, per_y) = match self {
+            ConvVariant::Register4x8 => (64 * 4, 8),
+            ConvVariant::Workgroup64x64 => (64, 64),
+        };
+        let [x, z, _] = crate::gpu::groups_2d(crate::gpu::groups(pixels, per_x));
+        [x, channels.div_ceil(per_y) as u32, z]
+    }
+
+    /// A fingerprint of every variant's source: a tuning cache made with other kernels is stale.
+    pub fn sources_hash() -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(SHARED);
+        for v in Self::ALL {
+            hash.update(v.name());
+            hash.update(v.source());
+        }
+        hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
 
 /// The size of one convolution: an `h`×`w` map with `cin` channels in, `cout` out
 /// (real channel counts; buffers hold them padded to multiples of 4).
@@ -69,14 +127,6 @@ impl ConvShape {
             "conv3x3: every dimension of {self:?} must be positive"
         );
     }
-
-    /// Workgroups: x (and z past 65535) over groups of 64 four-pixel blocks of `pixels`, y over
-    /// 8-channel blocks (of the output channels forward, the input channels backward).
-    fn workgroups(pixels: usize, channels: usize) -> [u32; 3] {
-        let pixel_groups = crate::gpu::groups(pixels, WORKGROUP * PIXELS_PER_THREAD);
-        let [x, z, _] = crate::gpu::groups_2d(pixel_groups);
-        [x, channels.div_ceil(CHANNELS_PER_THREAD) as u32, z]
-    }
 }
 
 /// Panics with a message naming the buffer when it is too small for the shape
@@ -90,19 +140,31 @@ fn check_len(what: &str, buffer: &Buffer, elements: usize, shape: &ConvShape) {
     );
 }
 
-/// The compiled forward and backward-to-input kernels.
+/// The compiled forward and backward-to-input kernels of every variant.
 pub struct Conv3x3 {
-    forward: Kernel,
-    backward_input: Kernel,
+    /// (forward, backward_input), in the order of [`ConvVariant::ALL`].
+    kernels: Vec<(Kernel, Kernel)>,
 }
 
 impl Conv3x3 {
     pub fn new(ctx: &GpuContext) -> Self {
-        let module = ctx.shader_module("conv3x3", SHADER);
-        Conv3x3 {
-            forward: ctx.kernel_from_module("conv3x3_forward", &module, "forward"),
-            backward_input: ctx.kernel_from_module("conv3x3_backward_input", &module, "backward_input"),
-        }
+        let kernels = ConvVariant::ALL
+            .iter()
+            .map(|v| {
+                let module = ctx.shader_module(v.name(), &format!("{SHARED}\n{}", v.source()));
+                // The register variant keeps the labels the benchmark's tables have always shown.
+                let suffix = if *v == ConvVariant::Register4x8 { String::new() } else { format!("[{}]", v.name()) };
+                (
+                    ctx.kernel_from_module(&format!("conv3x3_forward{suffix}"), &module, "forward"),
+                    ctx.kernel_from_module(&format!("conv3x3_backward_input{suffix}"), &module, "backward_input"),
+                )
+            })
+            .collect();
+        Conv3x3 { kernels }
+    }
+
+    fn kernels(&self, variant: ConvVariant) -> &(Kernel, Kernel) {
+        &self.kernels[ConvVariant::ALL.iter().position(|v| *v == variant).expect("every variant is compiled")]
     }
 
     /// `output = relu(conv(input, weight) + bias)` and the ReLU mask (bit set where the
@@ -113,6 +175,7 @@ impl Conv3x3 {
     pub fn forward(
         &self,
         ctx: &GpuContext,
+        variant: ConvVariant,
         shape: ConvShape,
         input: &Buffer,
         weight: &Buffer,
@@ -126,12 +189,13 @@ impl Conv3x3 {
         check_len("bias", bias, c4(shape.cout), &shape);
         check_len("output", output, shape.output_len(), &shape);
         check_len("relu mask", relu_mask, shape.mask_words(), &shape);
-        self.forward
+        self.kernels(variant)
+            .0
             .dispatch(
                 ctx,
                 bytemuck::bytes_of(&shape.params(shape.full())),
                 &[(1, input), (2, weight), (3, bias), (4, output), (5, relu_mask)],
-                ConvShape::workgroups(shape.h * shape.w, shape.cout),
+                variant.workgroups(shape.h * shape.w, c4(shape.cout)),
             )
             .with_flops(shape.flops())
     }
@@ -139,16 +203,18 @@ impl Conv3x3 {
     /// `grad_input` (HWC cin4) from `grad_output` = dL/d(post-ReLU output) (HWC cout4) and
     /// the forward pass's `relu_mask`, with the same `weight` buffer as the forward pass.
     /// Every element of `grad_input` is written (no clearing needed).
+    #[allow(clippy::too_many_arguments)]
     pub fn backward_input(
         &self,
         ctx: &GpuContext,
+        variant: ConvVariant,
         shape: ConvShape,
         grad_output: &Buffer,
         relu_mask: &Buffer,
         weight: &Buffer,
         grad_input: &Buffer,
     ) -> Dispatch {
-        self.backward_input_within(ctx, shape, shape.full(), grad_output, relu_mask, weight, grad_input)
+        self.backward_input_within(ctx, variant, shape, shape.full(), grad_output, relu_mask, weight, grad_input)
     }
 
     /// [`Conv3x3::backward_input`] for the pixels of `rect` only (non-empty, inside the map): the
@@ -158,6 +224,7 @@ impl Conv3x3 {
     pub fn backward_input_within(
         &self,
         ctx: &GpuContext,
+        variant: ConvVariant,
         shape: ConvShape,
         rect: Rect,
         grad_output: &Buffer,
@@ -175,12 +242,13 @@ impl Conv3x3 {
         check_len("weight", weight, shape.weight_len(), &shape);
         check_len("grad_input", grad_input, shape.input_len(), &shape);
         let flops = shape.flops() / shape.full().pixels() as u64 * rect.pixels() as u64;
-        self.backward_input
+        self.kernels(variant)
+            .1
             .dispatch(
                 ctx,
                 bytemuck::bytes_of(&shape.params(rect)),
                 &[(1, grad_output), (2, relu_mask), (3, weight), (4, grad_input)],
-                ConvShape::workgroups(rect.pixels(), shape.cin),
+                variant.workgroups(rect.pixels(), c4(shape.cin)),
             )
             .with_flops(flops)
     }

@@ -1,0 +1,386 @@
+//! Choosing a conv kernel variant per layer shape, by timing them on this GPU (as burn/cubecl's
+//! autotune and cuDNN's benchmark mode do).
+//!
+//! A [`TuneKey`] groups shapes: the op, the channel counts and the pixel count rounded up to a
+//! power of two, so the tiles of a tiled run and nearby image sizes share one measurement. Before a
+//! plan's dispatches are built, [`Tuning::prepare`] times every variant on each key the plan needs
+//! and has no timing for yet; [`Tuning::variant`] then gives the fastest. The timings persist per
+//! adapter and driver ([`TuningCache`]: a file natively, localStorage in the page), and a cache
+//! made with other kernel sources or on another device is ignored.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::gpu::{Dispatch, GpuContext};
+use crate::kernels::c4;
+use crate::kernels::conv::{ConvShape, ConvVariant};
+use crate::model::{LayerOp, VGG19};
+
+/// Which convolution a timing is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ConvOp {
+    Forward,
+    BackwardInput,
+}
+
+impl ConvOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvOp::Forward => "forward",
+            ConvOp::BackwardInput => "backward",
+        }
+    }
+}
+
+/// The shapes that share one choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TuneKey {
+    pub op: ConvOp,
+    pub cin: u32,
+    pub cout: u32,
+    /// log2 of the pixel count, rounded up.
+    pub pixels_log2: u32,
+}
+
+impl TuneKey {
+    pub fn of(op: ConvOp, shape: ConvShape) -> TuneKey {
+        let pixels = (shape.h * shape.w).max(1);
+        TuneKey { op, cin: shape.cin as u32, cout: shape.cout as u32, pixels_log2: pixels.next_power_of_two().trailing_zeros() }
+    }
+}
+
+/// `--conv-kernel`: time the variants (`auto`) or always use one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConvKernelChoice {
+    #[default]
+    Auto,
+    Forced(ConvVariant),
+}
+
+impl ConvKernelChoice {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text == "auto" {
+            return Ok(ConvKernelChoice::Auto);
+        }
+        ConvVariant::from_name(text).map(ConvKernelChoice::Forced).ok_or_else(|| {
+            format!("unknown conv kernel {:?}; valid: {}", crate::settings::show(text), Self::names().join(", "))
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvKernelChoice::Auto => "auto",
+            ConvKernelChoice::Forced(v) => v.name(),
+        }
+    }
+
+    /// `auto` and every variant, as `--help` lists them.
+    pub fn names() -> Vec<&'static str> {
+        std::iter::once("auto").chain(ConvVariant::ALL.iter().map(|v| v.name())).collect()
+    }
+}
+
+/// One measurement: a variant on a shape of a key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    pub key: TuneKey,
+    /// The shape actually timed (h, w).
+    pub h: u32,
+    pub w: u32,
+    pub variant: String,
+    pub ms: f64,
+}
+
+impl Timing {
+    /// GFLOP/s of the timed shape.
+    pub fn gflops(&self) -> f64 {
+        let shape = ConvShape { h: self.h as usize, w: self.w as usize, cin: self.key.cin as usize, cout: self.key.cout as usize };
+        shape.flops() as f64 / 1e6 / self.ms.max(1e-9)
+    }
+}
+
+/// The fastest known variant of each key (variants the engine no longer has are ignored).
+pub fn fastest(timings: &[Timing]) -> BTreeMap<TuneKey, ConvVariant> {
+    let mut best: BTreeMap<TuneKey, (ConvVariant, f64)> = BTreeMap::new();
+    for t in timings {
+        let Some(variant) = ConvVariant::from_name(&t.variant) else { continue };
+        if !t.ms.is_finite() || t.ms < 0.0 {
+            continue;
+        }
+        let entry = best.entry(t.key).or_insert((variant, t.ms));
+        if t.ms < entry.1 {
+            *entry = (variant, t.ms);
+        }
+    }
+    best.into_iter().map(|(k, (v, _))| (k, v)).collect()
+}
+
+/// Which device and which kernels a cache was made with.
+pub fn fingerprint(ctx: &GpuContext) -> String {
+    let i = &ctx.adapter_info;
+    format!(
+        "{} | {:?} | vendor {:#x} device {:#x} | driver {} {} | kernels {}",
+        i.name,
+        i.backend,
+        i.vendor,
+        i.device,
+        i.driver,
+        i.driver_info,
+        ConvVariant::sources_hash()
+    )
+}
+
+/// The timings of one device, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TuningCache {
+    pub fingerprint: String,
+    pub timings: Vec<Timing>,
+}
+
+impl TuningCache {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The cached timings if `text` is a cache made with `fingerprint`; `None` for a stale, foreign
+    /// or unreadable one (then the variants are timed again and the cache rewritten).
+    pub fn from_json(text: &str, fingerprint: &str) -> Option<Vec<Timing>> {
+        let cache: TuningCache = serde_json::from_str(text).ok()?;
+        (cache.fingerprint == fingerprint).then_some(cache.timings)
+    }
+}
+
+/// The conv kernel state of one GPU context: the choice, the timings so far, and whether they
+/// came from (or went to) the cache.
+#[derive(Debug, Default)]
+pub struct Tuning {
+    pub choice: ConvKernelChoice,
+    timings: Vec<Timing>,
+    chosen: BTreeMap<TuneKey, ConvVariant>,
+    cache_read: bool,
+    /// Keys being timed right now, and how many are done (the page's "tuning for this GPU…").
+    pub progress: Option<(usize, usize)>,
+}
+
+impl Tuning {
+    /// The variant for `shape`: the forced one, else the fastest timed, else the register kernel
+    /// (what the engine used before there were variants).
+    pub fn variant(&self, op: ConvOp, shape: ConvShape) -> ConvVariant {
+        match self.choice {
+            ConvKernelChoice::Forced(v) => v,
+            ConvKernelChoice::Auto => self.chosen.get(&TuneKey::of(op, shape)).copied().unwrap_or(ConvVariant::Register4x8),
+        }
+    }
+
+    pub fn timings(&self) -> &[Timing] {
+        &self.timings
+    }
+
+    /// Adds timings (replacing older ones of the same key and variant) and recomputes the choices.
+    pub fn add(&mut self, new: Vec<Timing>) {
+        self.timings.retain(|t| !new.iter().any(|n| n.key == t.key && n.variant == t.variant));
+        self.timings.extend(new);
+        self.timings.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.variant.cmp(&b.variant)));
+        self.chosen = fastest(&self.timings);
+    }
+
+    /// Keys of `shapes` that have no timing of every variant yet.
+    pub fn missing(&self, shapes: &[(TuneKey, ConvShape)]) -> Vec<(TuneKey, ConvShape)> {
+        shapes
+            .iter()
+            .filter(|(key, _)| ConvVariant::ALL.iter().any(|v| !self.timings.iter().any(|t| t.key == *key && t.variant == v.name())))
+            .copied()
+            .collect()
+    }
+
+    /// With `auto`: reads the cache once, times the variants on every key of `shapes` still
+    /// missing (telling `starting` how many first), and writes the cache back. Returns how many
+    /// keys were timed.
+    pub async fn prepare(
+        cell: &std::sync::Mutex<Tuning>,
+        ctx: &GpuContext,
+        conv: &crate::kernels::conv::Conv3x3,
+        shapes: &[(TuneKey, ConvShape)],
+        starting: impl FnOnce(usize),
+    ) -> usize {
+        let fingerprint = fingerprint(ctx);
+        let missing = {
+            let mut t = lock(cell);
+            if t.choice != ConvKernelChoice::Auto {
+                return 0;
+            }
+            if !t.cache_read {
+                t.cache_read = true;
+                if let Some(cached) = store::load().and_then(|text| TuningCache::from_json(&text, &fingerprint)) {
+                    t.add(cached);
+                }
+            }
+            let missing = t.missing(shapes);
+            if !missing.is_empty() {
+                t.progress = Some((0, missing.len()));
+            }
+            missing
+        };
+        if !missing.is_empty() {
+            starting(missing.len());
+        }
+        for (i, (key, shape)) in missing.iter().enumerate() {
+            let timings = time_variants(ctx, conv, *key, *shape).await;
+            let mut t = lock(cell);
+            t.add(timings);
+            t.progress = Some((i + 1, missing.len()));
+        }
+        let mut t = lock(cell);
+        t.progress = None;
+        if !missing.is_empty() {
+            store::save(&TuningCache { fingerprint, timings: t.timings.clone() }.to_json());
+        }
+        missing.len()
+    }
+}
+
+fn lock(cell: &std::sync::Mutex<Tuning>) -> std::sync::MutexGuard<'_, Tuning> {
+    cell.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The conv shapes of stacks of VGG19 on `maps` ((h, w, depth) each, [`crate::plan::Plan::stack_maps`]),
+/// one per key (the first shape of each key is the one timed), forward and backward.
+pub fn conv_shapes(maps: &[(usize, usize, usize)]) -> Vec<(TuneKey, ConvShape)> {
+    let mut out: Vec<(TuneKey, ConvShape)> = Vec::new();
+    for &(h, w, depth) in maps {
+        let (mut h, mut w) = (h, w);
+        for op in &VGG19[..depth] {
+            match *op {
+                LayerOp::Conv(c) => {
+                    let shape = ConvShape { h, w, cin: c.cin, cout: c.cout };
+                    for op in [ConvOp::Forward, ConvOp::BackwardInput] {
+                        let key = TuneKey::of(op, shape);
+                        if !out.iter().any(|(k, _)| *k == key) {
+                            out.push((key, shape));
+                        }
+                    }
+                }
+                LayerOp::Pool => (h, w) = (h / 2, w / 2),
+            }
+            if h == 0 || w == 0 {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Times every variant on `shape` (scratch buffers, not counted as the plan's memory): one
+/// warm-up dispatch, then enough repeats in one submission to take about 20 ms, or one for a slow
+/// GPU. Wall clock around the submission and its completion (the same on every adapter).
+pub async fn time_variants(ctx: &GpuContext, conv: &crate::kernels::conv::Conv3x3, key: TuneKey, shape: ConvShape) -> Vec<Timing> {
+    let scratch = |label: &str, elements: usize| {
+        ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: crate::gpu::buffer_size(elements as u64 * 4),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    };
+    let (a, weight, bias) = (scratch("tune.a", shape.input_len().max(shape.output_len())), scratch("tune.weight", shape.weight_len()), scratch("tune.bias", c4(shape.cout)));
+    let (b, mask) = (scratch("tune.b", shape.input_len().max(shape.output_len())), scratch("tune.mask", shape.mask_words()));
+    let mut out = Vec::new();
+    for variant in ConvVariant::ALL {
+        let d = match key.op {
+            ConvOp::Forward => conv.forward(ctx, variant, shape, &a, &weight, &bias, &b, &mask),
+            ConvOp::BackwardInput => conv.backward_input(ctx, variant, shape, &a, &mask, &weight, &b),
+        };
+        let once = time_dispatch(ctx, &d, 1).await; // includes the pipeline's first use
+        let once = time_dispatch(ctx, &d, 1).await.min(once);
+        let repeats = if once > 0.0 { (20.0 / once).clamp(1.0, 20.0) as u32 } else { 20 };
+        let ms = if repeats > 1 { time_dispatch(ctx, &d, repeats).await.min(once) } else { once };
+        out.push(Timing { key, h: shape.h as u32, w: shape.w as u32, variant: variant.name().to_string(), ms });
+    }
+    for buffer in [a, weight, bias, b, mask] {
+        buffer.destroy();
+    }
+    out
+}
+
+/// Milliseconds per dispatch of `repeats` dispatches in one submission.
+async fn time_dispatch(ctx: &GpuContext, d: &Dispatch, repeats: u32) -> f64 {
+    let start = clock::now_ms();
+    let mut encoder = ctx.encoder("tune");
+    {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+        for _ in 0..repeats {
+            d.record(&mut pass);
+        }
+    }
+    ctx.submit(encoder);
+    ctx.idle().await;
+    (clock::now_ms() - start) / repeats as f64
+}
+
+/// A millisecond clock: `Instant` natively, `performance.now()` in the page.
+mod clock {
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn now_ms() -> f64 {
+        use std::sync::OnceLock;
+        static START: OnceLock<std::time::Instant> = OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64() * 1000.0
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    pub fn now_ms() -> f64 {
+        web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or_else(js_sys::Date::now)
+    }
+}
+
+/// Where the timings persist: a file in the user's cache directory natively
+/// (`$STYLIZE_CACHE_DIR`, else `$XDG_CACHE_HOME/stylize`, else `~/.cache/stylize`), localStorage in
+/// the page. Failing to read or write it only means timing again.
+pub mod store {
+    pub const FILE_NAME: &str = "conv-tuning.json";
+    pub const STORAGE_KEY: &str = "stylize.conv-tuning";
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn path() -> Option<std::path::PathBuf> {
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+        let dir = var("STYLIZE_CACHE_DIR")
+            .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("stylize")))
+            .or_else(|| var("HOME").map(|d| d.join(".cache").join("stylize")))?;
+        Some(dir.join(FILE_NAME))
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load() -> Option<String> {
+        std::fs::read_to_string(path()?).ok()
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn save(text: &str) {
+        let Some(path) = path() else { return };
+        let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|_| {
+            // Through a temporary file, so a concurrent reader never sees half a cache.
+            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &path))
+        });
+        if let Err(e) = written {
+            log::warn!("could not write the conv tuning cache {}: {e}", path.display());
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn storage() -> Option<web_sys::Storage> {
+        web_sys::window()?.local_storage().ok()?
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    pub fn load() -> Option<String> {
+        storage()?.get_item(STORAGE_KEY).ok()?
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    pub fn save(text: &str) {
+        if let Some(s) = storage() {
+            let _ = s.set_item(STORAGE_KEY, text);
+        }
+    }
+}
