@@ -64,7 +64,7 @@ impl ConvKernelChoice {
             return Ok(ConvKernelChoice::Auto);
         }
         ConvVariant::from_name(text).map(ConvKernelChoice::Forced).ok_or_else(|| {
-            format!("unknown conv kernel {:?}; valid: {}", crate::settings::show(text), Self::names().join(", "))
+            format!("unknown conv kernel {}; valid: {}", crate::settings::show(text), Self::names().join(", "))
         })
     }
 
@@ -114,6 +114,36 @@ pub fn fastest(timings: &[Timing]) -> BTreeMap<TuneKey, ConvVariant> {
         }
     }
     best.into_iter().map(|(k, (v, _))| (k, v)).collect()
+}
+
+/// Every variant's time per layer shape, as a markdown table (`stylize bench` and the page's
+/// benchmark view print the same): ms per dispatch with GFLOP/s, and the variant chosen.
+pub fn variants_table(timings: &[Timing]) -> String {
+    let names: Vec<&str> = ConvVariant::ALL.iter().map(|v| v.name()).collect();
+    let mut table = format!("| op | map | channels | {} | chosen |\n|---|---|---|{}---|\n", names.join(" | "), "---|".repeat(names.len()));
+    let chosen = fastest(timings);
+    for (key, of_key) in by_key(timings) {
+        let cells: Vec<String> = names
+            .iter()
+            .map(|n| of_key.iter().find(|t| t.variant == *n).map_or("-".to_string(), |t| format!("{:.2} ({:.1})", t.ms, t.gflops())))
+            .collect();
+        let (h, w) = (of_key[0].h, of_key[0].w);
+        let winner = chosen.get(&key).map_or("-", |v| v.name());
+        table.push_str(&format!("| {} | {h}×{w} | {}→{} | {} | {winner} |\n", key.op.name(), key.cin, key.cout, cells.join(" | ")));
+    }
+    table
+}
+
+/// The timings grouped by key, keys in the order they first appear.
+pub fn by_key(timings: &[Timing]) -> Vec<(TuneKey, Vec<&Timing>)> {
+    let mut groups: Vec<(TuneKey, Vec<&Timing>)> = Vec::new();
+    for t in timings {
+        match groups.iter_mut().find(|(k, _)| *k == t.key) {
+            Some((_, group)) => group.push(t),
+            None => groups.push((t.key, vec![t])),
+        }
+    }
+    groups
 }
 
 /// Which device and which kernels a cache was made with.
@@ -185,6 +215,19 @@ impl Tuning {
         self.chosen = fastest(&self.timings);
     }
 
+    /// Takes `timings` measured elsewhere (the benchmark's) as this GPU's, in place of the cache, and
+    /// stores them.
+    pub fn adopt(&mut self, ctx: &GpuContext, timings: Vec<Timing>) {
+        self.cache_read = true;
+        self.add(timings);
+        self.save(ctx);
+    }
+
+    /// Writes the timings to the cache of this GPU.
+    fn save(&self, ctx: &GpuContext) {
+        store::save(&TuningCache { fingerprint: fingerprint(ctx), timings: self.timings.clone() }.to_json());
+    }
+
     /// Keys of `shapes` that have no timing of every variant yet.
     pub fn missing(&self, shapes: &[(TuneKey, ConvShape)]) -> Vec<(TuneKey, ConvShape)> {
         shapes
@@ -205,6 +248,7 @@ impl Tuning {
         starting: impl FnOnce(usize),
     ) -> usize {
         let fingerprint = fingerprint(ctx);
+
         let missing = {
             let mut t = lock(cell);
             if t.choice != ConvKernelChoice::Auto {
@@ -234,7 +278,7 @@ impl Tuning {
         let mut t = lock(cell);
         t.progress = None;
         if !missing.is_empty() {
-            store::save(&TuningCache { fingerprint, timings: t.timings.clone() }.to_json());
+            t.save(ctx);
         }
         missing.len()
     }
@@ -319,7 +363,7 @@ async fn time_dispatch(ctx: &GpuContext, d: &Dispatch, repeats: u32) -> f64 {
 }
 
 /// A millisecond clock: `Instant` natively, `performance.now()` in the page.
-mod clock {
+pub mod clock {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn now_ms() -> f64 {
         use std::sync::OnceLock;

@@ -11,9 +11,11 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::autotune::ConvKernelChoice;
 use crate::engine::{Network, Stylizer};
+use crate::kernels::conv::ConvVariant;
 use crate::gpu::GpuContext;
-use crate::imageio::Image;
+use crate::imageio::{test_pattern, Image};
 use crate::plan::Plan;
 use crate::settings::Settings;
 use crate::weights::Weights;
@@ -29,25 +31,13 @@ pub struct BenchOptions {
     /// Also run each size above this many px in tiles of it, and report the tiled step's cost against
     /// the untiled one.
     pub tile: Option<u32>,
+    /// Also time the whole step with each conv kernel variant forced, against the autotuner's choice.
+    pub variants: bool,
 }
 
 /// The plan of a square `size` run with one square style image of the same size.
 fn square_plan(settings: &Settings, size: u32, weight_convs: usize) -> Result<Plan, String> {
     Plan::at_sizes(settings, (size, size), &[(size, size)], &[1.0], weight_convs).map_err(|e| e.to_string())
-}
-
-/// A deterministic test pattern (the content of the pixels does not change the work).
-fn pattern(size: u32, phase: f32) -> Image {
-    let mut rgb = Vec::with_capacity((size * size * 3) as usize);
-    for y in 0..size {
-        for x in 0..size {
-            let (fx, fy) = (x as f32 / size as f32, y as f32 / size as f32);
-            rgb.push(0.5 + 0.5 * (9.0 * fx + phase).sin());
-            rgb.push(0.5 + 0.5 * (7.0 * fy - phase).cos());
-            rgb.push(0.5 + 0.5 * (5.0 * (fx + fy) + 2.0 * phase).sin());
-        }
-    }
-    Image { width: size, height: size, rgb }
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -74,6 +64,12 @@ pub fn run(weights: &Weights, opts: &BenchOptions) -> Result<String, String> {
     } else {
         opts.sizes.clone()
     };
+    // The conv variants timed on every layer shape of every size first (fresh, not from the cache):
+    // the autotuner then chooses from exactly these timings.
+    let mut variant_tables = String::new();
+    for &size in &sizes {
+        variant_tables.push_str(&conv_variants(&ctx, &net, &settings, size)?);
+    }
     for &size in &sizes {
         let (line, kernels) = bench_size(&ctx, &net, &settings, size, opts.steps)?;
         report.push_str(&line);
@@ -81,6 +77,26 @@ pub fn run(weights: &Weights, opts: &BenchOptions) -> Result<String, String> {
         eprintln!("{}", line.trim_end());
     }
     writeln!(report).unwrap();
+    if opts.variants {
+        let choices: Vec<ConvKernelChoice> = std::iter::once(ConvKernelChoice::Auto).chain(ConvVariant::ALL.map(ConvKernelChoice::Forced)).collect();
+        let names: Vec<&str> = choices.iter().map(|c| c.name()).collect();
+        writeln!(report, "The whole step (ms) with the conv kernels the autotuner chose (`auto`) and with each variant forced (`--conv-kernel NAME`):\n").unwrap();
+        writeln!(report, "| size | {} |\n|---|{}", names.join(" | "), "---|".repeat(names.len())).unwrap();
+        for &size in &sizes {
+            let mut row = format!("| {size} |");
+            for choice in &choices {
+                net.set_conv_kernel(*choice);
+                let content = test_pattern(size, 0.0);
+                let mut st = pollster::block_on(Stylizer::new(ctx.clone(), &net, &settings, &content, &[(test_pattern(size, 1.3), 1.0)], None)).map_err(|e| e.to_string())?;
+                write!(row, " {:.1} |", ms_per_step(&ctx, &mut st, opts.steps)).unwrap();
+            }
+            net.set_conv_kernel(ConvKernelChoice::Auto);
+            eprintln!("{row}");
+            writeln!(report, "{row}").unwrap();
+        }
+        writeln!(report).unwrap();
+    }
+    report.push_str(&variant_tables);
     if let Some(tile) = opts.tile {
         writeln!(report, "Tiled against untiled: the same steps on the same images, each way (tiled: `stylize --tile {tile}`).").unwrap();
         writeln!(report).unwrap();
@@ -105,6 +121,23 @@ pub fn run(weights: &Weights, opts: &BenchOptions) -> Result<String, String> {
     Ok(report)
 }
 
+/// Every conv variant on every layer shape of a `size` run (each dispatch alone, as the autotuner
+/// times them), with the variant it chooses; the timings become the network's, so the runs that
+/// follow use these choices.
+fn conv_variants(ctx: &GpuContext, net: &Network, settings: &Settings, size: u32) -> Result<String, String> {
+    let plan = square_plan(settings, size, net.convs.len())?;
+    let mut timings = Vec::new();
+    for (key, shape) in crate::autotune::conv_shapes(&plan.stack_maps()) {
+        let of_key = pollster::block_on(crate::autotune::time_variants(ctx, &net.kernels.conv, key, shape));
+        eprintln!("{size} px, {} {}×{} {}→{}: {}", key.op.name(), shape.h, shape.w, shape.cin, shape.cout,
+            of_key.iter().map(|t| format!("{} {:.2} ms", t.variant, t.ms)).collect::<Vec<_>>().join(", "));
+        timings.extend(of_key);
+    }
+    let table = crate::autotune::variants_table(&timings);
+    net.tuning.lock().unwrap_or_else(|p| p.into_inner()).adopt(ctx, timings);
+    Ok(format!("Conv kernel variants at {size}×{size} (ms per dispatch, GFLOP/s in brackets; the autotuner keeps the fastest per layer shape):\n\n{table}\n"))
+}
+
 /// Milliseconds per step over `steps` steps, after one warm-up step.
 fn ms_per_step(ctx: &GpuContext, st: &mut Stylizer, steps: u32) -> f64 {
     st.step();
@@ -119,8 +152,8 @@ fn ms_per_step(ctx: &GpuContext, st: &mut Stylizer, steps: u32) -> f64 {
 
 /// One size: whole steps, then every kernel on its own.
 fn bench_size(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u32, steps: u32) -> Result<(String, String), String> {
-    let content = pattern(size, 0.0);
-    let style = pattern(size, 1.3);
+    let content = test_pattern(size, 0.0);
+    let style = test_pattern(size, 1.3);
     let mut st = pollster::block_on(Stylizer::new(ctx.clone(), net, settings, &content, &[(style, 1.0)], None)).map_err(|e| e.to_string())?;
     let ms = ms_per_step(ctx, &mut st, steps);
     let flops: u64 = st.evaluate_dispatches().map(|d| d.flops).sum();
@@ -168,7 +201,7 @@ fn bench_size(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u
 fn tiled_cost(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u32, tile: u32, steps: u32) -> Result<String, String> {
     let plan = square_plan(settings, size, net.convs.len())?;
     let tiled = plan.clone().tiled(tile as usize).map_err(|e| e.to_string())?;
-    let inputs = plan.prepare(&pattern(size, 0.0), &[&pattern(size, 1.3)], None).map_err(|e| e.to_string())?;
+    let inputs = plan.prepare(&test_pattern(size, 0.0), &[&test_pattern(size, 1.3)], None).map_err(|e| e.to_string())?;
     // One run at a time: the untiled one's buffers go before the tiled one allocates.
     let time = |p: &Plan| -> Result<f64, String> {
         let mut st = pollster::block_on(Stylizer::from_plan(ctx.clone(), net, p, &inputs)).map_err(|e| e.to_string())?;

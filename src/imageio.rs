@@ -341,3 +341,17 @@ pub fn resize_to(img: &Image, width: u32, height: u32) -> Image {
         .collect();
     Image { width, height, rgb }
 }
+
+/// A deterministic `size`×`size` test pattern, for benchmarks (the pixels do not change the work).
+pub fn test_pattern(size: u32, phase: f32) -> Image {
+    let mut rgb = Vec::with_capacity((size * size * 3) as usize);
+    for y in 0..size {
+        for x in 0..size {
+            let (fx, fy) = (x as f32 / size as f32, y as f32 / size as f32);
+            rgb.push(0.5 + 0.5 * (9.0 * fx + phase).sin());
+            rgb.push(0.5 + 0.5 * (7.0 * fy - phase).cos());
+            rgb.push(0.5 + 0.5 * (5.0 * (fx + fy) + 2.0 * phase).sin());
+        }
+    }
+    Image { width: size, height: size, rgb }
+}

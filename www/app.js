@@ -8,7 +8,8 @@
 // `app` object), ui.js (messages, formatting), buttons.js, settings.js (reading the form, the estimate),
 // choices.js and simple.js (the simple controls, "Advanced"), inputs.js, run.js (the step loop, device
 // loss, download), compare.js (the canvas's stage: fit, 1:1, before/after), results.js (this visit's
-// results), links.js (share links), offline.js (the service worker) and wakelock.js.
+// results), links.js (share links), offline.js (the service worker), benchmark.js ("Benchmark this
+// GPU") and wakelock.js.
 
 import init, { StyleTransfer } from './pkg/stylize.js';
 import { setInputPixelCap } from './lib/images.js';
@@ -25,6 +26,7 @@ import { applyLink, watchLinks } from './lib/links.js';
 import { setupSimple, chooseFirstRun } from './lib/simple.js';
 import { setupStage } from './lib/compare.js';
 import { setupOffline, showOfflineStatus } from './lib/offline.js';
+import { setupBenchmark } from './lib/benchmark.js';
 
 const WEIGHTS_URL = 'weights/vgg19.q8.bin';
 
@@ -46,6 +48,7 @@ async function main() {
   setupInputs();
   setupRunButtons();
   setupStage();
+  setupBenchmark();
   plot.draw();
   const linked = location.hash.length > 1 ? applyLink(location.hash) : null;
   watchLinks();

@@ -61,7 +61,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = DtypeArg::Q8)]
         dtype: DtypeArg,
     },
-    /// Prints ms per iteration, GFLOP/s, per-kernel times and GPU memory at several sizes.
+    /// Prints ms per iteration, GFLOP/s, every conv kernel variant per layer shape, per-kernel times
+    /// and GPU memory at several sizes.
     Bench {
         /// Image sizes (longest side, px), comma-separated [default: 64,128, plus 256,512 on a hardware GPU]
         #[arg(long, value_name = "N,N,...", value_delimiter = ',', value_parser = parse_sizes)]
@@ -92,6 +93,10 @@ pub enum Command {
         /// Adam steps of the convergence benchmark's single-scale run
         #[arg(long, value_name = "N", default_value_t = 500)]
         convergence_steps: u32,
+        /// Also time the whole step with each conv kernel variant forced, beside the autotuner's
+        /// choice (the per-layer table of every variant is always printed)
+        #[arg(long)]
+        variants: bool,
     },
     /// Fuzzes the parsers of untrusted input (share links, settings JSON, weights files, the planner)
     /// with seeded structured mutations; fails on the first panic, printing its input.
@@ -392,9 +397,10 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             convergence,
             convergence_steps,
             tile,
+            variants,
         }) => match convergence {
             Some(size) => convergence_bench(weights, size, convergence_steps),
-            None => bench(BenchArgs { sizes, steps, plan_sizes, tile }, weights, quantisation_src, readme),
+            None => bench(BenchArgs { sizes, steps, plan_sizes, tile, variants }, weights, quantisation_src, readme),
         },
         Some(Command::Plan(args)) => plan(&args),
         Some(Command::Fuzz { target, iterations, seed }) => fuzz(&target, iterations, seed),
@@ -483,10 +489,11 @@ struct BenchArgs {
     steps: u32,
     plan_sizes: Vec<u32>,
     tile: Option<u32>,
+    variants: bool,
 }
 
 fn bench(args: BenchArgs, weights_path: Option<PathBuf>, quantisation_src: Option<PathBuf>, readme: Option<PathBuf>) -> Result<(), CliError> {
-    let BenchArgs { sizes, steps, plan_sizes, tile } = args;
+    let BenchArgs { sizes, steps, plan_sizes, tile, variants } = args;
     if let Some(t) = tile {
         if t == 0 || !t.is_multiple_of(16) {
             return Err(err("--tile", format!("expected a multiple of 16, got {t}")));
@@ -500,7 +507,7 @@ fn bench(args: BenchArgs, weights_path: Option<PathBuf>, quantisation_src: Optio
         None => default_weights_path()?,
     };
     let weights = Weights::load(&weights_path).map_err(|e| err("--weights", e))?;
-    let opts = crate::bench::BenchOptions { sizes, steps, plan_sizes, tile };
+    let opts = crate::bench::BenchOptions { sizes, steps, plan_sizes, tile, variants };
     let mut report = crate::bench::run(&weights, &opts).map_err(|e| err("bench", e))?;
     if let Some(src) = quantisation_src {
         let f32_weights = Weights::load(&src).map_err(|e| err("--quantisation-src", e))?;

@@ -36,6 +36,7 @@ use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+use crate::autotune::ConvKernelChoice;
 use crate::engine::{Network, Stylizer};
 use crate::gpu::GpuContext;
 use crate::imageio::Image;
@@ -44,6 +45,7 @@ use crate::plan::{self, Budget, Plan, PreparedInputs};
 use crate::settings::{self, Init, Settings};
 use crate::weights::Weights;
 
+mod benchmark;
 mod render;
 mod statics;
 use render::Renderer;
@@ -108,6 +110,8 @@ struct Inner {
     /// Set once the run's colour mode has put the photo's colours into its image (by the last step or
     /// `finish()`): the run is over, and the next step() starts a new one.
     colour_applied: Cell<bool>,
+    /// The conv kernel variants: timed on this GPU (`auto`) or forced (`configure({conv_kernel})`).
+    conv_kernel: Cell<ConvKernelChoice>,
     /// Why the device was lost, once it is.
     lost: Arc<Mutex<Option<String>>>,
     destroyed: Cell<bool>,
@@ -246,6 +250,7 @@ impl StyleTransfer {
                 renderer: RefCell::new(None),
                 stepping: Cell::new(false),
                 colour_applied: Cell::new(false),
+                conv_kernel: Cell::new(ConvKernelChoice::Auto),
                 lost,
                 destroyed: Cell::new(false),
             };
@@ -357,11 +362,16 @@ impl StyleTransfer {
     /// `st.configure(json)`: the CLI's options in snake_case (see `Settings::apply_json`); a
     /// `preset` is applied first, then the other keys; `"preset": ""` means the defaults. Throws
     /// with the reason on a bad value (and then changes nothing). Returns the settings now in force.
+    /// `conv_kernel` (`"auto"` or a variant, as `--conv-kernel`) is taken too: an engine option, so
+    /// not among the settings returned or put in links (`st.convKernel()` tells it).
     pub fn configure(&self, json: &str) -> Result<JsValue, JsValue> {
         let mut settings = self.inner.inputs.borrow().settings.clone();
-        apply_settings_json(&mut settings, json)?;
+        let conv_kernel = apply_settings_json(&mut settings, json)?;
         let out = settings_object(&settings);
         self.inner.inputs.borrow_mut().settings = settings;
+        if let Some(choice) = conv_kernel {
+            self.inner.conv_kernel.set(choice);
+        }
         self.inner.changed();
         Ok(out)
     }
@@ -639,6 +649,7 @@ async fn step_inner(inner: &Rc<Inner>) -> Result<JsValue, JsValue> {
         _ => {
             inner.colour_applied.set(false);
             let (net, plans, built) = inner.prepare()?;
+            net.set_conv_kernel(inner.conv_kernel.get());
             // Free the old run's buffers before allocating the new ones.
             *inner.run.borrow_mut() = None;
             let prepared = inner.inputs_for(&plans[0], true)?;

@@ -5,6 +5,7 @@ use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
 use super::{js_error, object, StyleTransfer};
+use crate::autotune::ConvKernelChoice;
 use crate::model::CONVS;
 use crate::plan;
 use crate::settings::{self, Settings};
@@ -108,19 +109,26 @@ impl StyleTransfer {
 }
 
 /// `Settings::apply_json` plus the page's convention that `"preset": ""` means "no preset: the defaults".
-pub(super) fn apply_settings_json(settings: &mut Settings, json: &str) -> Result<(), JsValue> {
+/// Also takes the engine option `conv_kernel` (`"auto"` or a variant's name; not a setting of the
+/// picture, so not in links), returned when given. On any error nothing changes.
+pub(super) fn apply_settings_json(settings: &mut Settings, json: &str) -> Result<Option<ConvKernelChoice>, JsValue> {
     let mut value: serde_json::Value =
         serde_json::from_str(json).map_err(|e| js_error(format!("settings must be a JSON object: {e}")))?;
     let mut next = settings.clone();
+    let mut conv_kernel = None;
     if let Some(map) = value.as_object_mut() {
         if map.get("preset").and_then(|p| p.as_str()) == Some("") {
             map.remove("preset");
             next = Settings::default();
         }
+        if let Some(v) = map.remove("conv_kernel") {
+            let text = v.as_str().ok_or_else(|| js_error("conv_kernel: expected a string, e.g. \"auto\""))?;
+            conv_kernel = Some(ConvKernelChoice::parse(text).map_err(|e| js_error(format!("conv_kernel: {e}")))?);
+        }
     }
     next.apply_json(&value.to_string()).map_err(|e| js_error(settings_error_text(&e)))?;
     *settings = next;
-    Ok(())
+    Ok(conv_kernel)
 }
 
 /// The longest side the page runs (output and style images). The CLI goes to 8192, but there a

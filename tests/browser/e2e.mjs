@@ -709,6 +709,89 @@ async function main() {
       check((await messagesOf(p, 'error')).length === 0, `errors: ${(await messagesOf(p, 'error')).join(' | ')}`);
       await p.close();
     });
+    await test('conv kernels: tuned on the first step and remembered, each variant forced gives the same objective, a bad name is refused', async () => {
+      const p = await openPage(gpu.context, url, log);
+      const r = await evaluate(p, async () => {
+        const st = window.stylizeApp.st;
+        const image = (w, h, phase) => {
+          const rgba = new Uint8Array(w * h * 4);
+          for (let i = 0; i < w * h; i++) {
+            const x = i % w, y = Math.floor(i / w);
+            rgba.set([128 + 120 * Math.sin(x / 5 + phase), 128 + 120 * Math.cos(y / 4 - phase), (x * y + 50 * phase) % 256, 255], i * 4);
+          }
+          return rgba;
+        };
+        st.setContent(image(44, 36, 0), 44, 36);
+        st.setStyle(image(40, 40, 1.3), 40, 40);
+        // a fresh profile: the first step times the variants, and says so while it does
+        localStorage.removeItem('stylize.conv-tuning');
+        const seen = [];
+        const poll = setInterval(() => { const t = st.tuning(); if (t && !seen.includes(t.text)) seen.push(t.text); }, 10);
+        st.reset();
+        st.configure(JSON.stringify({ preset: '', size: 44, steps: 1, conv_kernel: 'auto' }));
+        const auto = await st.step();
+        clearInterval(poll);
+        const cache = JSON.parse(localStorage.getItem('stylize.conv-tuning') || 'null');
+        const totals = {};
+        for (const name of st.constructor.convKernels().slice(1)) {
+          st.reset();
+          st.configure(JSON.stringify({ conv_kernel: name }));
+          totals[name] = (await st.step()).total;
+        }
+        let bad = null;
+        try { st.configure(JSON.stringify({ conv_kernel: 'fastest', steps: 7 })); } catch (e) { bad = e.message; }
+        const after = { kernel: st.convKernel(), steps: st.settings().steps, inSettings: 'conv_kernel' in st.settings() };
+        st.configure(JSON.stringify({ conv_kernel: 'auto' }));
+        return { auto: auto.total, seen, cache, totals, bad, after, idle: st.tuning(), names: st.constructor.convKernels() };
+      });
+      check(JSON.stringify(r.names) === JSON.stringify(['auto', 'register-4x8', 'workgroup-64x64']), `convKernels(): ${r.names}`);
+      check(r.seen.some((t) => /^tuning for this GPU… \d+ of \d+ layer shapes$/.test(t)), `st.tuning() never showed the tuning: ${r.seen}`);
+      check(r.idle === null, `st.tuning() after the run: ${JSON.stringify(r.idle)}`);
+      check(r.cache && /kernels [0-9a-f]{16}/.test(r.cache.fingerprint) && r.cache.timings.length >= 2 * 18,
+        `localStorage cache: ${JSON.stringify(r.cache).slice(0, 300)}`);
+      check(new Set(r.cache.timings.map((t) => t.variant)).size === 2, 'not every variant was timed');
+      for (const [name, total] of Object.entries(r.totals)) {
+        const rel = Math.abs(total - r.auto) / r.auto;
+        check(rel < 1e-5, `${name}: objective ${total} against auto's ${r.auto} (${rel.toExponential(2)})`);
+      }
+      check(/conv_kernel: unknown conv kernel 'fastest'; valid: auto, register-4x8, workgroup-64x64/.test(r.bad || ''), `bad name: ${r.bad}`);
+      check(r.after.kernel === 'workgroup-64x64' && r.after.steps === '1' && !r.after.inSettings, `a refused configure changed something: ${JSON.stringify(r.after)}`);
+      await p.close();
+    });
+
+    await test('"Benchmark this GPU" shows every variant per layer shape and the whole step, and copies them as text', async () => {
+      const p = await openPage(gpu.context, url, log);
+      await p.click('#btn-bench-open');
+      check(await p.locator('#gpu-bench').isVisible(), 'the benchmark view did not open');
+      await p.selectOption('#bench-sizes', '64');
+      await p.click('#btn-bench-run');
+      check(await p.locator('#btn-bench-run').isDisabled(), 'Run stays enabled while the benchmark runs');
+      await p.waitForFunction(() => /^Done in/.test(document.getElementById('bench-status').textContent) ||
+        document.querySelector('.msg.error'), null, { timeout: 300000 });
+      const errors = await messagesOf(p, 'error');
+      check(errors.length === 0, `errors: ${errors.join(' | ')}`);
+      const view = await evaluate(p, () => {
+        const rows = (id) => [...document.querySelectorAll(`#${id} tr`)].map((tr) => [...tr.children].map((c) => c.textContent));
+        return { steps: rows('bench-steps'), layers: rows('bench-layers'), text: document.getElementById('bench-text').value,
+          runEnabled: !document.getElementById('btn-bench-run').disabled };
+      });
+      check(view.steps.length === 2 && view.steps[1][0] === '64 px' && /^[0-9.]+ ms$/.test(view.steps[1][1]), `whole-step table: ${JSON.stringify(view.steps)}`);
+      check(JSON.stringify(view.layers[0]) === JSON.stringify(['op', 'map', 'channels', 'register-4x8', 'workgroup-64x64', 'chosen']),
+        `layer table header: ${view.layers[0]}`);
+      check(view.layers.length >= 1 + 18, `${view.layers.length - 1} layer shapes`);
+      for (const row of view.layers.slice(1)) {
+        check(/^(forward|backward)$/.test(row[0]) && /ms · [0-9.]+ GFLOP\/s/.test(row[3]) && /ms · [0-9.]+ GFLOP\/s/.test(row[4]) &&
+          ['register-4x8', 'workgroup-64x64'].includes(row[5]), `layer row: ${row}`);
+      }
+      check(view.text.includes('| op | map | channels | register-4x8 | workgroup-64x64 | chosen |') && /\| 64 \| [0-9.]+ \|/.test(view.text),
+        `text: ${view.text.slice(0, 400)}`);
+      check(view.runEnabled, 'Run stays disabled after the benchmark');
+      await p.click('#btn-bench-copy');
+      await p.waitForFunction(() => /Copied|selected below/.test(document.getElementById('bench-status').textContent), null, { timeout: 5000 });
+      await shot(p, '20-benchmark');
+      await p.close();
+    });
+
     await test('"keep the photo\'s colours (lightness transfer)" runs grey and ends in the photo\'s colours', async () => {
       const p = await openPage(gpu.context, `${url}#size=32&steps=3&colour=luminance`, log);
       check(await p.locator('#set-colour').inputValue() === 'luminance', 'the colour mode did not reach the form');

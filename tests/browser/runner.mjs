@@ -1,9 +1,11 @@
 // The tiny test runner of the browser and unit tests: every test runs (a failure does not stop the
-// others) and the summary is one line, `N passed, M failed`.
+// others) and the summary is one line, `N passed, M failed`. TEST_ONLY=regex picks tests by name.
 
 export const results = [];
 
 export async function test(name, fn) {
+  // TEST_ONLY=regex runs only the tests whose names match (for working on one; CI runs them all).
+  if (process.env.TEST_ONLY && !new RegExp(process.env.TEST_ONLY).test(name)) return;
   const started = Date.now();
   try {
     await fn();

@@ -2,6 +2,7 @@
 
 import { app, $ } from './state.js';
 import { keepAwake } from './wakelock.js';
+import { updateBenchmark } from './benchmark.js';
 
 /** Why Start cannot run now, or null. */
 export function startBlocker() {
@@ -36,4 +37,5 @@ export function updateButtons() {
   $('memory-budget').disabled = active;
   document.body.dataset.runState = state;
   keepAwake(state === 'running');
+  updateBenchmark();
 }

@@ -139,6 +139,11 @@ function stop() {
   }
 }
 
+/** Ends and clears the run (the Reset button): the benchmark needs the GPU to itself. */
+export async function clearRun() {
+  await reset();
+}
+
 async function reset() {
   app.run.state = 'idle';
   if (app.run.looping) await app.run.loopPromise;
@@ -167,8 +172,9 @@ async function loop() {
       try {
         // A tiled step can take minutes: the counter shows its tile, and the watchdog waits for
         // any finished GPU work (a tile pass, a part of the run's setup) rather than the whole step.
+        // The first step on a GPU also times the conv kernel variants ("tuning for this GPU…").
         const tiles = () => {
-          const p = st.tileProgress();
+          const p = st.tileProgress() || st.tuning();
           if (p) $('stat-step').textContent = `${run.done + 1} / ${run.total} · ${p.text}`;
           return st.gpuProgress();
         };
