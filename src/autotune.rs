@@ -347,19 +347,62 @@ pub async fn time_variants(ctx: &GpuContext, conv: &crate::kernels::conv::Conv3x
     out
 }
 
-/// Milliseconds per dispatch of `repeats` dispatches in one submission.
+/// How the autotuner times a dispatch on this GPU: GPU timestamps around the compute pass where the
+/// adapter has them, else the wall clock around the submission and its completion.
+pub fn timer(ctx: &GpuContext) -> &'static str {
+    if ctx.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+        "GPU timestamps"
+    } else {
+        "wall clock"
+    }
+}
+
+/// Milliseconds per dispatch of `repeats` dispatches in one compute pass: by GPU timestamps where
+/// there are (a reading of 0, as a browser's coarsened timer can give, falls back), else wall clock.
 async fn time_dispatch(ctx: &GpuContext, d: &Dispatch, repeats: u32) -> f64 {
+    let stamps = ctx.device.features().contains(wgpu::Features::TIMESTAMP_QUERY).then(|| {
+        let set = ctx.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("tune"), ty: wgpu::QueryType::Timestamp, count: 2 });
+        let resolved = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("tune.timestamps"),
+            size: 16,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        (set, resolved)
+    });
     let start = clock::now_ms();
     let mut encoder = ctx.encoder("tune");
     {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+        let timestamp_writes = stamps.as_ref().map(|(set, _)| wgpu::ComputePassTimestampWrites {
+            query_set: set,
+            beginning_of_pass_write_index: Some(0),
+            end_of_pass_write_index: Some(1),
+        });
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes });
         for _ in 0..repeats {
             d.record(&mut pass);
         }
     }
+    if let Some((set, resolved)) = &stamps {
+        encoder.resolve_query_set(set, 0..2, resolved, 0);
+    }
     ctx.submit(encoder);
     ctx.idle().await;
-    (clock::now_ms() - start) / repeats as f64
+    let wall = (clock::now_ms() - start) / repeats as f64;
+    let Some((_, resolved)) = stamps else { return wall };
+    let gpu = match ctx.read_bytes(&resolved, 0, 16).await {
+        Ok(bytes) => {
+            let ticks: [u64; 2] = bytemuck::pod_read_unaligned(&bytes);
+            ticks[1].saturating_sub(ticks[0]) as f64 * ctx.queue.get_timestamp_period() as f64 / 1e6 / repeats as f64
+        }
+        Err(_) => 0.0,
+    };
+    resolved.destroy();
+    if gpu > 0.0 && gpu.is_finite() {
+        gpu
+    } else {
+        wall
+    }
 }
 
 /// A millisecond clock: `Instant` natively, `performance.now()` in the page.

@@ -135,7 +135,7 @@ fn conv_variants(ctx: &GpuContext, net: &Network, settings: &Settings, size: u32
     }
     let table = crate::autotune::variants_table(&timings);
     net.tuning.lock().unwrap_or_else(|p| p.into_inner()).adopt(ctx, timings);
-    Ok(format!("Conv kernel variants at {size}×{size} (ms per dispatch, GFLOP/s in brackets; the autotuner keeps the fastest per layer shape):\n\n{table}\n"))
+    Ok(format!("Conv kernel variants at {size}×{size} (ms per dispatch by {}, GFLOP/s in brackets; the autotuner keeps the fastest per layer shape):\n\n{table}\n", crate::autotune::timer(ctx)))
 }
 
 /// Milliseconds per step over `steps` steps, after one warm-up step.

@@ -122,7 +122,7 @@ async fn run(inner: &Rc<Inner>, sizes: &[u32]) -> Result<JsValue, JsValue> {
     for (size, ms) in &steps {
         text.push_str(&format!("| {size} | {ms:.1} |\n"));
     }
-    text.push_str("\nConv kernel variants per layer shape (ms per dispatch, GFLOP/s in brackets):\n\n");
+    text.push_str(&format!("\nConv kernel variants per layer shape (ms per dispatch by {}, GFLOP/s in brackets):\n\n", autotune::timer(&ctx)));
     text.push_str(&autotune::variants_table(&timings));
 
     let chosen = autotune::fastest(&timings);

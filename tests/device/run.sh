@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The one prepared check for a lent GPU machine (see the device tool's README): `stylize bench` at
-# 256 and 512 px through native wgpu on Vulkan, then the same objective in PyTorch on the same GPU.
+# 256 and 512 px through native wgpu on Vulkan, with every conv kernel variant per layer shape and the
+# whole step per forced variant against the autotuner's choice (--variants), then the same objective
+# in PyTorch on the same GPU. The autotuner's cache file comes back in $OUT too.
 # Build the release binary here first (`cargo build --release`), carry it and the Vulkan loader:
 #   run(command="bash tests/device/run.sh", carry=[".gl", "target/release/stylize"])
 set -uo pipefail
@@ -11,5 +13,6 @@ if ! ls /usr/share/vulkan/icd.d/*nvidia* >/dev/null 2>&1; then
 fi
 out=${OUT:-/tmp}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
-WGPU_BACKEND=vulkan ./target/release/stylize bench --sizes 64,128,256,512 --steps 20 2>&1 | tee "$out/stylize-bench.md"
+STYLIZE_CACHE_DIR="$out" WGPU_BACKEND=vulkan ./target/release/stylize bench --sizes 64,128,256,512 --steps 20 --variants 2>&1 | tee "$out/stylize-bench.md"
 python3 tests/device/torch_objective.py --sizes 64,128,256,512 --steps 20 2>&1 | tee "$out/torch.md"
+python3 tests/device/torch_objective.py --sizes 256,512 --steps 20 --tf32 2>&1 | tee "$out/torch-tf32.md"

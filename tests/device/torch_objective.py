@@ -122,11 +122,16 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--weights", default=str(ROOT / "weights" / "vgg19.q8.bin"))
+    p.add_argument("--tf32", action="store_true", help="let cuDNN and matmuls use TF32 (default: exact fp32)")
     a = p.parse_args()
     torch.backends.cudnn.benchmark = True
+    # fp32 means fp32: TF32 (10-bit mantissa products on Ampere and later) only when asked for.
+    torch.backends.cudnn.allow_tf32 = a.tf32
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32
     net = Vgg(*load_weights(a.weights), a.device)
     name = torch.cuda.get_device_name() if a.device == "cuda" else "CPU"
-    print(f"PyTorch {torch.__version__} on {name}, float32, default settings, Adam")
+    precision = "TF32" if a.tf32 else "float32 (TF32 off)"
+    print(f"PyTorch {torch.__version__} on {name}, {precision}, default settings, Adam")
     print("| size | ms/step | peak MiB |\n|---|---|---|")
     for s in a.sizes.split(","):
         bench(net, int(s), a.steps, a.device)
