@@ -20,8 +20,15 @@ const TILE_PIXELS: u32 = 64u;
 // vec4s of the reduction staged per round (16 channels)
 const ROUND: u32 = 4u;
 
-// [pixel 64][round 4]: the gathered input (forward) or masked output gradient (backward)
-var<workgroup> staged_maps: array<vec4<f32>, 256>;
+// [pixel 64][round 4]: the gathered input (forward) or masked output gradient (backward), one vec4
+// of padding after every 16 (4 pixels' rounds): a thread reads 16 consecutive vec4s and its
+// neighbours the next 16, which without the padding would all sit on the same memory banks.
+var<workgroup> staged_maps: array<vec4<f32>, 272>;
+
+// Where element e (= pixel * 4 + round slot) of staged_maps lives.
+fn padded(e: u32) -> u32 {
+    return e + e / 16u;
+}
 // forward: [output channel 64][round 4], the weight rows; backward: [output channel 16][input
 // channel block 16], the weight vec4s over input channels
 var<workgroup> staged_weights: array<vec4<f32>, 256>;
@@ -67,14 +74,14 @@ fn forward(
         for (var c0 = 0u; c0 < cin_v; c0 += ROUND) {
             let k = c0 + slot;
             let kc = min(k, cin_v - 1u);
-            staged_maps[lid] = select(zero, fwd_input[src + kc], ok && k < cin_v);
+            staged_maps[padded(lid)] = select(zero, fwd_input[src + kc], ok && k < cin_v);
             staged_weights[lid] = select(zero, fwd_weight[wrow + kc], sc_ok && k < cin_v);
             workgroupBarrier();
             for (var r = 0u; r < ROUND; r++) {
                 let wb = cg * 16u + r;
                 // columns: the weight rows of output channels 4cb..4cb+3
                 let wm = mat4x4<f32>(staged_weights[wb], staged_weights[wb + 4u], staged_weights[wb + 8u], staged_weights[wb + 12u]);
-                let ab = pg * 16u + r;
+                let ab = pg * 17u + r; // padded(pg * 16 + r)
                 acc0 += staged_maps[ab] * wm;
                 acc1 += staged_maps[ab + 4u] * wm;
                 acc2 += staged_maps[ab + 8u] * wm;
@@ -139,7 +146,7 @@ fn backward_input(
             let kc = min(k, cout_v - 1u);
             // taps outside the image get a zero mask, which zeroes their gradient
             let m = vec4<u32>(select(0u, bwd_mask[(src / 4u) * cout_v + kc] >> mshift, ok && k < cout_v)) & bits;
-            staged_maps[lid] = select(zero, bwd_grad_output[src * cout_v + kc], m != vec4<u32>(0u));
+            staged_maps[padded(lid)] = select(zero, bwd_grad_output[src * cout_v + kc], m != vec4<u32>(0u));
             let co = c0 * 4u + wco;
             let co_ok = co < params.cout4 && wib_ok;
             staged_weights[lid] = select(zero, bwd_weight[(min(co, params.cout4 - 1u) * 9u + tap) * cin_v + wibc], co_ok);
@@ -148,7 +155,7 @@ fn backward_input(
                 // columns: the weight vec4s (over this thread's input channels) of output channels 4r..4r+3
                 let wb = r * 64u + cg;
                 let wm = mat4x4<f32>(staged_weights[wb], staged_weights[wb + 16u], staged_weights[wb + 32u], staged_weights[wb + 48u]);
-                let gb = pg * 16u + r;
+                let gb = pg * 17u + r; // padded(pg * 16 + r)
                 acc0 += wm * staged_maps[gb];
                 acc1 += wm * staged_maps[gb + 4u];
                 acc2 += wm * staged_maps[gb + 8u];

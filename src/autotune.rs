@@ -81,6 +81,11 @@ impl ConvKernelChoice {
     }
 }
 
+/// The time recorded for a variant whose dispatch raised a GPU error (it is never chosen).
+pub const FAILED_MS: f64 = 1e300;
+/// The shortest time recorded: a timer too coarse to see a dispatch reads 0, and 0 is no time.
+const TIMER_FLOOR_MS: f64 = 1e-6;
+
 /// One measurement: a variant on a shape of a key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
@@ -93,6 +98,16 @@ pub struct Timing {
 }
 
 impl Timing {
+    /// A time that can be compared: positive and finite (a failed variant is stored as
+    /// [`FAILED_MS`], which never wins).
+    pub fn valid(&self) -> bool {
+        self.ms.is_finite() && self.ms > 0.0
+    }
+
+    pub fn failed(&self) -> bool {
+        self.ms >= FAILED_MS
+    }
+
     /// GFLOP/s of the timed shape.
     pub fn gflops(&self) -> f64 {
         let shape = ConvShape { h: self.h as usize, w: self.w as usize, cin: self.key.cin as usize, cout: self.key.cout as usize };
@@ -105,7 +120,7 @@ pub fn fastest(timings: &[Timing]) -> BTreeMap<TuneKey, ConvVariant> {
     let mut best: BTreeMap<TuneKey, (ConvVariant, f64)> = BTreeMap::new();
     for t in timings {
         let Some(variant) = ConvVariant::from_name(&t.variant) else { continue };
-        if !t.ms.is_finite() || t.ms < 0.0 {
+        if !t.valid() {
             continue;
         }
         let entry = best.entry(t.key).or_insert((variant, t.ms));
@@ -125,7 +140,11 @@ pub fn variants_table(timings: &[Timing]) -> String {
     for (key, of_key) in by_key(timings) {
         let cells: Vec<String> = names
             .iter()
-            .map(|n| of_key.iter().find(|t| t.variant == *n).map_or("-".to_string(), |t| format!("{:.2} ({:.1})", t.ms, t.gflops())))
+            .map(|n| match of_key.iter().find(|t| t.variant == *n) {
+                None => "-".to_string(),
+                Some(t) if t.failed() => "failed".to_string(),
+                Some(t) => format!("{:.2} ({:.1})", t.ms, t.gflops()),
+            })
             .collect();
         let (h, w) = (of_key[0].h, of_key[0].w);
         let winner = chosen.get(&key).map_or("-", |v| v.name());
@@ -146,17 +165,23 @@ pub fn by_key(timings: &[Timing]) -> Vec<(TuneKey, Vec<&Timing>)> {
     groups
 }
 
-/// Which device and which kernels a cache was made with.
+/// Which device and which kernels a cache was made with. In the browser WebGPU tells little about the
+/// adapter (often no name, vendor or driver), so the limits and features are part of it too.
 pub fn fingerprint(ctx: &GpuContext) -> String {
     let i = &ctx.adapter_info;
+    let l = &ctx.limits;
     format!(
-        "{} | {:?} | vendor {:#x} device {:#x} | driver {} {} | kernels {}",
+        "{} | {:?} {:?} | vendor {:#x} device {:#x} | driver {} {} | buffers {} {} | features {:?} | kernels {}",
         i.name,
         i.backend,
+        i.device_type,
         i.vendor,
         i.device,
         i.driver,
         i.driver_info,
+        l.max_buffer_size,
+        l.max_storage_buffer_binding_size,
+        ctx.device.features(),
         ConvVariant::sources_hash()
     )
 }
@@ -168,16 +193,36 @@ pub struct TuningCache {
     pub timings: Vec<Timing>,
 }
 
+/// The cache file (or localStorage item): the timings of the last few devices, newest first, so that
+/// a laptop's two GPUs (or two browsers' views of one) do not undo each other.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct TuningFile {
+    devices: Vec<TuningCache>,
+}
+
+/// Devices a cache file keeps.
+const CACHED_DEVICES: usize = 8;
+
 impl TuningCache {
+    /// A cache file holding this device's timings only.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        Self::merged(None, self.clone())
     }
 
-    /// The cached timings if `text` is a cache made with `fingerprint`; `None` for a stale, foreign
-    /// or unreadable one (then the variants are timed again and the cache rewritten).
+    /// The cache file `existing` (if readable) with `entry` in place of that device's older timings.
+    pub fn merged(existing: Option<&str>, entry: TuningCache) -> String {
+        let mut file: TuningFile = existing.and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+        file.devices.retain(|d| d.fingerprint != entry.fingerprint);
+        file.devices.insert(0, entry);
+        file.devices.truncate(CACHED_DEVICES);
+        serde_json::to_string_pretty(&file).unwrap_or_default()
+    }
+
+    /// The cached timings of `fingerprint` in the cache file `text`; `None` when it has none (another
+    /// GPU or driver, other kernel sources) or is unreadable: then the variants are timed again.
     pub fn from_json(text: &str, fingerprint: &str) -> Option<Vec<Timing>> {
-        let cache: TuningCache = serde_json::from_str(text).ok()?;
-        (cache.fingerprint == fingerprint).then_some(cache.timings)
+        let file: TuningFile = serde_json::from_str(text).ok()?;
+        file.devices.into_iter().find(|d| d.fingerprint == fingerprint).map(|d| d.timings)
     }
 }
 
@@ -218,21 +263,33 @@ impl Tuning {
     /// Takes `timings` measured elsewhere (the benchmark's) as this GPU's, in place of the cache, and
     /// stores them.
     pub fn adopt(&mut self, ctx: &GpuContext, timings: Vec<Timing>) {
-        self.cache_read = true;
+        self.read_cache_once(ctx);
         self.add(timings);
         self.save(ctx);
     }
 
-    /// Writes the timings to the cache of this GPU.
+    /// Takes this GPU's cached timings, the first time only.
+    fn read_cache_once(&mut self, ctx: &GpuContext) {
+        if !self.cache_read {
+            self.cache_read = true;
+            if let Some(cached) = store::load().and_then(|text| TuningCache::from_json(&text, &fingerprint(ctx))) {
+                self.add(cached);
+            }
+        }
+    }
+
+    /// Writes the timings into the cache, beside other devices' (read again just before, so that
+    /// another process's devices are kept).
     fn save(&self, ctx: &GpuContext) {
-        store::save(&TuningCache { fingerprint: fingerprint(ctx), timings: self.timings.clone() }.to_json());
+        let entry = TuningCache { fingerprint: fingerprint(ctx), timings: self.timings.clone() };
+        store::save(&TuningCache::merged(store::load().as_deref(), entry));
     }
 
     /// Keys of `shapes` that have no timing of every variant yet.
     pub fn missing(&self, shapes: &[(TuneKey, ConvShape)]) -> Vec<(TuneKey, ConvShape)> {
         shapes
             .iter()
-            .filter(|(key, _)| ConvVariant::ALL.iter().any(|v| !self.timings.iter().any(|t| t.key == *key && t.variant == v.name())))
+            .filter(|(key, _)| ConvVariant::ALL.iter().any(|v| !self.timings.iter().any(|t| t.key == *key && t.variant == v.name() && t.valid())))
             .copied()
             .collect()
     }
@@ -247,19 +304,12 @@ impl Tuning {
         shapes: &[(TuneKey, ConvShape)],
         starting: impl FnOnce(usize),
     ) -> usize {
-        let fingerprint = fingerprint(ctx);
-
         let missing = {
             let mut t = lock(cell);
             if t.choice != ConvKernelChoice::Auto {
                 return 0;
             }
-            if !t.cache_read {
-                t.cache_read = true;
-                if let Some(cached) = store::load().and_then(|text| TuningCache::from_json(&text, &fingerprint)) {
-                    t.add(cached);
-                }
-            }
+            t.read_cache_once(ctx);
             let missing = t.missing(shapes);
             if !missing.is_empty() {
                 t.progress = Some((0, missing.len()));
@@ -335,11 +385,20 @@ pub async fn time_variants(ctx: &GpuContext, conv: &crate::kernels::conv::Conv3x
             ConvOp::Forward => conv.forward(ctx, variant, shape, &a, &weight, &bias, &b, &mask),
             ConvOp::BackwardInput => conv.backward_input(ctx, variant, shape, &a, &mask, &weight, &b),
         };
-        let once = time_dispatch(ctx, &d, 1).await; // includes the pipeline's first use
-        let once = time_dispatch(ctx, &d, 1).await.min(once);
-        let repeats = if once > 0.0 { (20.0 / once).clamp(1.0, 20.0) as u32 } else { 20 };
-        let ms = if repeats > 1 { time_dispatch(ctx, &d, repeats).await.min(once) } else { once };
-        out.push(Timing { key, h: shape.h as u32, w: shape.w as u32, variant: variant.name().to_string(), ms });
+        let _ = ctx.take_error();
+        let timed = async {
+            time_dispatch(ctx, &d, 1).await?; // the pipeline's first use
+            let once = time_dispatch(ctx, &d, 1).await?;
+            let repeats = if once > 0.0 { (20.0 / once).clamp(1.0, 20.0) as u32 } else { 20 };
+            let ms = if repeats > 1 { time_dispatch(ctx, &d, repeats).await? } else { once };
+            Ok::<f64, crate::gpu::GpuError>(if once > 0.0 { ms.min(once) } else { ms })
+        };
+        // A variant that failed on this GPU (its dispatches did nothing, fast) must never be chosen.
+        let ms = timed.await.unwrap_or_else(|e| {
+            log::warn!("conv variant {} failed on {shape:?}: {e}", variant.name());
+            FAILED_MS
+        });
+        out.push(Timing { key, h: shape.h as u32, w: shape.w as u32, variant: variant.name().to_string(), ms: ms.max(TIMER_FLOOR_MS) });
     }
     for buffer in [a, weight, bias, b, mask] {
         buffer.destroy();
@@ -359,7 +418,7 @@ pub fn timer(ctx: &GpuContext) -> &'static str {
 
 /// Milliseconds per dispatch of `repeats` dispatches in one compute pass: by GPU timestamps where
 /// there are (a reading of 0, as a browser's coarsened timer can give, falls back), else wall clock.
-async fn time_dispatch(ctx: &GpuContext, d: &Dispatch, repeats: u32) -> f64 {
+async fn time_dispatch(ctx: &GpuContext, d: &Dispatch, repeats: u32) -> Result<f64, crate::gpu::GpuError> {
     let stamps = ctx.device.features().contains(wgpu::Features::TIMESTAMP_QUERY).then(|| {
         let set = ctx.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("tune"), ty: wgpu::QueryType::Timestamp, count: 2 });
         let resolved = ctx.device.create_buffer(&wgpu::BufferDescriptor {
@@ -389,20 +448,15 @@ async fn time_dispatch(ctx: &GpuContext, d: &Dispatch, repeats: u32) -> f64 {
     ctx.submit(encoder);
     ctx.idle().await;
     let wall = (clock::now_ms() - start) / repeats as f64;
-    let Some((_, resolved)) = stamps else { return wall };
-    let gpu = match ctx.read_bytes(&resolved, 0, 16).await {
-        Ok(bytes) => {
-            let ticks: [u64; 2] = bytemuck::pod_read_unaligned(&bytes);
-            ticks[1].saturating_sub(ticks[0]) as f64 * ctx.queue.get_timestamp_period() as f64 / 1e6 / repeats as f64
-        }
-        Err(_) => 0.0,
-    };
-    resolved.destroy();
-    if gpu > 0.0 && gpu.is_finite() {
-        gpu
-    } else {
-        wall
+    if let Some(e) = ctx.take_error() {
+        return Err(e);
     }
+    let Some((_, resolved)) = stamps else { return Ok(wall) };
+    let bytes = ctx.read_bytes(&resolved, 0, 16).await;
+    resolved.destroy();
+    let ticks: [u64; 2] = bytemuck::pod_read_unaligned(&bytes?);
+    let gpu = ticks[1].saturating_sub(ticks[0]) as f64 * ctx.queue.get_timestamp_period() as f64 / 1e6 / repeats as f64;
+    Ok(if gpu > 0.0 && gpu.is_finite() { gpu } else { wall })
 }
 
 /// A millisecond clock: `Instant` natively, `performance.now()` in the page.
@@ -446,7 +500,9 @@ pub mod store {
         let Some(path) = path() else { return };
         let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|_| {
             // Through a temporary file, so a concurrent reader never sees half a cache.
-            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
             std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &path))
         });
         if let Err(e) = written {

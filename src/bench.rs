@@ -286,10 +286,11 @@ pub fn quantisation_report(f32_weights: &Weights, q8_weights: &Weights, images: 
 }
 
 /// `stylize bench --convergence`: chelsea × starry_night at `size` px with single-scale Adam for
-/// `steps` steps, single-scale L-BFGS for steps/5, and coarse to fine (`--scales auto`, 100 steps per
-/// earlier scale, steps/2 at the last). For each: the objective of its final image evaluated at `size`
-/// with the single-scale settings, and its cost in `size`-px step-equivalents (Σ steps × pixels / pixels
-/// at `size`). `out_dir` receives the three images.
+/// `steps` steps, single-scale L-BFGS for steps/5, and coarse to fine (`--scales auto`): Adam with
+/// steps/5 per earlier scale and steps/2 (or, short, 3·steps/10) at the last, and L-BFGS with
+/// 3·steps/25 per earlier scale and 3·steps/10 at the last. For each: the objective of its final image
+/// evaluated at `size` with the single-scale settings, and its cost in `size`-px step-equivalents
+/// (Σ steps × pixels / pixels at `size`). `out_dir` receives the images.
 pub fn convergence(weights: &Weights, images: &std::path::Path, size: u32, steps: u32, out_dir: &std::path::Path) -> Result<String, String> {
     use crate::engine::Carried;
     use crate::settings::{OptimizerChoice, Scales};
@@ -298,10 +299,14 @@ pub fn convergence(weights: &Weights, images: &std::path::Path, size: u32, steps
     let load = |p: &str| crate::imageio::load(&images.join(p)).map_err(|e| e.to_string());
     let (content, style) = (load("content/chelsea.png")?, load("style/starry_night.jpg")?);
     let single = Settings { size, steps, ..Settings::default() };
+    let lbfgs = Settings { optimizer: OptimizerChoice::Lbfgs, lr: 1.0, ..single.clone() };
+    let part = |num: u32, den: u32| (steps * num / den).max(1);
     let runs = [
         ("single-scale Adam", single.clone()),
-        ("single-scale L-BFGS", Settings { optimizer: OptimizerChoice::Lbfgs, lr: 1.0, steps: (steps / 5).max(1), ..single.clone() }),
-        ("coarse to fine (auto, 100 per scale)", Settings { scales: Scales::Auto, scale_steps: 100, steps: steps / 2, ..single.clone() }),
+        ("single-scale L-BFGS", Settings { steps: part(1, 5), ..lbfgs.clone() }),
+        ("coarse to fine Adam", Settings { scales: Scales::Auto, scale_steps: part(1, 5), steps: part(1, 2), ..single.clone() }),
+        ("coarse to fine Adam short", Settings { scales: Scales::Auto, scale_steps: part(1, 5), steps: part(3, 10), ..single.clone() }),
+        ("coarse to fine L-BFGS", Settings { scales: Scales::Auto, scale_steps: part(3, 25), steps: part(3, 10), ..lbfgs }),
     ];
     let dims = |i: &Image| (i.width, i.height);
     let mut report = format!(
@@ -345,7 +350,7 @@ pub fn convergence(weights: &Weights, images: &std::path::Path, size: u32, steps
         let schedule: Vec<String> = plans.iter().map(|p| format!("{}×{}", p.settings.steps, p.settings.size)).collect();
         writeln!(report, "| {name} | {} | {objective:.4e} | {cost:.0} | {seconds:.0} |", schedule.join(" + ")).unwrap();
         // One file per run: "single-scale Adam" -> convergence-single-scale-adam.png.
-        let slug: String = name.split(" (").next().unwrap_or(name).to_lowercase().split_whitespace().collect::<Vec<_>>().join("-");
+        let slug: String = name.to_lowercase().split_whitespace().collect::<Vec<_>>().join("-");
         let file = out_dir.join(format!("convergence-{slug}.png"));
         image.save_png(&file).map_err(|e| e.to_string())?;
         eprintln!("{}", report.lines().last().unwrap_or_default());

@@ -546,7 +546,6 @@ impl Plan {
         Ok(self)
     }
 
-    /// The shapes of the loss maps for the whole image (the stack's own, unless tiled).
     /// Every (h, w, depth) a feature stack of this plan runs VGG19 on: the image (or each tile's
     /// two regions) and each style image (or its tiles'). The autotuner times their convolutions.
     pub fn stack_maps(&self) -> Vec<(usize, usize, usize)> {
@@ -568,6 +567,7 @@ impl Plan {
         maps
     }
 
+    /// The shapes of the loss maps for the whole image (the stack's own, unless tiled).
     pub fn objective_shapes(&self) -> Vec<MapShape> {
         model::output_shapes(self.height as usize, self.width as usize, self.layers.depth)
     }

@@ -32,6 +32,9 @@ fn fastest_picks_the_least_time_per_key() {
         timing(b, "winograd-2x2", 0.1),
         timing(b, "workgroup-64x64", f64::NAN),
         timing(b, "workgroup-64x64", -1.0),
+        timing(b, "workgroup-64x64", 0.0),
+        // a variant that failed on the GPU is stored with FAILED_MS
+        timing(a, "register-4x8", stylize::autotune::FAILED_MS),
     ];
     let chosen = fastest(&timings);
     assert_eq!(chosen.len(), 2);
@@ -70,6 +73,15 @@ fn the_cache_round_trips_and_a_stale_one_is_ignored() {
     // another GPU or driver, or other kernel sources
     assert_eq!(TuningCache::from_json(&text, "gpu A | kernels 2"), None);
     assert_eq!(TuningCache::from_json(&text, "gpu B | kernels 1"), None);
+    // a file keeps several devices: a second one's timings do not replace the first's
+    let other = TuningCache { fingerprint: "gpu B | kernels 1".into(), timings: vec![timing(a, "register-4x8", 9.0)] };
+    let both = TuningCache::merged(Some(&text), other.clone());
+    assert_eq!(TuningCache::from_json(&both, "gpu A | kernels 1"), Some(cache.timings.clone()));
+    assert_eq!(TuningCache::from_json(&both, "gpu B | kernels 1"), Some(other.timings.clone()));
+    let newer = TuningCache { fingerprint: "gpu A | kernels 1".into(), timings: vec![timing(a, "register-4x8", 0.75)] };
+    let replaced = TuningCache::merged(Some(&both), newer.clone());
+    assert_eq!(TuningCache::from_json(&replaced, "gpu A | kernels 1"), Some(newer.timings));
+    assert_eq!(TuningCache::from_json(&replaced, "gpu B | kernels 1"), Some(other.timings));
     // damaged files
     assert_eq!(TuningCache::from_json(&text[..text.len() / 2], "gpu A | kernels 1"), None);
     assert_eq!(TuningCache::from_json("", "gpu A | kernels 1"), None);
@@ -89,9 +101,23 @@ fn a_plans_shapes_cover_every_conv_both_ways_once() {
     for (k, s) in &shapes {
         assert_eq!(TuneKey::of(k.op, *s), *k);
     }
-    // conv1_1 at 40×30, and the deepest style conv (conv5_1 on the 40 px style image after 4 pools)
+    // Every conv of both stacks (the image's and the style's), from the layer table's output shapes.
+    let mut expected = Vec::new();
+    for &(h, w, depth) in &plan.stack_maps() {
+        let outputs = stylize::model::output_shapes(h, w, depth);
+        for (i, op) in stylize::model::VGG19[..depth].iter().enumerate() {
+            if let stylize::model::LayerOp::Conv(c) = op {
+                let (ih, iw) = if i == 0 { (h, w) } else { (outputs[i - 1].h, outputs[i - 1].w) };
+                let shape = ConvShape { h: ih, w: iw, cin: c.cin, cout: c.cout };
+                expected.extend([TuneKey::of(ConvOp::Forward, shape), TuneKey::of(ConvOp::BackwardInput, shape)]);
+            }
+        }
+    }
+    expected.sort();
+    expected.dedup();
+    assert_eq!(unique, expected);
+    // e.g. conv1_1 at 40×30, and the deepest style conv (conv5_1 on the 40 px style image after 4 pools)
     assert!(keys.contains(&TuneKey::of(ConvOp::Forward, ConvShape { h: 30, w: 40, cin: 3, cout: 64 })));
-    assert!(keys.contains(&TuneKey::of(ConvOp::BackwardInput, ConvShape { h: 30, w: 40, cin: 3, cout: 64 })));
     assert!(keys.contains(&TuneKey::of(ConvOp::Forward, ConvShape { h: 2, w: 2, cin: 512, cout: 512 })));
     // a tiled plan times its tiles' regions (both passes), not the whole image
     let big = Plan::for_images(&Settings { size: 800, ..Settings::default() }, (800, 600), &[(64, 64)], &[1.0], stylize::weights::REQUIRED_LAYERS)

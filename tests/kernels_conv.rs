@@ -186,6 +186,8 @@ fn backward_input_within_a_rectangle_writes_only_it() {
             ((13, 11, 64, 20), Rect { y: 0, x: 10, h: 13, w: 1 }),
             ((7, 5, 3, 8), Rect { y: 1, x: 1, h: 1, w: 1 }),
             ((6, 7, 10, 6), Rect { y: 0, x: 0, h: 6, w: 7 }),
+            // more than one 64-pixel tile and one 64-channel tile of the workgroup variant
+            ((19, 15, 70, 68), Rect { y: 2, x: 3, h: 12, w: 9 }),
         ];
         for (i, &(dims, rect)) in cases.iter().enumerate() {
             let pb = Problem::new(700 + i as u64, dims);
@@ -311,4 +313,21 @@ fn forward_rejects_a_short_weight_buffer() {
     let output = ctx().storage_buffer("out", (s.output_len() * 4) as u64);
     let mask = ctx().storage_buffer("mask", (s.mask_words() * 4) as u64);
     conv.forward(ctx(), ConvVariant::Register4x8, s, &input, &weight, &bias, &output, &mask);
+}
+
+/// Workgroup counts: every pixel and channel covered, no dimension over WebGPU's 65535 (the pixel
+/// groups spill into z), for each variant, up to maps far larger than any plan makes.
+#[test]
+fn workgroup_counts_cover_every_pixel_within_the_limits() {
+    for variant in ConvVariant::ALL {
+        let (per_x, per_y) = variant.per_workgroup();
+        for pixels in [1, 63, 64, 65, 256, 257, 4_194_240, 4_194_305, 16_777_216, 67_108_864] {
+            for channels in [4, 8, 64, 68, 512] {
+                let [x, y, z] = variant.workgroups(pixels, channels);
+                assert!(x <= 65535 && y <= 65535 && z <= 65535, "{variant:?} {pixels} px: [{x}, {y}, {z}]");
+                assert!((x as usize) * (z as usize) * per_x >= pixels, "{variant:?} {pixels} px: [{x}, {y}, {z}]");
+                assert!((y as usize) * per_y >= channels, "{variant:?} {channels} channels: [{x}, {y}, {z}]");
+            }
+        }
+    }
 }

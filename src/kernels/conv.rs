@@ -52,14 +52,18 @@ impl ConvVariant {
     /// Workgroups for `pixels` pixels (of the map forward, of the rectangle backward) and
     /// `channels` channels (output forward, input backward): x (and z past 65535) over pixel
     /// groups, y over channel groups.
-    fn workgroups(self, pixels: usize, channels: usize) -> [u32; 3] {
-        // (pixels, channels) per workgroup: 64 threads × 4 pixels × 8 channels, or a 64 × 64 tile
-        let (per_x, per_y) = match self {
-            ConvVariant::Register4x8 => (64 * 4, 8),
-            ConvVariant::Workgroup64x64 => (64, 64),
-        };
+    pub fn workgroups(self, pixels: usize, channels: usize) -> [u32; 3] {
+        let (per_x, per_y) = self.per_workgroup();
         let [x, z, _] = crate::gpu::groups_2d(crate::gpu::groups(pixels, per_x));
         [x, channels.div_ceil(per_y) as u32, z]
+    }
+
+    /// (pixels, channels) one workgroup computes: 64 threads × 4 pixels × 8 channels, or a 64 × 64 tile.
+    pub fn per_workgroup(self) -> (usize, usize) {
+        match self {
+            ConvVariant::Register4x8 => (64 * 4, 8),
+            ConvVariant::Workgroup64x64 => (64, 64),
+        }
     }
 
     /// A fingerprint of every variant's source: a tuning cache made with other kernels is stale.

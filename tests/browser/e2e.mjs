@@ -747,9 +747,10 @@ async function main() {
       check(JSON.stringify(r.names) === JSON.stringify(['auto', 'register-4x8', 'workgroup-64x64']), `convKernels(): ${r.names}`);
       check(r.seen.some((t) => /^tuning for this GPU… \d+ of \d+ layer shapes$/.test(t)), `st.tuning() never showed the tuning: ${r.seen}`);
       check(r.idle === null, `st.tuning() after the run: ${JSON.stringify(r.idle)}`);
-      check(r.cache && /kernels [0-9a-f]{16}/.test(r.cache.fingerprint) && r.cache.timings.length >= 2 * 18,
+      const mine = r.cache && r.cache.devices && r.cache.devices[0];
+      check(mine && /kernels [0-9a-f]{16}/.test(mine.fingerprint) && mine.timings.length >= 2 * 18,
         `localStorage cache: ${JSON.stringify(r.cache).slice(0, 300)}`);
-      check(new Set(r.cache.timings.map((t) => t.variant)).size === 2, 'not every variant was timed');
+      check(new Set(mine.timings.map((t) => t.variant)).size === 2, 'not every variant was timed');
       for (const [name, total] of Object.entries(r.totals)) {
         const rel = Math.abs(total - r.auto) / r.auto;
         check(rel < 1e-5, `${name}: objective ${total} against auto's ${r.auto} (${rel.toExponential(2)})`);
@@ -757,6 +758,23 @@ async function main() {
       check(/conv_kernel: unknown conv kernel 'fastest'; valid: auto, register-4x8, workgroup-64x64/.test(r.bad || ''), `bad name: ${r.bad}`);
       check(r.after.kernel === 'workgroup-64x64' && r.after.steps === '1' && !r.after.inSettings, `a refused configure changed something: ${JSON.stringify(r.after)}`);
       await p.close();
+      // Remembered: a new page (same browser profile) runs the same shapes without timing them again.
+      const again = await openPage(gpu.context, url, log);
+      const second = await evaluate(again, async () => {
+        const st = window.stylizeApp.st;
+        const image = (w, h) => new Uint8Array(w * h * 4).map((_, i) => (i * 37) % 251);
+        st.setContent(image(44, 36), 44, 36);
+        st.setStyle(image(40, 40), 40, 40);
+        st.configure(JSON.stringify({ preset: '', size: 44, steps: 1 }));
+        const seen = [];
+        const poll = setInterval(() => { const t = st.tuning(); if (t) seen.push(t.text); }, 5);
+        const before = localStorage.getItem('stylize.conv-tuning');
+        await st.step();
+        clearInterval(poll);
+        return { seen, unchanged: localStorage.getItem('stylize.conv-tuning') === before };
+      });
+      check(second.seen.length === 0 && second.unchanged, `the second page timed again: ${JSON.stringify(second)}`);
+      await again.close();
     });
 
     await test('"Benchmark this GPU" shows every variant per layer shape and the whole step, and copies them as text', async () => {
@@ -766,6 +784,8 @@ async function main() {
       await p.selectOption('#bench-sizes', '64');
       await p.click('#btn-bench-run');
       check(await p.locator('#btn-bench-run').isDisabled(), 'Run stays enabled while the benchmark runs');
+      const reason = await p.locator('#start-reason').textContent();
+      check(await p.locator('#btn-start').isDisabled() && /benchmark/.test(reason), `Start during the benchmark: "${reason}"`);
       await p.waitForFunction(() => /^Done in/.test(document.getElementById('bench-status').textContent) ||
         document.querySelector('.msg.error'), null, { timeout: 300000 });
       const errors = await messagesOf(p, 'error');

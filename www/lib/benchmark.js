@@ -4,6 +4,7 @@
 import { app, $, engine, runActive } from './state.js';
 import { say, clearMessage, errorText, withTimeout } from './ui.js';
 import { clearRun } from './run.js';
+import { updateButtons } from './buttons.js';
 
 export function setupBenchmark() {
   $('btn-bench-open').addEventListener('click', () => {
@@ -32,7 +33,7 @@ async function runBenchmark() {
   const sizes = $('bench-sizes').value.split(',').map(Number);
   const status = $('bench-status');
   app.benchmarking = true;
-  updateBenchmark();
+  updateButtons(); // Start, Reset and the settings wait for the benchmark
   clearMessage('benchmark');
   status.textContent = `Running at ${sizes.join(' and ')} px: timing each kernel variant, then whole steps…`;
   const st = app.st;
@@ -47,7 +48,7 @@ async function runBenchmark() {
     say('error', `Benchmark: ${errorText(e)}`, 'benchmark');
   } finally {
     app.benchmarking = false;
-    updateBenchmark();
+    updateButtons();
   }
 }
 

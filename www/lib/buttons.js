@@ -9,6 +9,7 @@ export function startBlocker() {
   if (app.engineDead) return 'the engine crashed: reload the page';
   if (!app.st) return app.gpuError ? 'WebGPU is not available in this browser' : 'the GPU is not ready yet';
   if (!app.weightsReady) return 'the weights are not loaded yet';
+  if (app.benchmarking) return 'the GPU benchmark to finish';
   if (!app.content) return 'choose a photo';
   if (app.styles.length === 0) return 'choose a painting (a sample, or your own)';
   if (app.styles.every((s) => s.weight <= 0)) return 'give at least one style a blend weight above 0';
@@ -30,9 +31,9 @@ export function updateButtons() {
   $('btn-pause').disabled = state !== 'running';
   $('btn-resume').disabled = state !== 'paused';
   $('btn-stop').disabled = !active;
-  $('btn-reset').disabled = state === 'idle' && app.run.done === 0;
+  $('btn-reset').disabled = (state === 'idle' && app.run.done === 0) || app.benchmarking === true;
   $('btn-download').disabled = app.run.done === 0 || state === 'running';
-  app.form.setEnabled(!active);
+  app.form.setEnabled(!active && !app.benchmarking);
   if (app.syncStrength) app.syncStrength();
   $('memory-budget').disabled = active;
   document.body.dataset.runState = state;
