@@ -320,7 +320,7 @@ impl Tuning {
             starting(missing.len());
         }
         for (i, (key, shape)) in missing.iter().enumerate() {
-            let timings = time_variants(ctx, conv, *key, *shape).await;
+            let timings = time_variants(ctx, conv, *key, timing_shape(*shape, TUNING_MAX_PIXELS)).await;
             let mut t = lock(cell);
             t.add(timings);
             t.progress = Some((i + 1, missing.len()));
@@ -336,6 +336,24 @@ impl Tuning {
 
 fn lock(cell: &std::sync::Mutex<Tuning>) -> std::sync::MutexGuard<'_, Tuning> {
     cell.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A run's tuning times shapes of at most this many pixels: above it the work grows in proportion and
+/// the ranking of the variants holds, and a slow GPU (a CPU-backed one) would otherwise spend minutes on
+/// a large run's first step. The benchmark times the full shapes.
+pub const TUNING_MAX_PIXELS: usize = 256 * 256;
+
+/// `shape` scaled down (keeping its aspect) to at most `max_pixels` pixels.
+pub fn timing_shape(shape: ConvShape, max_pixels: usize) -> ConvShape {
+    let pixels = shape.h * shape.w;
+    if pixels <= max_pixels {
+        return shape;
+    }
+    let f = (max_pixels as f64 / pixels as f64).sqrt();
+    let h = ((shape.h as f64 * f) as usize).max(1);
+    // (a map too thin to scale both ways keeps one row and is cut in width)
+    let w = ((shape.w as f64 * f) as usize).clamp(1, max_pixels / h);
+    ConvShape { h, w, ..shape }
 }
 
 /// The conv shapes of stacks of VGG19 on `maps` ((h, w, depth) each, [`crate::plan::Plan::stack_maps`]),

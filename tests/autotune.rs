@@ -54,6 +54,20 @@ fn keys_group_shapes_by_channels_and_pixel_count() {
 }
 
 #[test]
+fn a_run_times_large_shapes_scaled_down() {
+    use stylize::autotune::{timing_shape, TUNING_MAX_PIXELS};
+    let shape = |h, w| ConvShape { h, w, cin: 64, cout: 64 };
+    assert_eq!(timing_shape(shape(256, 256), TUNING_MAX_PIXELS), shape(256, 256));
+    assert_eq!(timing_shape(shape(100, 30), TUNING_MAX_PIXELS), shape(100, 30));
+    let small = timing_shape(shape(1024, 512), TUNING_MAX_PIXELS);
+    assert!(small.h * small.w <= TUNING_MAX_PIXELS && small.h * small.w > TUNING_MAX_PIXELS * 9 / 10, "{small:?}");
+    assert_eq!((small.cin, small.cout, small.h / small.w), (64, 64, 2));
+    // a very thin map keeps at least one row
+    let thin = timing_shape(shape(1, 1_000_000), TUNING_MAX_PIXELS);
+    assert!(thin.h == 1 && thin.w <= TUNING_MAX_PIXELS, "{thin:?}");
+}
+
+#[test]
 fn the_choice_parses_and_names_every_variant() {
     assert_eq!(ConvKernelChoice::parse("auto"), Ok(ConvKernelChoice::Auto));
     for v in ConvVariant::ALL {
