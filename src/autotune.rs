@@ -248,10 +248,6 @@ impl Tuning {
         }
     }
 
-    pub fn timings(&self) -> &[Timing] {
-        &self.timings
-    }
-
     /// Adds timings (replacing older ones of the same key and variant) and recomputes the choices.
     pub fn add(&mut self, new: Vec<Timing>) {
         self.timings.retain(|t| !new.iter().any(|n| n.key == t.key && n.variant == t.variant));

@@ -88,7 +88,7 @@ pub fn run(weights: &Weights, opts: &BenchOptions) -> Result<String, String> {
                 net.set_conv_kernel(*choice);
                 let content = test_pattern(size, 0.0);
                 let mut st = pollster::block_on(Stylizer::new(ctx.clone(), &net, &settings, &content, &[(test_pattern(size, 1.3), 1.0)], None)).map_err(|e| e.to_string())?;
-                write!(row, " {:.1} |", ms_per_step(&ctx, &mut st, opts.steps)).unwrap();
+                write!(row, " {:.1} |", pollster::block_on(st.ms_per_step(opts.steps))).unwrap();
             }
             net.set_conv_kernel(ConvKernelChoice::Auto);
             eprintln!("{row}");
@@ -138,24 +138,13 @@ fn conv_variants(ctx: &GpuContext, net: &Network, settings: &Settings, size: u32
     Ok(format!("Conv kernel variants at {size}×{size} (ms per dispatch by {}, GFLOP/s in brackets; the autotuner keeps the fastest per layer shape):\n\n{table}\n", crate::autotune::timer(ctx)))
 }
 
-/// Milliseconds per step over `steps` steps, after one warm-up step.
-fn ms_per_step(ctx: &GpuContext, st: &mut Stylizer, steps: u32) -> f64 {
-    st.step();
-    ctx.finish();
-    let t0 = Instant::now();
-    for _ in 0..steps {
-        st.step();
-    }
-    ctx.finish();
-    t0.elapsed().as_secs_f64() * 1000.0 / steps.max(1) as f64
-}
 
 /// One size: whole steps, then every kernel on its own.
 fn bench_size(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u32, steps: u32) -> Result<(String, String), String> {
     let content = test_pattern(size, 0.0);
     let style = test_pattern(size, 1.3);
     let mut st = pollster::block_on(Stylizer::new(ctx.clone(), net, settings, &content, &[(style, 1.0)], None)).map_err(|e| e.to_string())?;
-    let ms = ms_per_step(ctx, &mut st, steps);
+    let ms = pollster::block_on(st.ms_per_step(steps));
     let flops: u64 = st.evaluate_dispatches().map(|d| d.flops).sum();
     let allocated = st.allocated_bytes() + net.weight_bytes();
     let plan = square_plan(settings, size, net.convs.len())?;
@@ -205,7 +194,7 @@ fn tiled_cost(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u
     // One run at a time: the untiled one's buffers go before the tiled one allocates.
     let time = |p: &Plan| -> Result<f64, String> {
         let mut st = pollster::block_on(Stylizer::from_plan(ctx.clone(), net, p, &inputs)).map_err(|e| e.to_string())?;
-        Ok(ms_per_step(ctx, &mut st, steps))
+        Ok(pollster::block_on(st.ms_per_step(steps)))
     };
     let untiled_ms = time(&plan)?;
     let tiled_ms = time(&tiled)?;

@@ -348,6 +348,19 @@ impl Stylizer {
     /// Records and submits one step: objective, gradient and update (one submission, or one per
     /// tile pass: see [`Stylizer::tile_progress`]). Does nothing once the run has diverged (see
     /// [`Stylizer::check_finite`]).
+    /// Milliseconds per step over `steps` steps after one warm-up step, waiting for the GPU to finish
+    /// (the benchmarks' measure: `stylize bench` and the page's "Benchmark this GPU").
+    pub async fn ms_per_step(&mut self, steps: u32) -> f64 {
+        self.step();
+        self.ctx.idle().await;
+        let start = crate::autotune::clock::now_ms();
+        for _ in 0..steps {
+            self.step();
+        }
+        self.ctx.idle().await;
+        (crate::autotune::clock::now_ms() - start) / steps.max(1) as f64
+    }
+
     pub fn step(&mut self) {
         if self.diverged.is_some() {
             return;

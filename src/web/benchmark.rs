@@ -8,7 +8,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::{js_error, object, Inner, StyleTransfer};
-use crate::autotune::{self, clock, ConvKernelChoice};
+use crate::autotune::{self, ConvKernelChoice};
 use crate::engine::Stylizer;
 use crate::imageio::test_pattern;
 use crate::kernels::conv::ConvVariant;
@@ -102,14 +102,7 @@ async fn run(inner: &Rc<Inner>, sizes: &[u32]) -> Result<JsValue, JsValue> {
         let (content, style) = (test_pattern(size, 0.0), test_pattern(size, 1.3));
         let inputs = plan.prepare(&content, &[&style], None).map_err(js_error)?;
         let mut st = Stylizer::from_plan(ctx.clone(), &net, plan, &inputs).await.map_err(js_error)?;
-        st.step();
-        ctx.idle().await;
-        let start = clock::now_ms();
-        for _ in 0..TIMED_STEPS {
-            st.step();
-        }
-        ctx.idle().await;
-        steps.push((size, (clock::now_ms() - start) / TIMED_STEPS as f64));
+        steps.push((size, st.ms_per_step(TIMED_STEPS).await));
         if let Some(e) = ctx.take_error() {
             return Err(js_error(e));
         }
