@@ -275,28 +275,34 @@ pub fn quantisation_report(f32_weights: &Weights, q8_weights: &Weights, images: 
 }
 
 /// `stylize bench --convergence`: chelsea × starry_night at `size` px with single-scale Adam for
-/// `steps` steps, single-scale L-BFGS for steps/5, and coarse to fine (`--scales auto`): Adam with
-/// steps/5 per earlier scale and steps/2 (or, short, 3·steps/10) at the last, and L-BFGS with
-/// 3·steps/25 per earlier scale and 3·steps/10 at the last. For each: the objective of its final image
+/// `steps` steps, single-scale L-BFGS for steps/5, and the default settings (coarse to fine). For
+/// each: the objective of its final image
 /// evaluated at `size` with the single-scale settings, and its cost in `size`-px step-equivalents
-/// (Σ steps × pixels / pixels at `size`). `out_dir` receives the images.
-pub fn convergence(weights: &Weights, images: &std::path::Path, size: u32, steps: u32, out_dir: &std::path::Path) -> Result<String, String> {
+/// (Σ steps × pixels / pixels at `size`). `only` keeps the runs whose slugs (e.g.
+/// "single-scale-adam") start with one of its entries (empty: every run). `out_dir` receives the images.
+pub fn convergence(weights: &Weights, images: &std::path::Path, size: u32, steps: u32, only: &[String], out_dir: &std::path::Path) -> Result<String, String> {
     use crate::engine::Carried;
     use crate::settings::{OptimizerChoice, Scales};
+    let single = Settings { size, steps, scales: Scales::Off, ..Settings::default() };
+    let runs = [
+        ("single-scale Adam", single.clone()),
+        ("single-scale L-BFGS", Settings { optimizer: OptimizerChoice::Lbfgs, lr: 1.0, steps: (steps / 5).max(1), ..single.clone() }),
+        ("coarse to fine (the default)", Settings { size, ..Settings::default() }),
+    ];
+    // "coarse to fine (the default)" -> "coarse-to-fine-the-default": the image's file name and the
+    // name `only` matches.
+    let slug = |name: &str| {
+        let kept: String = name.to_lowercase().chars().filter(|c| c.is_alphanumeric() || *c == '-' || c.is_whitespace()).collect();
+        kept.split_whitespace().collect::<Vec<_>>().join("-")
+    };
+    if let Some(unknown) = only.iter().find(|o| !runs.iter().any(|(name, _)| slug(name).starts_with(o.as_str()))) {
+        let names: Vec<String> = runs.iter().map(|(name, _)| slug(name)).collect();
+        return Err(format!("no convergence run named {unknown:?} (runs: {})", names.join(", ")));
+    }
     let ctx = Arc::new(crate::gpu::native_context().map_err(|e| e.to_string())?);
     let net = Network::upload(&ctx, weights)?;
     let load = |p: &str| crate::imageio::load(&images.join(p)).map_err(|e| e.to_string());
     let (content, style) = (load("content/chelsea.png")?, load("style/starry_night.jpg")?);
-    let single = Settings { size, steps, ..Settings::default() };
-    let lbfgs = Settings { optimizer: OptimizerChoice::Lbfgs, lr: 1.0, ..single.clone() };
-    let part = |num: u32, den: u32| (steps * num / den).max(1);
-    let runs = [
-        ("single-scale Adam", single.clone()),
-        ("single-scale L-BFGS", Settings { steps: part(1, 5), ..lbfgs.clone() }),
-        ("coarse to fine Adam", Settings { scales: Scales::Auto, scale_steps: part(1, 5), steps: part(1, 2), ..single.clone() }),
-        ("coarse to fine Adam short", Settings { scales: Scales::Auto, scale_steps: part(1, 5), steps: part(3, 10), ..single.clone() }),
-        ("coarse to fine L-BFGS", Settings { scales: Scales::Auto, scale_steps: part(3, 25), steps: part(3, 10), ..lbfgs }),
-    ];
     let dims = |i: &Image| (i.width, i.height);
     let mut report = format!(
         "Convergence on {} ({}): chelsea × starry_night at {size} px, objective of the final image at {size} px with the single-scale settings.\n\n\
@@ -305,6 +311,9 @@ pub fn convergence(weights: &Weights, images: &std::path::Path, size: u32, steps
         std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
     );
     for (name, settings) in runs {
+        if !only.is_empty() && !only.iter().any(|o| slug(name).starts_with(o.as_str())) {
+            continue;
+        }
         let started = Instant::now();
         let plans = crate::plan::schedule_plans(&settings, dims(&content), &[dims(&style)], &[1.0], net.convs.len()).map_err(|e| e.to_string())?;
         let full = plans.last().map(|p| (p.width * p.height) as f64).unwrap_or(1.0);
@@ -313,8 +322,13 @@ pub fn convergence(weights: &Weights, images: &std::path::Path, size: u32, steps
         for (i, plan) in plans.iter().enumerate() {
             let inputs = plan.prepare(&content, &[&style], None).map_err(|e| e.to_string())?;
             let mut st = pollster::block_on(Stylizer::for_scale(ctx.clone(), &net, plan, &inputs, previous.take())).map_err(|e| e.to_string())?;
-            for _ in 0..plan.settings.steps {
+            for step in 1..=plan.settings.steps {
                 st.step();
+                // The last scale's objective now and then (at `size`: comparable across runs).
+                if i + 1 == plans.len() && step % 25 == 0 {
+                    let total = pollster::block_on(st.losses()).map_err(|e| e.to_string())?.total;
+                    eprintln!("{name}: step {step} of {} at {}×{}: objective {total:.4e}", plan.settings.steps, plan.width, plan.height);
+                }
             }
             ctx.finish();
             eprintln!("{name}: scale {} of {} ({}×{}) done after {:.0} s", i + 1, plans.len(), plan.width, plan.height, started.elapsed().as_secs_f64());
@@ -328,19 +342,20 @@ pub fn convergence(weights: &Weights, images: &std::path::Path, size: u32, steps
         let image = pollster::block_on(st.image()).map_err(|e| e.to_string())?;
         drop(st);
         let seconds = started.elapsed().as_secs_f64();
-        // The objective of the result under the single-scale settings, at the full size.
-        let eval_plan = crate::plan::Plan::for_images(&Settings { steps: 0, ..single.clone() }, dims(&content), &[dims(&style)], &[1.0], net.convs.len())
-            .map_err(|e| e.to_string())?;
-        let inputs = eval_plan.prepare(&content, &[&style], Some(&image)).map_err(|e| e.to_string())?;
-        let mut eval = pollster::block_on(Stylizer::from_plan(ctx.clone(), &net, &eval_plan, &inputs)).map_err(|e| e.to_string())?;
-        eval.evaluate();
-        let objective = pollster::block_on(eval.losses()).map_err(|e| e.to_string())?.total;
+        // The objective of an image under the single-scale settings, at the full size.
+        let evaluate = |image: &Image| -> Result<f64, String> {
+            let eval_plan = crate::plan::Plan::for_images(&Settings { steps: 0, ..single.clone() }, dims(&content), &[dims(&style)], &[1.0], net.convs.len())
+                .map_err(|e| e.to_string())?;
+            let inputs = eval_plan.prepare(&content, &[&style], Some(image)).map_err(|e| e.to_string())?;
+            let mut eval = pollster::block_on(Stylizer::from_plan(ctx.clone(), &net, &eval_plan, &inputs)).map_err(|e| e.to_string())?;
+            eval.evaluate();
+            Ok(pollster::block_on(eval.losses()).map_err(|e| e.to_string())?.total)
+        };
+        let objective = evaluate(&image)?;
         let cost: f64 = plans.iter().map(|p| p.settings.steps as f64 * (p.width * p.height) as f64 / full).sum();
         let schedule: Vec<String> = plans.iter().map(|p| format!("{}×{}", p.settings.steps, p.settings.size)).collect();
         writeln!(report, "| {name} | {} | {objective:.4e} | {cost:.0} | {seconds:.0} |", schedule.join(" + ")).unwrap();
-        // One file per run: "single-scale Adam" -> convergence-single-scale-adam.png.
-        let slug: String = name.to_lowercase().split_whitespace().collect::<Vec<_>>().join("-");
-        let file = out_dir.join(format!("convergence-{slug}.png"));
+        let file = out_dir.join(format!("convergence-{}.png", slug(name)));
         image.save_png(&file).map_err(|e| e.to_string())?;
         eprintln!("{}", report.lines().last().unwrap_or_default());
     }

@@ -701,8 +701,9 @@ pub struct Scale {
 }
 
 /// The scales of a run, from the start size up to `settings.size` (the last one runs `settings.steps`,
-/// the others `settings.scale_steps` each). The start size is `settings.min_size`, or the smallest
-/// longest side at which the run can be planned (each image reaching the deepest layer). `Scales::Auto`
+/// the others `settings.scale_steps` each). The start size is `settings.min_size`, raised to the
+/// smallest longest side at which the run can be planned (each image reaching the deepest layer: a
+/// long thin image needs more than 128 px). `Scales::Auto`
 /// puts scales √2 apart; `Scales::Count(n)` spaces n scales geometrically; `Scales::Off` is one scale.
 pub fn schedule(settings: &Settings, content: (u32, u32), styles: &[(u32, u32)], weight_convs: usize) -> Result<Vec<Scale>, PlanError> {
     use crate::settings::Scales;
@@ -715,11 +716,11 @@ pub fn schedule(settings: &Settings, content: (u32, u32), styles: &[(u32, u32)],
     let fits = |size: u32| Plan::for_images(&Settings { size, ..settings.clone() }, content, styles, &ones, weight_convs).is_ok();
     // The target itself must be plannable; its error is the one to show.
     Plan::for_images(settings, content, styles, &ones, weight_convs)?;
-    let start = if settings.min_size > 0 {
+    let start = if settings.min_size > 0 && fits(settings.min_size) {
         settings.min_size
     } else {
-        // Fitting grows with the size: the smallest size that fits, by bisection.
-        let (mut lo, mut hi) = (settings::SIZE_RANGE.0, target);
+        // Fitting grows with the size: the smallest size that fits (above min_size), by bisection.
+        let (mut lo, mut hi) = (settings.min_size.clamp(settings::SIZE_RANGE.0, target), target);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if fits(mid) {
@@ -732,11 +733,6 @@ pub fn schedule(settings: &Settings, content: (u32, u32), styles: &[(u32, u32)],
     };
     if start >= target {
         return Ok(vec![last]);
-    }
-    if !fits(start) {
-        return refuse(format!(
-            "min_size {start}: the first scale cannot be planned at {start} px (too small for the deepest layer?): raise min_size or use 0"
-        ));
     }
     let sizes: Vec<u32> = match settings.scales {
         Scales::Count(n) => (0..n)
@@ -805,6 +801,11 @@ pub const AUTO_TILES: [u32; 7] = [1024, 768, 512, 384, 256, 192, 128];
 /// whose buffers the GPU takes, else the untiled one, so that its refusal names
 /// its own figures.
 pub fn fit_plans(plans: Vec<Plan>, tile: Option<u32>, budget: &Budget) -> Result<Vec<Plan>, PlanError> {
+    // Each scale's image goes to the next in one buffer ([`check_schedule`]): an earlier scale too
+    // large for one is left out, and the run upsamples from the largest that fits.
+    let last = plans.len().saturating_sub(1);
+    let plans: Vec<Plan> =
+        plans.into_iter().enumerate().filter(|(i, p)| *i == last || p.image.x.bytes() <= budget.max_buffer).map(|(_, p)| p).collect();
     if tile.is_some() {
         return tile_plans(plans, tile);
     }

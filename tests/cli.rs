@@ -660,6 +660,7 @@ fn bench_measures_a_tiled_step_against_an_untiled_one() {
     // Four tiles whose regions each cover the whole 48 px image: more work, planned and measured.
     assert!(flops > 2.0 && measured > 1.0, "{row}");
     fails_with(&["bench", "--sizes", "32", "--tile", "64"], "no --sizes above 64 px");
+    fails_with(&["bench", "--convergence", "64", "--convergence-runs", "single-scale-adam,nope"], "no convergence run named \"nope\" (runs: single-scale-adam, single-scale-l-bfgs, coarse-to-fine-the-default)");
     fails_with(&["bench", "--sizes", "64", "--tile", "40"], "--tile: expected a multiple of 16, got 40");
 }
 
@@ -880,7 +881,7 @@ fn the_progress_bar_moves_per_tile_on_a_terminal() {
     let out = dir.join("out.png");
     let typescript = dir.join("typescript");
     let command = format!(
-        "{} --content {CHELSEA} --style {STARRY} --size 160 --tile 64 --steps 1 --out {}",
+        "{} --content {CHELSEA} --style {STARRY} --size 160 --scales off --tile 64 --steps 1 --out {}",
         env!("CARGO_BIN_EXE_stylize"),
         out.display()
     );

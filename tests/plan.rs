@@ -169,7 +169,7 @@ fn a_scale_that_does_not_fit_runs_in_the_largest_tile_that_fits() {
 
 /// Issue 8's memory target: 4096×4096 (content and style) within 2 GiB and no buffer over WebGPU's
 /// 128 MiB, the image, its gradient, Adam's moments and the content target in bands; a
-/// coarse-to-fine run whose scale before the last would need bands is refused with the reason.
+/// coarse-to-fine run leaves out the earlier scales whose image would need bands.
 #[test]
 fn a_4096_px_run_fits_2_gib_with_no_buffer_over_128_mib() {
     let webgpu = Budget { max_buffer: plan::WEBGPU_DEFAULT_MAX_BINDING, total: plan::DEFAULT_MEMORY_BUDGET };
@@ -182,12 +182,20 @@ fn a_4096_px_run_fits_2_gib_with_no_buffer_over_128_mib() {
     let bands = |label: &str| fitted.run_buffers().iter().filter(|b| b.label.starts_with(label)).count();
     assert_eq!((bands("x rows"), bands("adam m rows"), bands("content target rows")), (2, 2, 4));
     assert_eq!(fitted.styles[0].x.specs().len(), 2);
-    // 8192 from 5793 px: the carried image would need bands.
+    // 8192 coarse to fine: the 5793 and 4096 px images would need bands to go to the next scale, so
+    // fitting leaves those scales out and the run goes from 2896 px to 8192; unfitted, the schedule
+    // is refused with the reason.
     let big = Settings { size: 8192, scales: stylize::settings::Scales::Auto, ..Settings::default() };
     let plans = plan::schedule_plans(&big, (8192, 8192), &[(8192, 8192)], &[1.0], 13).unwrap();
-    let plans = plan::fit_plans(plans, None, &Budget { total: u64::MAX, ..webgpu }).unwrap();
-    let e = plan::check_schedule(&plans, &Budget { total: u64::MAX, ..webgpu }).unwrap_err().0;
+    let unlimited = Budget { total: u64::MAX, ..webgpu };
+    let each_fitted: Vec<Plan> = plans.iter().map(|p| plan::fit_plans(vec![p.clone()], None, &unlimited).unwrap().remove(0)).collect();
+    let e = plan::check_schedule(&each_fitted, &unlimited).unwrap_err().0;
     assert!(e.contains("--scales off"), "{e}");
+    let fitted = plan::fit_plans(plans.clone(), None, &unlimited).unwrap();
+    let sizes: Vec<u32> = fitted.iter().map(|p| p.settings.size).collect();
+    assert_eq!(sizes[sizes.len() - 2..], [2896, 8192], "{sizes:?}");
+    assert_eq!(fitted.len(), plans.len() - 2);
+    plan::check_schedule(&fitted, &unlimited).unwrap();
 }
 
 #[test]
@@ -361,7 +369,7 @@ fn schedules_go_from_the_start_size_to_the_target() {
     let sizes = |s: &Settings, content: (u32, u32)| -> Vec<(u32, u32)> {
         plan::schedule(s, content, &[(800, 600)], 13).unwrap().iter().map(|x| (x.size, x.steps)).collect()
     };
-    let base = Settings { size: 256, steps: 300, scale_steps: 50, ..Settings::default() };
+    let base = Settings { size: 256, steps: 300, scale_steps: 50, scales: Scales::Off, min_size: 0, ..Settings::default() };
     // Off, and one scale, are the target alone.
     assert_eq!(sizes(&base, (451, 300)), [(256, 300)]);
     assert_eq!(sizes(&Settings { scales: Scales::Count(1), ..base.clone() }, (451, 300)), [(256, 300)]);
@@ -378,9 +386,14 @@ fn schedules_go_from_the_start_size_to_the_target() {
     assert_eq!(three, [(64, 50), (128, 50), (257, 300)]);
     // A min size at or above the target: one scale.
     assert_eq!(sizes(&Settings { scales: Scales::Auto, min_size: 300, ..base.clone() }, (451, 300)), [(256, 300)]);
-    // A min size too small for the deepest layer is refused with its reason.
-    let e = plan::schedule(&Settings { scales: Scales::Auto, min_size: 16, ..base.clone() }, (451, 300), &[(800, 600)], 13).unwrap_err();
-    assert!(e.0.contains("min_size 16"), "{e}");
+    // A min size too small for the deepest layer is raised to the smallest that fits.
+    assert_eq!(sizes(&Settings { scales: Scales::Auto, min_size: 16, ..base.clone() }, (451, 300)).first(), Some(&(24, 50)));
+    // The defaults: from 128 px, √2 apart, 100 steps each, then 150 at the target; a long thin
+    // image starts where its short side reaches the deepest layer (16 px).
+    let defaults = Settings { size: 256, ..Settings::default() };
+    assert_eq!(sizes(&defaults, (451, 300)), [(128, 100), (181, 100), (256, 150)]);
+    let thin = sizes(&Settings { size: 512, ..defaults }, (2000, 200));
+    assert!(thin.len() >= 2 && thin[0].0 > 128 && (thin[0].0 as f64 / 10.0).round() >= 16.0, "{thin:?}");
     // The target's own refusal comes first.
     assert!(plan::schedule(&Settings { scales: Scales::Auto, size: 20, ..base }, (451, 300), &[(800, 600)], 13).is_err());
 }

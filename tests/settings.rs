@@ -17,7 +17,8 @@ fn lw(layer: &str, weight: f32) -> LayerWeight {
 fn defaults_are_the_documented_ones() {
     let s = Settings::default();
     assert_eq!(s.size, 512);
-    assert_eq!(s.steps, 500);
+    assert_eq!(s.steps, 150);
+    assert_eq!((s.scales, s.min_size, s.scale_steps), (stylize::settings::Scales::Auto, 128, 100));
     assert_eq!(s.optimizer, OptimizerChoice::Adam);
     assert_eq!(s.lr, 0.02);
     assert_eq!(s.lbfgs_history, 5);
@@ -180,7 +181,7 @@ fn options_override_the_preset_which_overrides_the_defaults() {
         (10, 2.5, 400, LossForm::Seed)
     );
     let s = resolve(None, &[("size", "128")]).unwrap();
-    assert_eq!((s.size, s.steps), (128, 500));
+    assert_eq!((s.size, s.steps), (128, 150));
     assert!(resolve(Some("bogus"), &[])
         .unwrap_err()
         .to_string()
@@ -592,22 +593,22 @@ fn share_links_round_trip_random_settings_exactly() {
 #[test]
 fn share_links_name_the_preset_and_only_the_differences() {
     let mut s = preset("seed").unwrap();
-    assert_eq!(to_share_fragment(&s, &[]), "preset=seed");
+    assert_eq!(to_share_fragment(&s, &[]), "v=2&preset=seed");
     s.steps = 300;
-    assert_eq!(to_share_fragment(&s, &[]), "preset=seed&steps=300");
-    assert_eq!(to_share_fragment(&Settings::default(), &[]), "");
+    assert_eq!(to_share_fragment(&s, &[]), "v=2&preset=seed&steps=300");
+    assert_eq!(to_share_fragment(&Settings::default(), &[]), "v=2");
     let mut d = Settings {
         optimizer: OptimizerChoice::Lbfgs,
         lr: 1.0,
         ..Settings::default()
     };
     // lr travels with a changed optimizer even when it is the optimizer's default.
-    assert_eq!(to_share_fragment(&d, &[]), "optimizer=lbfgs&lr=1");
+    assert_eq!(to_share_fragment(&d, &[]), "v=2&optimizer=lbfgs&lr=1");
     d.style_layers = vec![lw("relu1_1", 0.5), lw("relu3_1", 1.0)];
     let frag = to_share_fragment(&d, &[("https://example.org/s.jpg".into(), 0.7)]);
     assert_eq!(
         frag,
-        "optimizer=lbfgs&lr=1&style_layers=relu1_1:0.5,relu3_1&style=0.7:https://example.org/s.jpg"
+        "v=2&optimizer=lbfgs&lr=1&style_layers=relu1_1:0.5,relu3_1&style=0.7:https://example.org/s.jpg"
     );
     let frag = to_share_fragment_with_content(&d, Some("http://x.org/c.png"), &[]);
     let link = parse_share_fragment(&frag);
@@ -616,19 +617,42 @@ fn share_links_name_the_preset_and_only_the_differences() {
 }
 
 #[test]
+fn links_from_before_coarse_to_fine_keep_their_meaning() {
+    use stylize::settings::Scales;
+    // A version 1 link (no v=) left out the options at the defaults of its day: one scale, 500 steps.
+    let old = parse_share_fragment("#size=256&style_weight=200");
+    assert!(old.warnings.is_empty(), "{:?}", old.warnings);
+    assert_eq!((old.settings.size, old.settings.steps, old.settings.scales, old.settings.min_size), (256, 500, Scales::Off, 0));
+    assert_eq!(old.settings.style_weight, 200.0);
+    let old_default = parse_share_fragment("preset=default&scales=auto").settings;
+    assert_eq!((old_default.steps, old_default.scales, old_default.min_size), (500, Scales::Auto, 0));
+    // Presets other than the default are what they were.
+    assert_eq!(parse_share_fragment("preset=neural-style").settings, preset("neural-style").unwrap());
+    // Today's links say v=2 and mean today's defaults.
+    let new = parse_share_fragment(&to_share_fragment(&Settings { size: 256, ..Settings::default() }, &[]));
+    assert_eq!(new.settings, Settings { size: 256, ..Settings::default() });
+    assert_eq!(parse_share_fragment("v=2").settings, Settings::default());
+    // A bad version is reported and read as today's.
+    let bad = parse_share_fragment("v=7&steps=3");
+    assert_eq!(bad.warnings.len(), 1, "{:?}", bad.warnings);
+    assert!(bad.warnings[0].contains("link version"), "{:?}", bad.warnings);
+    assert_eq!((bad.settings.steps, bad.settings.scales), (3, Scales::Auto));
+}
+
+#[test]
 fn share_links_leave_out_files_and_non_http_urls() {
     let s = Settings {
         init: Init::Path("/home/me/secret.png".into()),
         ..Settings::default()
     };
-    assert_eq!(to_share_fragment(&s, &[]), "");
+    assert_eq!(to_share_fragment(&s, &[]), "v=2");
     let styles = vec![
         ("blob:https://example.org/1234".to_string(), 1.0),
         ("data:image/png;base64,AAAA".to_string(), 1.0),
         ("https://ok.example/s.jpg".to_string(), 2.0),
     ];
     let frag = to_share_fragment(&Settings::default(), &styles);
-    assert_eq!(frag, "style=2:https://ok.example/s.jpg");
+    assert_eq!(frag, "v=2&style=2:https://ok.example/s.jpg");
 }
 
 #[test]

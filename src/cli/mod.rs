@@ -93,6 +93,10 @@ pub enum Command {
         /// Adam steps of the convergence benchmark's single-scale run
         #[arg(long, value_name = "N", default_value_t = 500)]
         convergence_steps: u32,
+        /// Only these runs of the convergence benchmark, by the start of their names, comma-separated
+        /// (e.g. "single-scale-adam,coarse-to-fine-adam"); default: every run
+        #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+        convergence_runs: Vec<String>,
         /// Also time the whole step with each conv kernel variant forced, beside the autotuner's
         /// choice (the per-layer table of every variant is always printed)
         #[arg(long)]
@@ -206,7 +210,7 @@ pub struct SettingsArgs {
     /// Each style image's longest side = F x size (0.05-8; default 1)
     #[arg(long, value_name = "F")]
     pub style_scale: Option<String>,
-    /// Optimisation steps (0-100000; default 500)
+    /// Optimisation steps at the output's size, the last scale (0-100000; default 150)
     #[arg(long, value_name = "N")]
     pub steps: Option<String>,
     /// adam or lbfgs (default adam); changing it without --lr uses its default lr (adam 0.02, lbfgs 1)
@@ -248,10 +252,11 @@ pub struct SettingsArgs {
     #[arg(long, value_name = "canonical|seed")]
     pub loss_form: Option<String>,
     /// Coarse to fine: off (one scale), auto (scales √2 apart from --min-size up to --size), or a number
-    /// of scales (1-12); each scale starts from the previous one's image, upsampled bicubically (default off)
+    /// of scales (1-12); each scale starts from the previous one's image, upsampled bicubically (default auto)
     #[arg(long, value_name = "off|auto|N")]
     pub scales: Option<String>,
-    /// Longest side of the first scale (0: the smallest that reaches the deepest layer; default 0)
+    /// Longest side of the first scale (0: the smallest that reaches the deepest layer; default 128);
+    /// a --size not above it runs one scale
     #[arg(long, value_name = "N")]
     pub min_size: Option<String>,
     /// Steps at each scale before the last, which runs --steps (default 100)
@@ -396,10 +401,11 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             readme,
             convergence,
             convergence_steps,
+            convergence_runs,
             tile,
             variants,
         }) => match convergence {
-            Some(size) => convergence_bench(weights, size, convergence_steps),
+            Some(size) => convergence_bench(weights, size, convergence_steps, &convergence_runs),
             None => bench(BenchArgs { sizes, steps, plan_sizes, tile, variants }, weights, quantisation_src, readme),
         },
         Some(Command::Plan(args)) => plan(&args),
@@ -568,10 +574,10 @@ fn fuzz(target: &str, iterations: u64, seed: u64) -> Result<(), CliError> {
     Ok(())
 }
 
-fn convergence_bench(weights: Option<PathBuf>, size: u32, steps: u32) -> Result<(), CliError> {
+fn convergence_bench(weights: Option<PathBuf>, size: u32, steps: u32, runs: &[String]) -> Result<(), CliError> {
     let weights = load_weights(&DeviceArgs { weights, ..DeviceArgs::default() })?;
     let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/images");
-    let report = crate::bench::convergence(&weights, &images, size, steps, Path::new(".")).map_err(|e| err("bench", e))?;
+    let report = crate::bench::convergence(&weights, &images, size, steps, runs, Path::new(".")).map_err(|e| err("bench", e))?;
     println!("{report}");
     Ok(())
 }

@@ -13,7 +13,23 @@ pub struct ShareLink {
     pub warnings: Vec<String>,
 }
 
-/// `key=value&...` (no leading `#`) naming the preset (if any) and only the options that differ
+/// The share-link format written now. Version 2 came with coarse to fine as the default: a link
+/// without `v=` (version 1) left out the options at the old defaults, which
+/// [`parse_share_fragment`] puts back (see [`legacy_defaults`]).
+pub const LINK_VERSION: u32 = 2;
+
+/// Settings at the defaults of version 1 links (before 2026-12-06's defaults: one scale, 500 steps),
+/// starting from `base` (the link's preset, or the defaults), for the options a link leaves out.
+pub fn legacy_defaults(mut base: Settings) -> Settings {
+    if matches!(base.preset.as_deref(), None | Some("default")) {
+        base.steps = 500;
+        base.scales = Scales::Off;
+        base.min_size = 0;
+    }
+    base
+}
+
+/// `v=2&key=value&...` (no leading `#`): the format version, the preset (if any) and only the options that differ
 /// from it, then the style URLs as `style=WEIGHT:URL`. [`parse_share_fragment`] restores all of it
 /// exactly, with two documented exceptions: an `init` that is a file path is left out (a link
 /// cannot carry a local file), and URLs that are not http(s) (e.g. `blob:` or `data:` URLs of the
@@ -29,7 +45,7 @@ pub fn to_share_fragment_with_content(
     style_urls: &[(String, f32)],
 ) -> String {
     let base = settings.preset.as_deref().and_then(preset);
-    let mut pairs: Vec<(&str, String)> = Vec::new();
+    let mut pairs: Vec<(&str, String)> = vec![("v", LINK_VERSION.to_string())];
     if let Some(b) = &base {
         pairs.push(("preset", b.preset.clone().unwrap_or_default()));
     }
@@ -84,6 +100,7 @@ pub fn parse_share_fragment(fragment: &str) -> ShareLink {
     }
 
     let mut preset_name: Option<String> = None;
+    let mut version = 1;
     let mut overrides = Overrides::default();
     let mut seen: Vec<String> = Vec::new();
     let mut content_url: Option<String> = None;
@@ -115,6 +132,13 @@ pub fn parse_share_fragment(fragment: &str) -> ShareLink {
             continue;
         }
         match key.as_str() {
+            "v" => match value.parse::<u32>() {
+                Ok(v @ 1..=LINK_VERSION) => version = v,
+                _ => {
+                    warnings.push(format!("v: expected a link version from 1 to {LINK_VERSION}, got {}; read as {LINK_VERSION}", show(&value)));
+                    version = LINK_VERSION;
+                }
+            },
             "preset" => {
                 if preset(&value).is_some() {
                     preset_name = Some(value);
@@ -159,7 +183,10 @@ pub fn parse_share_fragment(fragment: &str) -> ShareLink {
         seen.push(key);
     }
 
-    let base = preset_name.as_deref().and_then(preset).unwrap_or_default();
+    let mut base = preset_name.as_deref().and_then(preset).unwrap_or_default();
+    if version == 1 {
+        base = legacy_defaults(base);
+    }
     let mut settings = base.clone();
     settings.apply(&overrides);
     if let Err(e) = settings.validate() {

@@ -338,7 +338,9 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             size: 512,
-            steps: 500,
+            // The last scale's steps: with the schedule below, 225 step-equivalents at 256 px and 244
+            // at 512 (README, "Coarse to fine").
+            steps: 150,
             optimizer: OptimizerChoice::Adam,
             lr: OptimizerChoice::Adam.default_lr(),
             lbfgs_history: 5,
@@ -356,8 +358,8 @@ impl Default for Settings {
             loss_form: LossForm::Canonical,
             style_scale: 1.0,
             style_blend: Vec::new(),
-            scales: Scales::Off,
-            min_size: 0,
+            scales: Scales::Auto,
+            min_size: 128,
             scale_steps: 100,
             colour: ColourMode::KeepStyle,
             preset: None,
@@ -373,7 +375,10 @@ pub fn preset_names() -> &'static [&'static str] {
 /// A one-line description of a preset, for `--help` and tooltips.
 pub fn preset_description(name: &str) -> Option<&'static str> {
     Some(match name {
-        "default" => "the defaults: Adam lr 0.02, 500 steps at 512 px, content 5, style 100",
+        "default" => {
+            "the defaults: Adam lr 0.02 at 512 px, coarse to fine from 128 px (scales √2 apart, 100 steps \
+             each, then 150 at 512 px), content 5, style 100"
+        }
         "seed" => {
             "the tutorial this project grew from: seed loss form, style weight 1e6, Adam lr 0.003 \
                    (ImageNet-normalised units), 2000 steps at 400 px, no clamping"
@@ -413,6 +418,7 @@ pub fn preset(name: &str) -> Option<Settings> {
             ],
             init: Init::Content,
             loss_form: LossForm::Seed,
+            scales: Scales::Off,
             ..base
         },
         "neural-style" => Settings {
@@ -424,12 +430,14 @@ pub fn preset(name: &str) -> Option<Settings> {
             style_weight: 100.0,
             tv_weight: 1e-3,
             init: Init::Noise,
+            scales: Scales::Off,
             ..base
         },
         "fast" => Settings {
             size: 256,
             steps: 100,
             lr: 0.03,
+            scales: Scales::Off,
             ..base
         },
         _ => return None,

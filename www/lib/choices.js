@@ -13,9 +13,8 @@ export const SIZES = [
   { name: 'huge', label: 'Huge', size: 2048, onlyWhenItFits: true },
 ];
 
-/** Steps and schedule. Coarse to fine from 128 px, scales √2 apart: at 256 px the balanced schedule
- *  (25 + 50 + 150 = 225 step-equivalents) is the one measured in shared/notes/convergence.md to reach
- *  about what 265 single-scale steps reach. */
+/** Steps and schedule. Coarse to fine from 128 px, scales √2 apart. "Balanced" is the engine's default
+ *  (25 + 50 + 150 = 225 step-equivalents at 256 px; README, "Coarse to fine: what it buys"). */
 export const QUALITIES = [
   { name: 'fast', label: 'Fast', settings: { steps: 80, scales: 'auto', min_size: 128, scale_steps: 50 } },
   { name: 'balanced', label: 'Balanced', settings: { steps: 150, scales: 'auto', min_size: 128, scale_steps: 100 } },
