@@ -342,16 +342,13 @@ pub fn convergence(weights: &Weights, images: &std::path::Path, size: u32, steps
         let image = pollster::block_on(st.image()).map_err(|e| e.to_string())?;
         drop(st);
         let seconds = started.elapsed().as_secs_f64();
-        // The objective of an image under the single-scale settings, at the full size.
-        let evaluate = |image: &Image| -> Result<f64, String> {
-            let eval_plan = crate::plan::Plan::for_images(&Settings { steps: 0, ..single.clone() }, dims(&content), &[dims(&style)], &[1.0], net.convs.len())
-                .map_err(|e| e.to_string())?;
-            let inputs = eval_plan.prepare(&content, &[&style], Some(image)).map_err(|e| e.to_string())?;
-            let mut eval = pollster::block_on(Stylizer::from_plan(ctx.clone(), &net, &eval_plan, &inputs)).map_err(|e| e.to_string())?;
-            eval.evaluate();
-            Ok(pollster::block_on(eval.losses()).map_err(|e| e.to_string())?.total)
-        };
-        let objective = evaluate(&image)?;
+        // The objective of the result under the single-scale settings, at the full size.
+        let eval_plan = crate::plan::Plan::for_images(&Settings { steps: 0, ..single.clone() }, dims(&content), &[dims(&style)], &[1.0], net.convs.len())
+            .map_err(|e| e.to_string())?;
+        let inputs = eval_plan.prepare(&content, &[&style], Some(&image)).map_err(|e| e.to_string())?;
+        let mut eval = pollster::block_on(Stylizer::from_plan(ctx.clone(), &net, &eval_plan, &inputs)).map_err(|e| e.to_string())?;
+        eval.evaluate();
+        let objective = pollster::block_on(eval.losses()).map_err(|e| e.to_string())?.total;
         let cost: f64 = plans.iter().map(|p| p.settings.steps as f64 * (p.width * p.height) as f64 / full).sum();
         let schedule: Vec<String> = plans.iter().map(|p| format!("{}×{}", p.settings.steps, p.settings.size)).collect();
         writeln!(report, "| {name} | {} | {objective:.4e} | {cost:.0} | {seconds:.0} |", schedule.join(" + ")).unwrap();

@@ -94,7 +94,7 @@ pub enum Command {
         #[arg(long, value_name = "N", default_value_t = 500)]
         convergence_steps: u32,
         /// Only these runs of the convergence benchmark, by the start of their names, comma-separated
-        /// (e.g. "single-scale-adam,coarse-to-fine-adam"); default: every run
+        /// (e.g. "single-scale-adam,coarse-to-fine"); default: every run
         #[arg(long, value_name = "NAMES", value_delimiter = ',')]
         convergence_runs: Vec<String>,
         /// Also time the whole step with each conv kernel variant forced, beside the autotuner's
