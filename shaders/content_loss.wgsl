@@ -21,7 +21,8 @@ struct GradParams {
     _pad0: u32,
 }
 
-// Also the lane count of workgroup_sum (workgroup_sum.wgsl, appended by src/kernels).
+// Also the lane count of workgroup_sum (workgroup_sum.wgsl or workgroup_sum_subgroups.wgsl, appended
+// by src/kernels/reduce.rs: LaneSum).
 const THREADS: u32 = 64u;
 const PER_THREAD: u32 = 8u;
 

@@ -72,17 +72,17 @@ fn forward(
             for (var c = 0u; c < cin_v; c++) {
                 let wi = wbase + c;
                 let wm = mat4x4<f32>(
-                    fwd_weight[wi],
-                    fwd_weight[wi + wrow],
-                    fwd_weight[wi + 2u * wrow],
-                    fwd_weight[wi + 3u * wrow],
+                    fwd_w(wi),
+                    fwd_w(wi + wrow),
+                    fwd_w(wi + 2u * wrow),
+                    fwd_w(wi + 3u * wrow),
                 );
                 let wj = wi + second;
                 let wn = mat4x4<f32>(
-                    fwd_weight[wj],
-                    fwd_weight[wj + wrow],
-                    fwd_weight[wj + 2u * wrow],
-                    fwd_weight[wj + 3u * wrow],
+                    fwd_w(wj),
+                    fwd_w(wj + wrow),
+                    fwd_w(wj + 2u * wrow),
+                    fwd_w(wj + 3u * wrow),
                 );
                 let a0 = select(zero, fwd_input[base.x + c], ok.x);
                 let a1 = select(zero, fwd_input[base.y + c], ok.y);
@@ -166,17 +166,17 @@ fn backward_input(
             for (var c = 0u; c < cout_v; c++) {
                 let wi = wbase + c * 4u * wrow;
                 let wm = mat4x4<f32>(
-                    bwd_weight[wi],
-                    bwd_weight[wi + wrow],
-                    bwd_weight[wi + 2u * wrow],
-                    bwd_weight[wi + 3u * wrow],
+                    bwd_w(wi),
+                    bwd_w(wi + wrow),
+                    bwd_w(wi + 2u * wrow),
+                    bwd_w(wi + 3u * wrow),
                 );
                 let wj = wi + second;
                 let wn = mat4x4<f32>(
-                    bwd_weight[wj],
-                    bwd_weight[wj + wrow],
-                    bwd_weight[wj + 2u * wrow],
-                    bwd_weight[wj + 3u * wrow],
+                    bwd_w(wj),
+                    bwd_w(wj + wrow),
+                    bwd_w(wj + 2u * wrow),
+                    bwd_w(wj + 3u * wrow),
                 );
                 // taps outside the image get a zero mask, which zeroes their gradient
                 let m0 = vec4<u32>(select(0u, bwd_mask[mbase.x + c] >> mshift.x, ok.x)) & bits;

@@ -1,6 +1,7 @@
 // Shared by every conv3x3 variant (conv3x3.wgsl, conv3x3_workgroup.wgsl): the parameters, the
 // bindings, the ReLU mask bits and the stores of one 4-pixel x 4-channel block. Each variant's
-// source is this file followed by its own (see src/kernels/conv.rs).
+// source is a precision's prelude (conv3x3_f32.wgsl or conv3x3_f16.wgsl: the types weight4 and
+// staged4), this file, then the variant's own (see src/kernels/conv.rs).
 //
 // Layouts (see src/kernels/mod.rs):
 //   feature maps  HWC, channels padded to a multiple of 4 -> array<vec4<f32>>, pixel p = y*w + x
@@ -29,7 +30,7 @@ struct Params {
 
 // forward
 @group(0) @binding(1) var<storage, read> fwd_input: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> fwd_weight: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> fwd_weight: array<weight4>;
 @group(0) @binding(3) var<storage, read> fwd_bias: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> fwd_output: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> fwd_mask: array<u32>;
@@ -37,8 +38,16 @@ struct Params {
 // backward_input
 @group(0) @binding(1) var<storage, read> bwd_grad_output: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bwd_mask: array<u32>;
-@group(0) @binding(3) var<storage, read> bwd_weight: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bwd_weight: array<weight4>;
 @group(0) @binding(4) var<storage, read_write> bwd_grad_input: array<vec4<f32>>;
+
+// One weight vec4 (4 input channels of one output channel and tap), in f32 whatever it is stored in.
+fn fwd_w(i: u32) -> vec4<f32> {
+    return vec4<f32>(fwd_weight[i]);
+}
+fn bwd_w(i: u32) -> vec4<f32> {
+    return vec4<f32>(bwd_weight[i]);
+}
 
 // 4 mask bits, bit k set where channel k's pre-activation is positive
 fn relu_bits(pre: vec4<f32>) -> u32 {

@@ -5,7 +5,8 @@
 // A workgroup of 256 threads computes a 64-pixel x 64-channel tile of the output (forward: output
 // channels; backward: input channels). The reduction (9 taps x the other side's channels) runs in
 // rounds of 16 channels: each thread stages one vec4 of the gathered input (or masked output
-// gradient) and one vec4 of weights into workgroup memory, then every thread does 64 FMAs per 8
+// gradient) and one vec4 of weights into workgroup memory (in the precision's staged4 type, except
+// the gradient), then every thread does 64 FMAs per 8
 // workgroup loads for its 4 pixels x 4 channels. Real GPUs reward the reuse; CPU-backed WebGPU
 // pays for the barriers, which is why the autotuner chooses per device.
 //
@@ -20,18 +21,20 @@ const TILE_PIXELS: u32 = 64u;
 // vec4s of the reduction staged per round (16 channels)
 const ROUND: u32 = 4u;
 
-// [pixel 64][round 4]: the gathered input (forward) or masked output gradient (backward), one vec4
-// of padding after every 16 (4 pixels' rounds): a thread reads 16 consecutive vec4s and its
-// neighbours the next 16, which without the padding would all sit on the same memory banks.
-var<workgroup> staged_maps: array<vec4<f32>, 272>;
+// [pixel 64][round 4]: the gathered input (forward, in the precision's staged4) or the masked output
+// gradient (backward, always f32: see conv3x3_f16.wgsl), one vec4 of padding after every 16 (4
+// pixels' rounds): a thread reads 16 consecutive vec4s and its neighbours the next 16, which without
+// the padding would all sit on the same memory banks.
+var<workgroup> staged_inputs: array<staged4, 272>;
+var<workgroup> staged_grads: array<vec4<f32>, 272>;
 
-// Where element e (= pixel * 4 + round slot) of staged_maps lives.
+// Where element e (= pixel * 4 + round slot) of staged_inputs or staged_grads lives.
 fn padded(e: u32) -> u32 {
     return e + e / 16u;
 }
 // forward: [output channel 64][round 4], the weight rows; backward: [output channel 16][input
 // channel block 16], the weight vec4s over input channels
-var<workgroup> staged_weights: array<vec4<f32>, 256>;
+var<workgroup> staged_weights: array<staged4, 256>;
 
 @compute @workgroup_size(256)
 fn forward(
@@ -74,18 +77,23 @@ fn forward(
         for (var c0 = 0u; c0 < cin_v; c0 += ROUND) {
             let k = c0 + slot;
             let kc = min(k, cin_v - 1u);
-            staged_maps[padded(lid)] = select(zero, fwd_input[src + kc], ok && k < cin_v);
-            staged_weights[lid] = select(zero, fwd_weight[wrow + kc], sc_ok && k < cin_v);
+            staged_inputs[padded(lid)] = staged4(select(zero, fwd_input[src + kc], ok && k < cin_v));
+            staged_weights[lid] = select(staged4(), staged4(fwd_weight[wrow + kc]), sc_ok && k < cin_v);
             workgroupBarrier();
             for (var r = 0u; r < ROUND; r++) {
                 let wb = cg * 16u + r;
                 // columns: the weight rows of output channels 4cb..4cb+3
-                let wm = mat4x4<f32>(staged_weights[wb], staged_weights[wb + 4u], staged_weights[wb + 8u], staged_weights[wb + 12u]);
+                let wm = mat4x4<f32>(
+                    vec4<f32>(staged_weights[wb]),
+                    vec4<f32>(staged_weights[wb + 4u]),
+                    vec4<f32>(staged_weights[wb + 8u]),
+                    vec4<f32>(staged_weights[wb + 12u]),
+                );
                 let ab = pg * 17u + r; // padded(pg * 16 + r)
-                acc0 += staged_maps[ab] * wm;
-                acc1 += staged_maps[ab + 4u] * wm;
-                acc2 += staged_maps[ab + 8u] * wm;
-                acc3 += staged_maps[ab + 12u] * wm;
+                acc0 += vec4<f32>(staged_inputs[ab]) * wm;
+                acc1 += vec4<f32>(staged_inputs[ab + 4u]) * wm;
+                acc2 += vec4<f32>(staged_inputs[ab + 8u]) * wm;
+                acc3 += vec4<f32>(staged_inputs[ab + 12u]) * wm;
             }
             workgroupBarrier();
         }
@@ -146,20 +154,25 @@ fn backward_input(
             let kc = min(k, cout_v - 1u);
             // taps outside the image get a zero mask, which zeroes their gradient
             let m = vec4<u32>(select(0u, bwd_mask[(src / 4u) * cout_v + kc] >> mshift, ok && k < cout_v)) & bits;
-            staged_maps[padded(lid)] = select(zero, bwd_grad_output[src * cout_v + kc], m != vec4<u32>(0u));
+            staged_grads[padded(lid)] = select(zero, bwd_grad_output[src * cout_v + kc], m != vec4<u32>(0u));
             let co = c0 * 4u + wco;
             let co_ok = co < params.cout4 && wib_ok;
-            staged_weights[lid] = select(zero, bwd_weight[(min(co, params.cout4 - 1u) * 9u + tap) * cin_v + wibc], co_ok);
+            staged_weights[lid] = select(staged4(), staged4(bwd_weight[(min(co, params.cout4 - 1u) * 9u + tap) * cin_v + wibc]), co_ok);
             workgroupBarrier();
             for (var r = 0u; r < ROUND; r++) {
                 // columns: the weight vec4s (over this thread's input channels) of output channels 4r..4r+3
                 let wb = r * 64u + cg;
-                let wm = mat4x4<f32>(staged_weights[wb], staged_weights[wb + 16u], staged_weights[wb + 32u], staged_weights[wb + 48u]);
+                let wm = mat4x4<f32>(
+                    vec4<f32>(staged_weights[wb]),
+                    vec4<f32>(staged_weights[wb + 16u]),
+                    vec4<f32>(staged_weights[wb + 32u]),
+                    vec4<f32>(staged_weights[wb + 48u]),
+                );
                 let gb = pg * 17u + r; // padded(pg * 16 + r)
-                acc0 += wm * staged_maps[gb];
-                acc1 += wm * staged_maps[gb + 4u];
-                acc2 += wm * staged_maps[gb + 8u];
-                acc3 += wm * staged_maps[gb + 12u];
+                acc0 += wm * staged_grads[gb];
+                acc1 += wm * staged_grads[gb + 4u];
+                acc2 += wm * staged_grads[gb + 8u];
+                acc3 += wm * staged_grads[gb + 12u];
             }
             workgroupBarrier();
         }

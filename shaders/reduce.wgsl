@@ -29,7 +29,8 @@ struct CombineParams {
 @group(0) @binding(0) var<uniform> comb: CombineParams;
 @group(0) @binding(1) var<storage, read_write> combine_scalars: array<f32>;
 
-// Also the lane count of workgroup_sum (workgroup_sum.wgsl, appended by src/kernels).
+// Also the lane count of workgroup_sum (workgroup_sum.wgsl or workgroup_sum_subgroups.wgsl, appended
+// by src/kernels/reduce.rs: LaneSum).
 const THREADS: u32 = 256u;
 
 // One workgroup: each lane sums a strided share, then a tree adds the lanes.

@@ -1,7 +1,8 @@
 // Workgroup tree sum, shared by content_loss.wgsl, style_loss.wgsl, tv_loss.wgsl
-// and reduce.wgsl. WGSL has no #include: src/kernels appends this file to each of
-// those sources with concat!. The including shader defines `const THREADS: u32`,
-// its workgroup size (a power of two).
+// and reduce.wgsl. WGSL has no #include: src/kernels/reduce.rs (LaneSum) appends this
+// file, or workgroup_sum_subgroups.wgsl where the GPU has subgroups, to each of those
+// sources. The including shader defines `const THREADS: u32`, its workgroup size (a
+// power of two).
 
 var<workgroup> lane_sums: array<f32, THREADS>;
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::gpu::{Dispatch, GpuContext};
 use crate::kernels::c4;
-use crate::kernels::conv::{ConvShape, ConvVariant};
+use crate::kernels::conv::{ConvShape, ConvVariant, Precision};
 use crate::model::{LayerOp, VGG19};
 
 /// Which convolution a timing is for.
@@ -165,13 +165,13 @@ pub fn by_key(timings: &[Timing]) -> Vec<(TuneKey, Vec<&Timing>)> {
     groups
 }
 
-/// Which device and which kernels a cache was made with. In the browser WebGPU tells little about the
-/// adapter (often no name, vendor or driver), so the limits and features are part of it too.
-pub fn fingerprint(ctx: &GpuContext) -> String {
+/// Which device, kernels and precision a cache was made with. In the browser WebGPU tells little
+/// about the adapter (often no name, vendor or driver), so the limits and features are part of it too.
+pub fn fingerprint(ctx: &GpuContext, precision: Precision) -> String {
     let i = &ctx.adapter_info;
     let l = &ctx.limits;
     format!(
-        "{} | {:?} {:?} | vendor {:#x} device {:#x} | driver {} {} | buffers {} {} | features {:?} | kernels {}",
+        "{} | {:?} {:?} | vendor {:#x} device {:#x} | driver {} {} | buffers {} {} | features {:?} | kernels {} {}",
         i.name,
         i.backend,
         i.device_type,
@@ -182,7 +182,8 @@ pub fn fingerprint(ctx: &GpuContext) -> String {
         l.max_buffer_size,
         l.max_storage_buffer_binding_size,
         ctx.device.features(),
-        ConvVariant::sources_hash()
+        ConvVariant::sources_hash(),
+        precision.name()
     )
 }
 
@@ -226,11 +227,13 @@ impl TuningCache {
     }
 }
 
-/// The conv kernel state of one GPU context: the choice, the timings so far, and whether they
-/// came from (or went to) the cache.
+/// The conv kernel state of one network (one GPU context, one precision): the choice, the timings
+/// so far, and whether they came from (or went to) the cache.
 #[derive(Debug, Default)]
 pub struct Tuning {
     pub choice: ConvKernelChoice,
+    /// The precision the kernels are compiled in: timings of the other are another cache entry.
+    precision: Precision,
     timings: Vec<Timing>,
     chosen: BTreeMap<TuneKey, ConvVariant>,
     cache_read: bool,
@@ -239,6 +242,10 @@ pub struct Tuning {
 }
 
 impl Tuning {
+    pub fn for_precision(precision: Precision) -> Tuning {
+        Tuning { precision, ..Default::default() }
+    }
+
     /// The variant for `shape`: the forced one, else the fastest timed, else the register kernel
     /// (what the engine used before there were variants).
     pub fn variant(&self, op: ConvOp, shape: ConvShape) -> ConvVariant {
@@ -268,7 +275,7 @@ impl Tuning {
     fn read_cache_once(&mut self, ctx: &GpuContext) {
         if !self.cache_read {
             self.cache_read = true;
-            if let Some(cached) = store::load().and_then(|text| TuningCache::from_json(&text, &fingerprint(ctx))) {
+            if let Some(cached) = store::load().and_then(|text| TuningCache::from_json(&text, &fingerprint(ctx, self.precision))) {
                 self.add(cached);
             }
         }
@@ -277,7 +284,7 @@ impl Tuning {
     /// Writes the timings into the cache, beside other devices' (read again just before, so that
     /// another process's devices are kept).
     fn save(&self, ctx: &GpuContext) {
-        let entry = TuningCache { fingerprint: fingerprint(ctx), timings: self.timings.clone() };
+        let entry = TuningCache { fingerprint: fingerprint(ctx, self.precision), timings: self.timings.clone() };
         store::save(&TuningCache::merged(store::load().as_deref(), entry));
     }
 

@@ -13,7 +13,8 @@ use std::time::Instant;
 
 use crate::autotune::ConvKernelChoice;
 use crate::engine::{Network, Stylizer};
-use crate::kernels::conv::ConvVariant;
+use crate::kernels::conv::{ConvVariant, Precision};
+use crate::kernels::reduce::LaneSum;
 use crate::gpu::GpuContext;
 use crate::imageio::{test_pattern, Image};
 use crate::plan::Plan;
@@ -33,11 +34,14 @@ pub struct BenchOptions {
     pub tile: Option<u32>,
     /// Also time the whole step with each conv kernel variant forced, against the autotuner's choice.
     pub variants: bool,
+    /// How the conv weights are stored (`--precision`).
+    pub precision: Precision,
 }
 
-/// The plan of a square `size` run with one square style image of the same size.
-fn square_plan(settings: &Settings, size: u32, weight_convs: usize) -> Result<Plan, String> {
-    Plan::at_sizes(settings, (size, size), &[(size, size)], &[1.0], weight_convs).map_err(|e| e.to_string())
+/// The plan of a square `size` run with one square style image of the same size, weights in `precision`.
+fn square_plan(settings: &Settings, size: u32, weight_convs: usize, precision: Precision) -> Result<Plan, String> {
+    let plan = Plan::at_sizes(settings, (size, size), &[(size, size)], &[1.0], weight_convs).map_err(|e| e.to_string())?;
+    Ok(plan.weights_in(precision))
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -46,12 +50,18 @@ fn mib(bytes: u64) -> f64 {
 
 pub fn run(weights: &Weights, opts: &BenchOptions) -> Result<String, String> {
     let ctx = Arc::new(crate::gpu::native_context().map_err(|e| e.to_string())?);
-    let net = Network::upload(&ctx, weights)?;
+    let net = Network::upload_in(&ctx, weights, opts.precision)?;
     let settings = Settings::default();
     let mut report = String::new();
     let date = std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d").output().ok();
     let date = date.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
-    writeln!(report, "`stylize bench` on {} ({date}), default settings (Adam, relu4_2 content, relu1_1..relu5_1 style).", ctx.describe()).unwrap();
+    writeln!(
+        report,
+        "`stylize bench` on {} ({date}), default settings (Adam, relu4_2 content, relu1_1..relu5_1 style), weights in {}.",
+        ctx.describe(),
+        opts.precision.name()
+    )
+    .unwrap();
     writeln!(report).unwrap();
     writeln!(report, "| size | ms/step | GFLOP/step | GFLOP/s | allocated MiB | planned MiB |").unwrap();
     writeln!(report, "|---|---|---|---|---|---|").unwrap();
@@ -70,13 +80,18 @@ pub fn run(weights: &Weights, opts: &BenchOptions) -> Result<String, String> {
     for &size in &sizes {
         variant_tables.push_str(&conv_variants(&ctx, &net, &settings, size)?);
     }
+    let mut by_size = Vec::new();
     for &size in &sizes {
-        let (line, kernels) = bench_size(&ctx, &net, &settings, size, opts.steps)?;
-        report.push_str(&line);
-        kernel_tables.push_str(&kernels);
-        eprintln!("{}", line.trim_end());
+        let measured = bench_size(&ctx, &net, &settings, size, opts.steps)?;
+        report.push_str(&measured.line);
+        kernel_tables.push_str(&measured.kernel_table);
+        eprintln!("{}", measured.line.trim_end());
+        by_size.push((size, measured));
     }
     writeln!(report).unwrap();
+    if opts.variants && net.lane_sum() == LaneSum::Subgroups {
+        report.push_str(&lane_sums(&ctx, weights, opts, &settings, &by_size)?);
+    }
     if opts.variants {
         let choices: Vec<ConvKernelChoice> = std::iter::once(ConvKernelChoice::Auto).chain(ConvVariant::ALL.map(ConvKernelChoice::Forced)).collect();
         let names: Vec<&str> = choices.iter().map(|c| c.name()).collect();
@@ -115,7 +130,7 @@ pub fn run(weights: &Weights, opts: &BenchOptions) -> Result<String, String> {
     writeln!(report, "| size | planned MiB |").unwrap();
     writeln!(report, "|---|---|").unwrap();
     for &size in &opts.plan_sizes {
-        let plan = square_plan(&settings, size, crate::weights::REQUIRED_LAYERS)?;
+        let plan = square_plan(&settings, size, crate::weights::REQUIRED_LAYERS, opts.precision)?;
         writeln!(report, "| {size} | {:.1} |", mib(plan.total_bytes())).unwrap();
     }
     Ok(report)
@@ -125,7 +140,7 @@ pub fn run(weights: &Weights, opts: &BenchOptions) -> Result<String, String> {
 /// times them), with the variant it chooses; the timings become the network's, so the runs that
 /// follow use these choices.
 fn conv_variants(ctx: &GpuContext, net: &Network, settings: &Settings, size: u32) -> Result<String, String> {
-    let plan = square_plan(settings, size, net.convs.len())?;
+    let plan = square_plan(settings, size, net.convs.len(), net.precision())?;
     let mut timings = Vec::new();
     for (key, shape) in crate::autotune::conv_shapes(&plan.stack_maps()) {
         let of_key = pollster::block_on(crate::autotune::time_variants(ctx, &net.kernels.conv, key, shape));
@@ -139,15 +154,49 @@ fn conv_variants(ctx: &GpuContext, net: &Network, settings: &Settings, size: u32
 }
 
 
+/// The loss sums by a workgroup tree against the subgroup ones `by_size` ran with: the kernels that
+/// differ, and the whole step, at each size.
+fn lane_sums(ctx: &Arc<GpuContext>, weights: &Weights, opts: &BenchOptions, settings: &Settings, by_size: &[(u32, SizeBench)]) -> Result<String, String> {
+    // (the tree network reads the conv timings just cached, so both choose the same conv kernels)
+    let tree = Network::upload_with(ctx, weights, opts.precision, LaneSum::Tree)?;
+    let mut table = String::from(
+        "The loss sums (`workgroup_sum`) by a workgroup tree and by subgroup operations: ms, each dispatch timed alone and summed per kernel, and the whole step:\n\n| size | kernel | tree | subgroups |\n|---|---|---|---|\n",
+    );
+    for (size, subgroups) in by_size {
+        let tree_bench = bench_size(ctx, &tree, settings, *size, opts.steps)?;
+        for (label, (secs, _, _)) in &subgroups.per_label {
+            let Some(base) = label.strip_suffix("[subgroups]") else { continue };
+            let tree_secs = tree_bench.per_label.get(base).map_or(f64::NAN, |t| t.0);
+            writeln!(table, "| {size} | {base} | {:.2} | {:.2} |", tree_secs * 1000.0, secs * 1000.0).unwrap();
+        }
+        writeln!(table, "| {size} | whole step | {:.1} | {:.1} |", tree_bench.ms, subgroups.ms).unwrap();
+        eprintln!("lane sums at {size} px: whole step tree {:.1} ms, subgroups {:.1} ms", tree_bench.ms, subgroups.ms);
+    }
+    table.push('\n');
+    Ok(table)
+}
+
+/// What [`bench_size`] measured at one size.
+struct SizeBench {
+    /// The row of the speed and memory table.
+    line: String,
+    /// The per-kernel table.
+    kernel_table: String,
+    /// Per kernel label: (seconds, FLOPs, launches).
+    per_label: BTreeMap<String, (f64, u64, u32)>,
+    /// ms per whole step.
+    ms: f64,
+}
+
 /// One size: whole steps, then every kernel on its own.
-fn bench_size(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u32, steps: u32) -> Result<(String, String), String> {
+fn bench_size(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u32, steps: u32) -> Result<SizeBench, String> {
     let content = test_pattern(size, 0.0);
     let style = test_pattern(size, 1.3);
     let mut st = pollster::block_on(Stylizer::new(ctx.clone(), net, settings, &content, &[(style, 1.0)], None)).map_err(|e| e.to_string())?;
     let ms = pollster::block_on(st.ms_per_step(steps));
     let flops: u64 = st.evaluate_dispatches().map(|d| d.flops).sum();
     let allocated = st.allocated_bytes() + net.weight_bytes();
-    let plan = square_plan(settings, size, net.convs.len())?;
+    let plan = square_plan(settings, size, net.convs.len(), net.precision())?;
     let planned = plan.weight_bytes() + plan.run_bytes();
     let line = format!(
         "| {size} | {ms:.1} | {:.2} | {:.2} | {:.1} | {:.1} |\n",
@@ -174,21 +223,21 @@ fn bench_size(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u
         entry.1 += d.flops;
         entry.2 += 1;
     }
-    let mut rows: Vec<_> = per_label.into_iter().collect();
+    let mut rows: Vec<_> = per_label.iter().collect();
     rows.sort_by(|a, b| b.1 .0.partial_cmp(&a.1 .0).unwrap_or(std::cmp::Ordering::Equal));
     let mut table = format!("Per kernel at {size}×{size} (each dispatch timed alone, summed per kernel):\n\n| kernel | launches | ms | GFLOP/s |\n|---|---|---|---|\n");
-    for (label, (secs, flops, count)) in rows {
+    for (label, &(secs, flops, count)) in rows {
         let gflops = if flops > 0 { format!("{:.2}", flops as f64 / 1e9 / secs) } else { "-".into() };
         writeln!(table, "| {label} | {count} | {:.2} | {gflops} |", secs * 1000.0).unwrap();
     }
     table.push('\n');
-    Ok((line, table))
+    Ok(SizeBench { line, kernel_table: table, per_label, ms })
 }
 
 /// One size run untiled and in tiles of `tile` px: ms per step each way, and their ratio against the
 /// ratio of the planned FLOPs.
 fn tiled_cost(ctx: &Arc<GpuContext>, net: &Network, settings: &Settings, size: u32, tile: u32, steps: u32) -> Result<String, String> {
-    let plan = square_plan(settings, size, net.convs.len())?;
+    let plan = square_plan(settings, size, net.convs.len(), net.precision())?;
     let tiled = plan.clone().tiled(tile as usize).map_err(|e| e.to_string())?;
     let inputs = plan.prepare(&test_pattern(size, 0.0), &[&test_pattern(size, 1.3)], None).map_err(|e| e.to_string())?;
     // One run at a time: the untiled one's buffers go before the tiled one allocates.
@@ -219,17 +268,40 @@ pub fn write_readme(path: &std::path::Path, report: &str) -> Result<(), String> 
 /// Quantisation cost: per-layer relative feature error ‖F_q8 − F_f32‖/‖F_f32‖ on real
 /// images, and the relative change of the objective, q8 file against float32 source.
 pub fn quantisation_report(f32_weights: &Weights, q8_weights: &Weights, images: &[(String, Image)], style: &Image) -> Result<String, String> {
-    use crate::model::{FeatureStack, LayerOp, StackLayout, VGG19};
     let ctx = Arc::new(crate::gpu::native_context().map_err(|e| e.to_string())?);
     let nets = [Network::upload(&ctx, f32_weights)?, Network::upload(&ctx, q8_weights)?];
+    difference_report(&ctx, [&nets[0], &nets[1]], "q8", images, style)
+}
+
+/// The cost of `--precision f16`: the same weights stored in f16 against f32 ([`difference_report`]),
+/// with each conv kernel variant forced in f16 (the workgroup variant also stages its input in f16).
+pub fn precision_report(weights: &Weights, images: &[(String, Image)], style: &Image) -> Result<String, String> {
+    let ctx = Arc::new(crate::gpu::native_context().map_err(|e| e.to_string())?);
+    Precision::F16.check(&ctx)?;
+    let f32_net = Network::upload_in(&ctx, weights, Precision::F32)?;
+    let f16_net = Network::upload_in(&ctx, weights, Precision::F16)?;
+    f32_net.set_conv_kernel(ConvKernelChoice::Forced(ConvVariant::Register4x8));
+    let mut report = String::new();
+    for variant in ConvVariant::ALL {
+        f16_net.set_conv_kernel(ConvKernelChoice::Forced(variant));
+        writeln!(report, "\nf16 with `--conv-kernel {}` against f32:\n", variant.name()).unwrap();
+        report.push_str(&difference_report(&ctx, [&f32_net, &f16_net], "f16", images, style)?);
+    }
+    Ok(report)
+}
+
+/// What `nets[1]` (called `name`) changes against `nets[0]` (float32): per conv layer the relative
+/// feature error on real images, and the relative change of the objective.
+fn difference_report(ctx: &Arc<GpuContext>, nets: [&Network; 2], name: &str, images: &[(String, Image)], style: &Image) -> Result<String, String> {
+    use crate::model::{FeatureStack, LayerOp, StackLayout, VGG19};
     let depth = nets[0].available_depth.min(nets[1].available_depth);
     let conv_ops: Vec<usize> = (0..depth).filter(|&i| matches!(VGG19[i], LayerOp::Conv(_))).collect();
     let mut report = String::from("| image | layer | relative feature error |\n|---|---|---|\n");
     let mut objective_rows = String::new();
-    for (name, image) in images {
+    for (image_name, image) in images {
         let (h, w) = (image.height as usize, image.width as usize);
         let mut features: Vec<Vec<Vec<f32>>> = Vec::new();
-        for net in &nets {
+        for net in nets {
             // Keep every conv output (op 0 counts as a content layer so it is kept too).
             let layout = StackLayout::new(h, w, depth, &conv_ops, &conv_ops, crate::kernels::pool::PoolKind::Max);
             let stack = FeatureStack::new(net, &layout);
@@ -249,7 +321,7 @@ pub fn quantisation_report(f32_weights: &Weights, q8_weights: &Weights, images: 
             let (a, b) = (&features[0][k], &features[1][k]);
             let diff: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>().sqrt();
             let norm: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-            writeln!(report, "| {name} | {} | {:.2e} |", conv.relu, diff / norm.max(1e-30)).unwrap();
+            writeln!(report, "| {image_name} | {} | {:.2e} |", conv.relu, diff / norm.max(1e-30)).unwrap();
         }
         // The objective at the content image's mirror (a start image away from the optimum).
         let settings = Settings::default();
@@ -261,15 +333,15 @@ pub fn quantisation_report(f32_weights: &Weights, q8_weights: &Weights, images: 
             }
         }
         let mut totals = Vec::new();
-        for net in &nets {
+        for net in nets {
             let mut st = pollster::block_on(Stylizer::new(ctx.clone(), net, &settings, image, &[(style.clone(), 1.0)], Some(&start))).map_err(|e| e.to_string())?;
             st.evaluate();
             totals.push(pollster::block_on(st.losses()).map_err(|e| e.to_string())?);
         }
         let change = (totals[1].total - totals[0].total) / totals[0].total;
-        writeln!(objective_rows, "| {name} | {:.6e} | {:.6e} | {:+.3}% |", totals[0].total, totals[1].total, 100.0 * change).unwrap();
+        writeln!(objective_rows, "| {image_name} | {:.6e} | {:.6e} | {:+.3}% |", totals[0].total, totals[1].total, 100.0 * change).unwrap();
     }
-    report.push_str("\nObjective (default settings, start = the mirrored content image):\n\n| image | float32 | q8 | change |\n|---|---|---|---|\n");
+    write!(report, "\nObjective (default settings, start = the mirrored content image):\n\n| image | float32 | {name} | change |\n|---|---|---|---|\n").unwrap();
     report.push_str(&objective_rows);
     Ok(report)
 }

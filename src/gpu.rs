@@ -97,8 +97,11 @@ impl GpuContext {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("stylize"),
-                // Timestamps let the conv autotuner time the GPU alone (crate::autotune).
-                required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
+                // Timestamps let the conv autotuner time the GPU alone (crate::autotune); shader-f16
+                // allows the f16 conv kernels (`--precision f16`), compiled only when asked for;
+                // subgroups make the loss sums cheaper (crate::kernels::reduce::LaneSum).
+                required_features: adapter.features()
+                    & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP),
                 required_limits: limits.clone(),
                 experimental_features: wgpu::ExperimentalFeatures::disabled(),
                 memory_hints: wgpu::MemoryHints::Performance,

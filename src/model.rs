@@ -197,31 +197,48 @@ pub struct Network {
 }
 
 impl Kernels {
-    pub fn new(ctx: &GpuContext) -> Self {
-        Kernels {
-            conv: conv::Conv3x3::new(ctx),
+    /// Every kernel, the convolutions in `precision` (an error when the GPU cannot run it), the loss
+    /// sums by `lane_sum`.
+    pub fn new(ctx: &GpuContext, precision: conv::Precision, lane_sum: reduce::LaneSum) -> Result<Self, String> {
+        Ok(Kernels {
+            conv: conv::Conv3x3::with_precision(ctx, precision)?,
             pool: pool::Pool2x2::new(ctx),
             gram: gram::Gram::new(ctx),
-            content: loss::ContentLoss::new(ctx),
-            style: loss::StyleLoss::new(ctx),
-            tv: tv::TvLoss::new(ctx),
+            content: loss::ContentLoss::with_lane_sum(ctx, lane_sum),
+            style: loss::StyleLoss::with_lane_sum(ctx, lane_sum),
+            tv: tv::TvLoss::with_lane_sum(ctx, lane_sum),
             image: image::ImageOps::new(ctx),
-            reduce: reduce::Reduce::new(ctx),
+            reduce: reduce::Reduce::with_lane_sum(ctx, lane_sum),
             keep_finite: keep_finite::KeepFinite::new(ctx),
             resize: resize::Resize::new(ctx),
             colour: colour::Colour::new(ctx),
             window: window::WindowCopy::new(ctx),
             optimizer: crate::optim::OptimizerKernels::new(ctx),
-        }
+        })
     }
 }
 
 impl Network {
-    /// Pads and uploads the weights once (as [`crate::plan::weight_layout`] counts them); compiles
-    /// every kernel once.
+    /// [`Network::upload_in`] f32.
     pub fn upload(ctx: &Arc<GpuContext>, weights: &Weights) -> Result<Network, String> {
+        Self::upload_in(ctx, weights, conv::Precision::F32)
+    }
+
+    /// Pads and uploads the weights once, stored in `precision` (as [`crate::plan::weight_layout`]
+    /// counts them); compiles every kernel once, the loss sums with subgroups where the GPU has them.
+    /// An error when the GPU cannot run `precision`.
+    pub fn upload_in(ctx: &Arc<GpuContext>, weights: &Weights, precision: conv::Precision) -> Result<Network, String> {
+        Self::upload_with(ctx, weights, precision, reduce::LaneSum::for_device(ctx))
+    }
+
+    /// [`Network::upload_in`] with the loss sums by `lane_sum` (the tests and the benchmark compare them).
+    pub fn upload_with(ctx: &Arc<GpuContext>, weights: &Weights, precision: conv::Precision, lane_sum: reduce::LaneSum) -> Result<Network, String> {
+        if !lane_sum.available(ctx) {
+            return Err(format!("{} has no subgroups", ctx.describe()));
+        }
+        let kernels = Kernels::new(ctx, precision, lane_sum)?;
         let present = CONVS.iter().take_while(|c| weights.layer(c.conv).is_some()).count();
-        let layout = crate::plan::weight_layout(present);
+        let layout = crate::plan::weight_layout(present, precision);
         let mut convs = Vec::new();
         for (c, (weight_spec, bias_spec)) in CONVS.iter().zip(&layout) {
             let layer = weights.layer(c.conv).expect("counted as present");
@@ -234,7 +251,7 @@ impl Network {
             let kernel = conv::pad_weights(c.cin, c.cout, &layer.kernel);
             let bias = conv::pad_bias(c.cout, &layer.bias);
             let (weight_buffer, bias_buffer) = (ctx.alloc(weight_spec), ctx.alloc(bias_spec));
-            ctx.queue.write_buffer(&weight_buffer, 0, bytemuck::cast_slice(&kernel));
+            ctx.queue.write_buffer(&weight_buffer, 0, &precision.weight_buffer_bytes(&kernel));
             ctx.queue.write_buffer(&bias_buffer, 0, bytemuck::cast_slice(&bias));
             convs.push((weight_buffer, bias_buffer));
         }
@@ -242,12 +259,22 @@ impl Network {
             .map_err(|e| format!("the weights file's input convention: {e}"))?;
         Ok(Network {
             ctx: ctx.clone(),
-            kernels: Kernels::new(ctx),
+            kernels,
             available_depth: crate::plan::depth_for_convs(convs.len()),
             convs,
             input,
-            tuning: Default::default(),
+            tuning: std::sync::Mutex::new(crate::autotune::Tuning::for_precision(precision)),
         })
+    }
+
+    /// How the conv weights are stored (and the conv kernels compiled).
+    pub fn precision(&self) -> conv::Precision {
+        self.kernels.conv.precision()
+    }
+
+    /// How the loss kernels sum their lanes.
+    pub fn lane_sum(&self) -> reduce::LaneSum {
+        self.kernels.reduce.lane_sum()
     }
 
     /// The conv kernel variant for `shape` ([`crate::autotune::Tuning::variant`]).

@@ -12,6 +12,7 @@
 
 use crate::imageio::{self, Image};
 use crate::kernels::c4;
+use crate::kernels::conv::Precision;
 use crate::kernels::pool::PoolKind;
 use crate::model::{self, LayerOp, MapShape, StackLayout, CONVS, VGG19};
 use crate::objective::{Form, LossLayer, ObjectiveLayout, TermWeights};
@@ -298,13 +299,14 @@ pub fn optimizer_config(settings: &Settings) -> OptimizerConfig {
     }
 }
 
-/// The conv weights as [`crate::model::Network::upload`] pads them: `[cout][3][3][cin4]` and `[cout4]`.
-pub fn weight_layout(convs: usize) -> Vec<(BufferSpec, BufferSpec)> {
+/// The conv weights as [`crate::model::Network::upload_in`] pads them: `[cout][3][3][cin4]` in
+/// `precision` and the bias `[cout4]` in f32.
+pub fn weight_layout(convs: usize, precision: Precision) -> Vec<(BufferSpec, BufferSpec)> {
     CONVS[..convs.min(CONVS.len())]
         .iter()
         .map(|c| {
             (
-                BufferSpec::new(format!("{}.weight", c.conv), (c.cout * 9 * c4(c.cin) * 4) as u64),
+                BufferSpec::new(format!("{}.weight", c.conv), (c.cout * 9 * c4(c.cin) * precision.weight_bytes()) as u64),
                 BufferSpec::new(format!("{}.bias", c.conv), (c4(c.cout) * 4) as u64),
             )
         })
@@ -469,11 +471,18 @@ impl Plan {
             optimizer_state,
             image,
             tiling: None,
-            weights: weight_layout(weight_convs),
+            weights: weight_layout(weight_convs, Precision::F32),
             flops_per_step,
             min_side,
             min_style_side,
         })
+    }
+
+    /// This plan with the conv weights stored in `precision` (plans are made in f32; a network
+    /// uploaded in f16 holds half the weight bytes).
+    pub fn weights_in(mut self, precision: Precision) -> Plan {
+        self.weights = weight_layout(self.weights.len(), precision);
+        self
     }
 
     /// This plan run in tiles of `tile` px (a multiple of 16; see [`crate::tiling`]): the feature

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use stylize::autotune::{conv_shapes, fastest, fingerprint, ConvKernelChoice, ConvOp, Timing, TuneKey, TuningCache};
 use stylize::engine::Network;
-use stylize::kernels::conv::{ConvShape, ConvVariant};
+use stylize::kernels::conv::{ConvShape, ConvVariant, Precision};
 use stylize::plan::Plan;
 use stylize::settings::Settings;
 
@@ -172,7 +172,7 @@ fn tuning_times_every_variant_and_uses_a_valid_cache_only() {
     assert_eq!(timed, shapes.len());
     assert_eq!(told, Some(shapes.len()));
     let text = std::fs::read_to_string(&file).expect("the cache file is written");
-    let cached = TuningCache::from_json(&text, &fingerprint(&ctx)).expect("a cache of this GPU and these kernels");
+    let cached = TuningCache::from_json(&text, &fingerprint(&ctx, Precision::F32)).expect("a cache of this GPU and these kernels");
     assert_eq!(cached.len(), shapes.len() * ConvVariant::ALL.len());
     assert!(cached.iter().all(|t| t.ms.is_finite() && t.ms > 0.0), "{cached:?}");
     // timing again in the same process: nothing left to time
@@ -183,7 +183,7 @@ fn tuning_times_every_variant_and_uses_a_valid_cache_only() {
         .iter()
         .map(|t| Timing { ms: if t.variant == ConvVariant::Workgroup64x64.name() { 1e-3 } else { 1e3 }, ..t.clone() })
         .collect();
-    std::fs::write(&file, TuningCache { fingerprint: fingerprint(&ctx), timings: claimed }.to_json()).expect("write");
+    std::fs::write(&file, TuningCache { fingerprint: fingerprint(&ctx, Precision::F32), timings: claimed }.to_json()).expect("write");
     let net = Network::upload(&ctx, &weights).expect("upload");
     assert_eq!(pollster::block_on(net.tune_for(&plan, |_| panic!("a valid cache needs no timing"))), 0);
     for (key, shape) in &shapes {
@@ -197,11 +197,21 @@ fn tuning_times_every_variant_and_uses_a_valid_cache_only() {
     let net = Network::upload(&ctx, &weights).expect("upload");
     assert_eq!(pollster::block_on(net.tune_for(&plan, |_| ())), shapes.len());
     let rewritten = std::fs::read_to_string(&file).expect("cache");
-    assert!(TuningCache::from_json(&rewritten, &fingerprint(&ctx)).is_some(), "the stale cache is replaced");
+    assert!(TuningCache::from_json(&rewritten, &fingerprint(&ctx, Precision::F32)).is_some(), "the stale cache is replaced");
 
     // 4. A forced variant times nothing and is used for every shape.
     let net = Network::upload(&ctx, &weights).expect("upload");
     net.set_conv_kernel(ConvKernelChoice::Forced(ConvVariant::Workgroup64x64));
     assert_eq!(pollster::block_on(net.tune_for(&plan, |_| panic!("forced: nothing to time"))), 0);
     assert_eq!(net.conv_variant(ConvOp::BackwardInput, shapes[0].1), ConvVariant::Workgroup64x64);
+
+    // 5. The f16 kernels are other kernels: f32 timings are not theirs. They are timed and stored
+    // beside the f32 ones, which stay.
+    let f16_net = Network::upload_in(&ctx, &weights, Precision::F16).expect("the test GPU has shader-f16 (lavapipe does)");
+    assert_eq!(pollster::block_on(f16_net.tune_for(&plan, |_| ())), shapes.len());
+    let both = std::fs::read_to_string(&file).expect("cache");
+    assert_ne!(fingerprint(&ctx, Precision::F16), fingerprint(&ctx, Precision::F32));
+    let f16_timings = TuningCache::from_json(&both, &fingerprint(&ctx, Precision::F16)).expect("the f16 timings are cached");
+    assert_eq!(f16_timings.len(), shapes.len() * ConvVariant::ALL.len());
+    assert!(TuningCache::from_json(&both, &fingerprint(&ctx, Precision::F32)).is_some(), "the f32 timings are kept");
 }

@@ -940,3 +940,52 @@ fn conv_kernel_is_forced_or_tuned() {
     let second = run_auto();
     assert!(!second.lines().any(is_tuning_note), "{second}");
 }
+
+/// `--precision f16`: a bad name is one clean error; f16 stores the weights in half the memory and
+/// moves the loss by under 1% (but moves it: the weights are rounded), with each conv kernel forced.
+#[test]
+fn precision_f16_halves_the_weights_and_keeps_the_loss() {
+    fails_run(&["--precision", "f64"], "unknown precision 'f64'; valid: f32, f16");
+    // (loss, weights MiB) from "…, loss 1.2e8, 56.0 MiB of GPU memory (weights 49.4 MiB)"
+    let run = |extra: &[&'static str]| -> (f64, f64) {
+        let args = run_args(&[&["--size", "40", "--steps", "1", "--scales", "off"], extra].concat());
+        let out = stylize(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let after = |marker: &str, end: char| stdout.split(marker).nth(1).and_then(|r| r.split(end).next()).and_then(|v| v.trim().parse::<f64>().ok());
+        (after("loss ", ',').unwrap_or_else(|| panic!("no loss in {stdout}")), after("(weights ", 'M').unwrap_or_else(|| panic!("no weights in {stdout}")))
+    };
+    let (f32_loss, f32_mib) = run(&["--precision", "f32"]);
+    for kernel in ["register-4x8", "workgroup-64x64"] {
+        let (f16_loss, f16_mib) = run(&["--precision", "f16", "--conv-kernel", kernel]);
+        let change = (f16_loss - f32_loss).abs() / f32_loss;
+        assert!(change < 0.01 && change > 0.0, "{kernel}: f16 loss {f16_loss:e}, f32 {f32_loss:e}");
+        assert!((f16_mib - f32_mib / 2.0).abs() < 0.2, "{kernel}: f16 weights {f16_mib} MiB, f32 {f32_mib} MiB");
+    }
+}
+
+/// `stylize bench --precision f16`: the plan counts the f16 weights (allocated = planned), and the
+/// cost of f16 on the objective is printed per conv kernel, under 1% on each photo.
+#[test]
+fn bench_in_f16_plans_its_memory_and_prints_the_cost_on_the_objective() {
+    let out = stylize(&["bench", "--sizes", "32", "--steps", "1", "--plan-sizes", "512", "--precision", "f16"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("weights in f16"), "{text}");
+    let row = text.lines().find(|l| l.starts_with("| 32 |")).expect("a row for 32 px");
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(cells[5], cells[6], "allocated and planned MiB differ: {row}");
+    let cost = text.split("Precision cost").nth(1).unwrap_or_else(|| panic!("no precision cost:\n{text}"));
+    for kernel in ["register-4x8", "workgroup-64x64"] {
+        assert!(cost.contains(&format!("`--conv-kernel {kernel}`")), "{kernel} missing:\n{cost}");
+    }
+    // | image | float32 | f16 | change |: two photos per kernel
+    let changes: Vec<f64> = cost
+        .lines()
+        .filter(|l| l.starts_with("| chelsea |") || l.starts_with("| astronaut |"))
+        .filter(|l| l.ends_with("% |"))
+        .map(|l| l.split('|').nth(4).unwrap().trim().trim_end_matches('%').parse::<f64>().unwrap())
+        .collect();
+    assert_eq!(changes.len(), 4, "{cost}");
+    assert!(changes.iter().all(|c| c.abs() < 1.0 && *c != 0.0), "{changes:?}");
+}

@@ -1,13 +1,15 @@
 //! conv3x3 + bias + ReLU (forward, ReLU mask, backward to the input) against the f64 CPU
 //! reference in support_conv, on odd shapes, and the backward kernel by finite differences:
-//! every kernel variant ([`ConvVariant::ALL`]) the same way.
+//! every kernel variant ([`ConvVariant::ALL`]) in every precision ([`Precision::ALL`]) the same way.
+//! In f16 the reference sees what the kernel stores: the weights rounded to f16 (as the upload
+//! rounds them), and in the workgroup variant's forward pass the input too (staged in f16).
 
 mod common;
 mod support_conv;
 
 use common::{ctx, Rng};
 use stylize::kernels::c4;
-use stylize::kernels::conv::{pad_bias, pad_weights, Conv3x3, ConvShape, ConvVariant};
+use stylize::kernels::conv::{pad_bias, pad_weights, Conv3x3, ConvShape, ConvVariant, Precision};
 use stylize::kernels::window::Rect;
 use support_conv::*;
 
@@ -42,9 +44,19 @@ impl Problem {
         Problem { shape: ConvShape { h, w, cin, cout }, x, k, b }
     }
 
-    fn weight_buffer(&self) -> wgpu::Buffer {
+    /// The weights as `conv` stores them (in its precision).
+    fn weight_buffer(&self, conv: &Conv3x3) -> wgpu::Buffer {
         let k32: Vec<f32> = self.k.iter().map(|&v| v as f32).collect();
-        upload("weight", &pad_weights(self.shape.cin, self.shape.cout, &k32))
+        let bytes = conv.precision().weight_buffer_bytes(&pad_weights(self.shape.cin, self.shape.cout, &k32));
+        ctx().storage_buffer_init("weight", &bytes)
+    }
+
+    /// The problem as `variant` in `precision` computes it: the weights rounded as they are stored,
+    /// and with `input_staged` (the workgroup variant's forward pass in f16) the input too.
+    fn as_stored(&self, precision: Precision, variant: ConvVariant, input_staged: bool) -> Problem {
+        let round = |v: &Vec<f64>| v.iter().map(|&x| precision.round(x as f32) as f64).collect::<Vec<f64>>();
+        let staged = input_staged && variant == ConvVariant::Workgroup64x64 && precision == Precision::F16;
+        Problem { shape: self.shape, x: if staged { round(&self.x) } else { self.x.clone() }, k: round(&self.k), b: self.b.clone() }
     }
 
     /// Runs the GPU forward pass; returns (output HWC cout4, mask words).
@@ -52,7 +64,7 @@ impl Problem {
         let s = self.shape;
         let b32: Vec<f32> = self.b.iter().map(|&v| v as f32).collect();
         let input = upload("input", &pad(&self.x, s.h * s.w, s.cin));
-        let weight = self.weight_buffer();
+        let weight = self.weight_buffer(conv);
         let bias = upload("bias", &pad_bias(s.cout, &b32));
         let output = poisoned("output", s.output_len());
         let mask = poisoned_words("mask", s.mask_words());
@@ -67,12 +79,23 @@ impl Problem {
         let s = self.shape;
         let grad_output = upload("grad_output", &pad(g, s.h * s.w, s.cout));
         let mask = upload_u32("mask", mask_words);
-        let weight = self.weight_buffer();
+        let weight = self.weight_buffer(conv);
         let grad_input = poisoned("grad_input", s.input_len());
         let d = conv.backward_input(ctx(), variant, s, &grad_output, &mask, &weight, &grad_input);
         assert_eq!(d.flops, 2 * (s.h * s.w * s.cin * s.cout * 9) as u64);
         ctx().run(&[&d]);
         read_f32(&grad_input, s.input_len())
+    }
+}
+
+/// Every kernel: each precision (the conv compiled in it) with each variant, named "variant/precision".
+/// The test GPU must offer shader-f16 (lavapipe does): f16 is tested, not skipped.
+fn each_kernel(mut test: impl FnMut(&Conv3x3, ConvVariant, &str)) {
+    for precision in Precision::ALL {
+        let conv = Conv3x3::with_precision(ctx(), precision).expect("the test GPU runs every precision");
+        for variant in ConvVariant::ALL {
+            test(&conv, variant, &format!("{}/{}", variant.name(), precision.name()));
+        }
     }
 }
 
@@ -101,13 +124,16 @@ fn pad_weights_rejects_a_wrong_length() {
 
 #[test]
 fn forward_matches_reference() {
-    let conv = Conv3x3::new(ctx());
-    for variant in ConvVariant::ALL {
+    each_kernel(|conv, variant, k| {
         for (i, &dims) in SHAPES.iter().enumerate() {
             let pb = Problem::new(100 + i as u64, dims);
             let ConvShape { h, w, cin, cout } = pb.shape;
-            let (pre, abs) = conv_pre(h, w, cin, cout, &pb.x, &pb.k, &pb.b);
-            let (out, mask) = pb.gpu_forward(&conv, variant);
+            let seen = pb.as_stored(conv.precision(), variant, true);
+            let (pre, abs) = conv_pre(h, w, cin, cout, &seen.x, &seen.k, &seen.b);
+            // The GPU rounds a staged input to f16 itself, to either neighbour (WGSL leaves which to
+            // the implementation): up to 2^-10 of each product. The weights are rounded here, exactly.
+            let staged = seen.x != pb.x;
+            let (out, mask) = pb.gpu_forward(conv, variant);
             let cout4 = c4(cout);
             let mut positive = 0;
             for p in 0..h * w {
@@ -116,16 +142,16 @@ fn forward_matches_reference() {
                     let (word, slot) = block_slot(p, co, cout);
                     let bit = mask[word] >> slot & 1;
                     if co >= cout {
-                        assert_eq!(got, 0.0, "{variant:?} {dims:?} padded channel {co} at pixel {p}");
-                        assert_eq!(bit, 0, "{variant:?} {dims:?} mask bit of padded channel {co} at pixel {p}");
+                        assert_eq!(got, 0.0, "{k} {dims:?} padded channel {co} at pixel {p}");
+                        assert_eq!(bit, 0, "{k} {dims:?} mask bit of padded channel {co} at pixel {p}");
                         continue;
                     }
                     let r = pre[p * cout + co];
-                    let tol = 1e-5 * abs[p * cout + co] + 1e-7;
-                    assert!((got - r.max(0.0)).abs() <= tol, "{variant:?} {dims:?} pixel {p} channel {co}: gpu {got} vs reference {}", r.max(0.0));
+                    let tol = if staged { 1e-3 } else { 1e-5 } * abs[p * cout + co] + 1e-7;
+                    assert!((got - r.max(0.0)).abs() <= tol, "{k} {dims:?} pixel {p} channel {co}: gpu {got} vs reference {}", r.max(0.0));
                     // the bit is exact wherever rounding cannot flip the sign
                     if r.abs() > tol {
-                        assert_eq!(bit, (r > 0.0) as u32, "{variant:?} {dims:?} mask bit at pixel {p} channel {co} (pre {r})");
+                        assert_eq!(bit, (r > 0.0) as u32, "{k} {dims:?} mask bit at pixel {p} channel {co} (pre {r})");
                     }
                     positive += (r > 0.0) as usize;
                 }
@@ -134,19 +160,18 @@ fn forward_matches_reference() {
             for p in h * w..(h * w).div_ceil(4) * 4 {
                 for co in 0..cout4 {
                     let (word, slot) = block_slot(p, co, cout);
-                    assert_eq!(mask[word] >> slot & 1, 0, "{variant:?} {dims:?} mask bit past the end, pixel {p}");
+                    assert_eq!(mask[word] >> slot & 1, 0, "{k} {dims:?} mask bit past the end, pixel {p}");
                 }
             }
             // the data exercises both sides of the ReLU (too few outputs in the tiniest maps to insist)
-            assert!(h * w * cout < 32 || (positive > 0 && positive < h * w * cout), "{variant:?} {dims:?}: {positive} positive of {}", h * w * cout);
+            assert!(h * w * cout < 32 || (positive > 0 && positive < h * w * cout), "{k} {dims:?}: {positive} positive of {}", h * w * cout);
         }
-    }
+    });
 }
 
 #[test]
 fn backward_input_matches_reference() {
-    let conv = Conv3x3::new(ctx());
-    for variant in ConvVariant::ALL {
+    each_kernel(|conv, variant, k| {
         for (i, &dims) in SHAPES.iter().enumerate() {
             let pb = Problem::new(200 + i as u64, dims);
             let ConvShape { h, w, cin, cout } = pb.shape;
@@ -154,23 +179,24 @@ fn backward_input_matches_reference() {
             let mask: Vec<bool> = pre.iter().map(|&v| v > 0.0).collect();
             let mut rng = Rng::new(300 + i as u64);
             let g = round_f32(&rng.vec_sym(h * w * cout, 1.0));
-            let (dx, abs) = conv_backward_input(h, w, cin, cout, &g, &mask, &pb.k);
-            let got = pb.gpu_backward(&conv, variant, &g, &relu_mask_words(h, w, cout, &pre));
+            let seen = pb.as_stored(conv.precision(), variant, false);
+            let (dx, abs) = conv_backward_input(h, w, cin, cout, &g, &mask, &seen.k);
+            let got = pb.gpu_backward(conv, variant, &g, &relu_mask_words(h, w, cout, &pre));
             let cin4 = c4(cin);
             for p in 0..h * w {
                 for ci in 0..cin4 {
                     let v = got[p * cin4 + ci] as f64;
                     if ci >= cin {
-                        assert_eq!(v, 0.0, "{variant:?} {dims:?} padded input channel {ci} at pixel {p}");
+                        assert_eq!(v, 0.0, "{k} {dims:?} padded input channel {ci} at pixel {p}");
                         continue;
                     }
                     let r = dx[p * cin + ci];
                     let tol = 1e-5 * abs[p * cin + ci] + 1e-7;
-                    assert!((v - r).abs() <= tol, "{variant:?} {dims:?} pixel {p} channel {ci}: gpu {v} vs reference {r}");
+                    assert!((v - r).abs() <= tol, "{k} {dims:?} pixel {p} channel {ci}: gpu {v} vs reference {r}");
                 }
             }
         }
-    }
+    });
 }
 
 /// Within a rectangle (as a tiled step uses it): the rectangle's pixels equal the reference, every
@@ -178,8 +204,7 @@ fn backward_input_matches_reference() {
 /// grown by one pixel (NaN everywhere else).
 #[test]
 fn backward_input_within_a_rectangle_writes_only_it() {
-    let conv = Conv3x3::new(ctx());
-    for variant in ConvVariant::ALL {
+    each_kernel(|conv, variant, k| {
         let cases = [
             ((23, 17, 9, 13), Rect { y: 3, x: 2, h: 9, w: 5 }),
             ((23, 17, 9, 13), Rect { y: 22, x: 0, h: 1, w: 17 }),
@@ -196,14 +221,14 @@ fn backward_input_within_a_rectangle_writes_only_it() {
             let mask: Vec<bool> = pre.iter().map(|&v| v > 0.0).collect();
             let mut rng = Rng::new(800 + i as u64);
             let g = round_f32(&rng.vec_sym(h * w * cout, 1.0));
-            let (dx, abs) = conv_backward_input(h, w, cin, cout, &g, &mask, &pb.k);
+            let (dx, abs) = conv_backward_input(h, w, cin, cout, &g, &mask, &pb.as_stored(conv.precision(), variant, false).k);
             let near = |y: usize, x: usize| y + 1 >= rect.y && y <= rect.y + rect.h && x + 1 >= rect.x && x <= rect.x + rect.w;
             let g_read: Vec<f64> = g.iter().enumerate().map(|(j, &v)| if near(j / cout / w, j / cout % w) { v } else { f64::NAN }).collect();
             let s = pb.shape;
             let grad_output = upload("grad_output", &pad(&g_read, h * w, cout));
             let mask_buffer = upload_u32("mask", &relu_mask_words(h, w, cout, &pre));
             let grad_input = poisoned("grad_input", s.input_len());
-            let d = conv.backward_input_within(ctx(), variant, s, rect, &grad_output, &mask_buffer, &pb.weight_buffer(), &grad_input);
+            let d = conv.backward_input_within(ctx(), variant, s, rect, &grad_output, &mask_buffer, &pb.weight_buffer(conv), &grad_input);
             assert_eq!(d.flops, 2 * (rect.pixels() * cin * cout * 9) as u64);
             ctx().run(&[&d]);
             let got = read_f32(&grad_input, s.input_len());
@@ -213,61 +238,62 @@ fn backward_input_within_a_rectangle_writes_only_it() {
                 for ci in 0..cin4 {
                     let v = got[p * cin4 + ci] as f64;
                     if !inside {
-                        assert!(v.is_nan(), "{variant:?} {dims:?} {rect:?}: pixel {p} outside the rectangle was written");
+                        assert!(v.is_nan(), "{k} {dims:?} {rect:?}: pixel {p} outside the rectangle was written");
                     } else if ci >= cin {
-                        assert_eq!(v, 0.0, "{variant:?} {dims:?} padded input channel {ci} at pixel {p}");
+                        assert_eq!(v, 0.0, "{k} {dims:?} padded input channel {ci} at pixel {p}");
                     } else {
                         let r = dx[p * cin + ci];
                         let tol = 1e-5 * abs[p * cin + ci] + 1e-7;
-                        assert!((v - r).abs() <= tol, "{variant:?} {dims:?} {rect:?} pixel {p} channel {ci}: gpu {v} vs reference {r}");
+                        assert!((v - r).abs() <= tol, "{k} {dims:?} {rect:?} pixel {p} channel {ci}: gpu {v} vs reference {r}");
                     }
                 }
             }
         }
-    }
+    });
 }
 
 /// The mask alone gates the gradient: an all-zero mask gives an all-zero gradient, an
 /// all-ones mask passes every grad_output element (checked against the reference).
 #[test]
 fn backward_input_honours_the_mask() {
-    let conv = Conv3x3::new(ctx());
-    for variant in ConvVariant::ALL {
+    each_kernel(|conv, variant, k| {
         let dims = (5, 6, 7, 9);
         let pb = Problem::new(7, dims);
         let ConvShape { h, w, cin, cout } = pb.shape;
         let mut rng = Rng::new(8);
         let g = round_f32(&rng.vec_sym(h * w * cout, 1.0));
         let words = stylize::kernels::mask_words(h, w, cout);
-        let none = pb.gpu_backward(&conv, variant, &g, &vec![0; words]);
-        assert!(none.iter().all(|&v| v == 0.0), "zero mask must give a zero gradient");
+        let none = pb.gpu_backward(conv, variant, &g, &vec![0; words]);
+        assert!(none.iter().all(|&v| v == 0.0), "{k}: zero mask must give a zero gradient");
         let all_pre = vec![1.0; h * w * cout];
-        let got = pb.gpu_backward(&conv, variant, &g, &relu_mask_words(h, w, cout, &all_pre));
-        let (dx, abs) = conv_backward_input(h, w, cin, cout, &g, &vec![true; h * w * cout], &pb.k);
+        let got = pb.gpu_backward(conv, variant, &g, &relu_mask_words(h, w, cout, &all_pre));
+        let seen = pb.as_stored(conv.precision(), variant, false);
+        let (dx, abs) = conv_backward_input(h, w, cin, cout, &g, &vec![true; h * w * cout], &seen.k);
         for p in 0..h * w {
             for ci in 0..cin {
                 let (v, r) = (got[p * c4(cin) + ci] as f64, dx[p * cin + ci]);
-                assert!((v - r).abs() <= 1e-5 * abs[p * cin + ci] + 1e-7, "pixel {p} channel {ci}: gpu {v} vs reference {r}");
+                assert!((v - r).abs() <= 1e-5 * abs[p * cin + ci] + 1e-7, "{k}: pixel {p} channel {ci}: gpu {v} vs reference {r}");
             }
         }
-    }
+    });
 }
 
 /// L(x) = sum(r * relu(conv(x) + b)); the GPU backward (fed r and the GPU forward's mask)
 /// must match central differences of the f64 forward at random coordinates.
 #[test]
 fn backward_input_matches_finite_differences() {
-    let conv = Conv3x3::new(ctx());
-    for variant in ConvVariant::ALL {
+    each_kernel(|conv, variant, k| {
         for (i, &dims) in [(7, 5, 3, 8), (5, 6, 6, 7), (3, 9, 13, 4)].iter().enumerate() {
-            let pb = Problem::new(400 + i as u64, dims);
+            // Inputs and weights the kernel stores exactly, so that the f64 function differentiated
+            // is the one the GPU computes (in f16: f16 weights, and f16 inputs where they are staged).
+            let pb = Problem::new(400 + i as u64, dims).as_stored(conv.precision(), variant, true);
             let ConvShape { h, w, cin, cout } = pb.shape;
             let mut rng = Rng::new(500 + i as u64);
             let r = round_f32(&rng.vec_sym(h * w * cout, 1.0));
             let (pre, _) = conv_pre(h, w, cin, cout, &pb.x, &pb.k, &pb.b);
-            let (_, gpu_mask) = pb.gpu_forward(&conv, variant);
-            assert_eq!(gpu_mask, relu_mask_words(h, w, cout, &pre), "{variant:?} {dims:?}: GPU mask differs from the f64 reference");
-            let grad = pb.gpu_backward(&conv, variant, &r, &gpu_mask);
+            let (_, gpu_mask) = pb.gpu_forward(conv, variant);
+            assert_eq!(gpu_mask, relu_mask_words(h, w, cout, &pre), "{k} {dims:?}: GPU mask differs from the f64 reference");
+            let grad = pb.gpu_backward(conv, variant, &r, &gpu_mask);
 
             let eps = 1e-4;
             let mut checked = 0;
@@ -275,7 +301,7 @@ fn backward_input_matches_finite_differences() {
             let mut tries = 0;
             while checked < 24 {
                 tries += 1;
-                assert!(tries < 500, "{variant:?} {dims:?}: too many coordinates sit on a ReLU kink");
+                assert!(tries < 500, "{k} {dims:?}: too many coordinates sit on a ReLU kink");
                 let j = rng.below(h * w * cin);
                 let mut xp = pb.x.clone();
                 xp[j] += eps;
@@ -294,12 +320,12 @@ fn backward_input_matches_finite_differences() {
                 let got = grad[p * c4(cin) + ci] as f64;
                 let err = (got - fd).abs() / (fd.abs() + 1e-2);
                 worst = worst.max(err);
-                assert!(err < 1e-4, "{variant:?} {dims:?} x[{p}][{ci}]: gpu {got} vs finite difference {fd}");
+                assert!(err < 1e-4, "{k} {dims:?} x[{p}][{ci}]: gpu {got} vs finite difference {fd}");
                 checked += 1;
             }
-            eprintln!("{variant:?} {dims:?}: worst relative error {worst:.2e} over {checked} coordinates");
+            eprintln!("{k} {dims:?}: worst relative error {worst:.2e} over {checked} coordinates");
         }
-    }
+    });
 }
 
 #[test]

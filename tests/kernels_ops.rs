@@ -10,7 +10,7 @@ use stylize::gpu::Dispatch;
 use stylize::kernels::gram::Gram;
 use stylize::kernels::image::{ImageOps, InputTransform};
 use stylize::kernels::loss::{content_scales, gram_scale, style_scales, ContentLoss, StyleLoss};
-use stylize::kernels::reduce::Reduce;
+use stylize::kernels::reduce::{LaneSum, Reduce};
 use stylize::kernels::tv::{tv_scale, TvLoss};
 use support_ops::*;
 
@@ -24,6 +24,13 @@ fn read(buffer: &wgpu::Buffer, first: usize, len: usize) -> Vec<f32> {
 
 fn run(dispatches: &[&Dispatch]) {
     ctx().run(dispatches);
+}
+
+/// Every way a workgroup sums its lanes: the loss and reduce tests run with each. The test GPU must
+/// have subgroups (lavapipe does): they are tested, not skipped.
+fn lane_sums() -> [LaneSum; 2] {
+    assert!(LaneSum::Subgroups.available(ctx()), "the test GPU has no subgroups");
+    LaneSum::ALL
 }
 
 const SENTINEL: f32 = 1234.5;
@@ -44,54 +51,60 @@ fn assert_untouched(partials: &wgpu::Buffer, ranges: &[(usize, usize)]) {
 
 #[test]
 fn reduce_finish_and_combine_match_reference() {
-    let ctx = ctx();
-    let reduce = Reduce::new(ctx);
-    let mut rng = Rng::new(1);
-    let n = 300_000;
-    // Positive like every loss partial; a mixed-sign range too.
-    let mut partials = rng.vec_f32(n + 100, 0.0, 1.0);
-    for v in partials[10..1010].iter_mut() {
-        *v = *v * 2.0 - 1.0;
-    }
-    let partials_buf = upload("partials", &partials);
-    let initial = [1.5f32, -2.0, 3.0, 0.25, 99.0, 7.0, 99.0, 0.0];
-    let scalars = upload("scalars", &initial);
-    let big = reduce.finish(ctx, &partials_buf, 57, n, &scalars, 4, 0.5, false);
-    let small = reduce.finish(ctx, &partials_buf, 10, 1000, &scalars, 1, 2.0, true);
-    let empty = reduce.finish(ctx, &partials_buf, 0, 0, &scalars, 5, 1.0, true);
-    let one = reduce.finish(ctx, &partials_buf, 3, 1, &scalars, 3, -1.0, true);
-    let total = reduce.combine(ctx, &scalars, [4, 1, 0], [2.0, -1.0, 0.5], 6);
-    run(&[&big, &small, &empty, &one, &total]);
-    let got = read(&scalars, 0, 8);
+    for sum in lane_sums() {
+        eprintln!("lane sum: {}", sum.name());
+        let ctx = ctx();
+        let reduce = Reduce::with_lane_sum(ctx, sum);
+        let mut rng = Rng::new(1);
+        let n = 300_000;
+        // Positive like every loss partial; a mixed-sign range too.
+        let mut partials = rng.vec_f32(n + 100, 0.0, 1.0);
+        for v in partials[10..1010].iter_mut() {
+            *v = *v * 2.0 - 1.0;
+        }
+        let partials_buf = upload("partials", &partials);
+        let initial = [1.5f32, -2.0, 3.0, 0.25, 99.0, 7.0, 99.0, 0.0];
+        let scalars = upload("scalars", &initial);
+        let big = reduce.finish(ctx, &partials_buf, 57, n, &scalars, 4, 0.5, false);
+        let small = reduce.finish(ctx, &partials_buf, 10, 1000, &scalars, 1, 2.0, true);
+        let empty = reduce.finish(ctx, &partials_buf, 0, 0, &scalars, 5, 1.0, true);
+        let one = reduce.finish(ctx, &partials_buf, 3, 1, &scalars, 3, -1.0, true);
+        let total = reduce.combine(ctx, &scalars, [4, 1, 0], [2.0, -1.0, 0.5], 6);
+        run(&[&big, &small, &empty, &one, &total]);
+        let got = read(&scalars, 0, 8);
 
-    let p = to_f64(&partials);
-    let big_want = 0.5 * p[57..57 + n].iter().sum::<f64>();
-    let small_sum: f64 = p[10..1010].iter().sum();
-    let small_abs: f64 = p[10..1010].iter().map(|v| v.abs()).sum();
-    let small_want = -2.0 + 2.0 * small_sum;
-    assert_scalar("finish over 300k partials", got[4], big_want, 1e-5);
-    assert!(
-        (got[1] as f64 - small_want).abs() <= 1e-5 * (2.0 + 2.0 * small_abs),
-        "finish with accumulate: GPU {} vs {small_want}",
-        got[1]
-    );
-    assert_eq!(got[5], 7.0, "finish over 0 partials with accumulate keeps the slot");
-    assert_scalar("finish of one partial", got[3], 0.25 - p[3], 1e-6);
-    assert_eq!(got[0], 1.5, "slots not named stay as they were");
-    assert_eq!(got[2], 3.0);
-    let total_want = 2.0 * got[4] as f64 - got[1] as f64 + 0.5 * 1.5;
-    assert!((got[6] as f64 - total_want).abs() <= 1e-6 * (2.0 * got[4].abs() as f64 + got[1].abs() as f64 + 1.0));
+        let p = to_f64(&partials);
+        let big_want = 0.5 * p[57..57 + n].iter().sum::<f64>();
+        let small_sum: f64 = p[10..1010].iter().sum();
+        let small_abs: f64 = p[10..1010].iter().map(|v| v.abs()).sum();
+        let small_want = -2.0 + 2.0 * small_sum;
+        assert_scalar("finish over 300k partials", got[4], big_want, 1e-5);
+        assert!(
+            (got[1] as f64 - small_want).abs() <= 1e-5 * (2.0 + 2.0 * small_abs),
+            "finish with accumulate: GPU {} vs {small_want}",
+            got[1]
+        );
+        assert_eq!(got[5], 7.0, "finish over 0 partials with accumulate keeps the slot");
+        assert_scalar("finish of one partial", got[3], 0.25 - p[3], 1e-6);
+        assert_eq!(got[0], 1.5, "slots not named stay as they were");
+        assert_eq!(got[2], 3.0);
+        let total_want = 2.0 * got[4] as f64 - got[1] as f64 + 0.5 * 1.5;
+        assert!((got[6] as f64 - total_want).abs() <= 1e-6 * (2.0 * got[4].abs() as f64 + got[1].abs() as f64 + 1.0));
+    }
 }
 
 #[test]
 fn finish_overwrites_without_accumulate() {
-    let ctx = ctx();
-    let reduce = Reduce::new(ctx);
-    let partials = upload("partials", &[1.0, 2.0, 3.0, 4.0]);
-    let scalars = upload("scalars", &[f32::NAN, 5.0, 0.0, 0.0]);
-    let d = reduce.finish(ctx, &partials, 1, 3, &scalars, 0, 0.5, false);
-    run(&[&d]);
-    assert_eq!(read(&scalars, 0, 2), vec![4.5, 5.0]);
+    for sum in lane_sums() {
+        eprintln!("lane sum: {}", sum.name());
+        let ctx = ctx();
+        let reduce = Reduce::with_lane_sum(ctx, sum);
+        let partials = upload("partials", &[1.0, 2.0, 3.0, 4.0]);
+        let scalars = upload("scalars", &[f32::NAN, 5.0, 0.0, 0.0]);
+        let d = reduce.finish(ctx, &partials, 1, 3, &scalars, 0, 0.5, false);
+        run(&[&d]);
+        assert_eq!(read(&scalars, 0, 2), vec![4.5, 5.0]);
+    }
 }
 
 // ---------------------------------------------------------------- gram
@@ -142,79 +155,85 @@ fn gram_matches_reference_on_odd_shapes() {
 
 #[test]
 fn content_loss_partial_finish_and_grad_match_reference() {
-    let ctx = ctx();
-    let content = ContentLoss::new(ctx);
-    let reduce = Reduce::new(ctx);
-    let mut rng = Rng::new(4);
-    // 100x75x40 is a 300k-element reduction.
-    for (h, w, c) in [(7, 5, 3), (13, 3, 5), (1, 1, 12), (7, 5, 64), (4, 4, 8), (100, 75, 40)] {
-        let pixels = h * w;
-        let n = pixels * c4(c);
-        let f = feature_map(&mut rng, pixels, c, 0.0, 2.0);
-        let fc = feature_map(&mut rng, pixels, c, 0.0, 2.0);
-        let features = upload("features", &f);
-        let target = upload("content", &fc);
-        let len = ContentLoss::partials_len(h, w, c);
-        let offset = 3;
-        let partials = sentinel_partials(offset + len + 4);
-        let scalars = upload("scalars", &[0.0; 4]);
-        let scale = 0.25f32;
-        let partial = content.partial(ctx, h, w, c, &features, &target, &partials, offset);
-        let finish = reduce.finish(ctx, &partials, offset, len, &scalars, 2, scale, false);
+    for sum in lane_sums() {
+        eprintln!("lane sum: {}", sum.name());
+        let ctx = ctx();
+        let content = ContentLoss::with_lane_sum(ctx, sum);
+        let reduce = Reduce::with_lane_sum(ctx, sum);
+        let mut rng = Rng::new(4);
+        // 100x75x40 is a 300k-element reduction.
+        for (h, w, c) in [(7, 5, 3), (13, 3, 5), (1, 1, 12), (7, 5, 64), (4, 4, 8), (100, 75, 40)] {
+            let pixels = h * w;
+            let n = pixels * c4(c);
+            let f = feature_map(&mut rng, pixels, c, 0.0, 2.0);
+            let fc = feature_map(&mut rng, pixels, c, 0.0, 2.0);
+            let features = upload("features", &f);
+            let target = upload("content", &fc);
+            let len = ContentLoss::partials_len(h, w, c);
+            let offset = 3;
+            let partials = sentinel_partials(offset + len + 4);
+            let scalars = upload("scalars", &[0.0; 4]);
+            let scale = 0.25f32;
+            let partial = content.partial(ctx, h, w, c, &features, &target, &partials, offset);
+            let finish = reduce.finish(ctx, &partials, offset, len, &scalars, 2, scale, false);
 
-        let g0 = rng.vec_f32(n, -1.0, 1.0);
-        let grad_acc = upload("grad", &g0);
-        let grad_new = upload("grad", &vec![f32::NAN; n]);
-        let coef = -0.75f32;
-        let acc = content.grad(ctx, h, w, c, &features, &target, &grad_acc, coef, true);
-        let new = content.grad(ctx, h, w, c, &features, &target, &grad_new, coef, false);
-        run(&[&partial, &finish, &acc, &new]);
+            let g0 = rng.vec_f32(n, -1.0, 1.0);
+            let grad_acc = upload("grad", &g0);
+            let grad_new = upload("grad", &vec![f32::NAN; n]);
+            let coef = -0.75f32;
+            let acc = content.grad(ctx, h, w, c, &features, &target, &grad_acc, coef, true);
+            let new = content.grad(ctx, h, w, c, &features, &target, &grad_new, coef, false);
+            run(&[&partial, &finish, &acc, &new]);
 
-        let what = format!("content {h}x{w}x{c}");
-        let ff = to_f64(&f);
-        let fcc = to_f64(&fc);
-        let want = scale as f64 * squared_distance(&ff, &fcc);
-        assert_scalar(&format!("{what}: loss"), read(&scalars, 2, 1)[0], want, 1e-5);
-        assert_untouched(&partials, &[(0, offset), (offset + len, 4)]);
-        let diff: Vec<f64> = ff.iter().zip(&fcc).map(|(a, b)| coef as f64 * (a - b)).collect();
-        assert_close(&format!("{what}: grad"), &read(&grad_new, 0, n), &diff, 1e-5);
-        let acc_want: Vec<f64> = diff.iter().zip(&g0).map(|(d, g)| d + *g as f64).collect();
-        // The sum may cancel: bound the rounding by the sizes of both terms.
-        let acc_bound: Vec<f64> = diff.iter().zip(&g0).map(|(d, g)| d.abs() + g.abs() as f64).collect();
-        assert_close_scaled(&format!("{what}: accumulated grad"), &read(&grad_acc, 0, n), &acc_want, &acc_bound, 1e-5);
+            let what = format!("content {h}x{w}x{c}");
+            let ff = to_f64(&f);
+            let fcc = to_f64(&fc);
+            let want = scale as f64 * squared_distance(&ff, &fcc);
+            assert_scalar(&format!("{what}: loss"), read(&scalars, 2, 1)[0], want, 1e-5);
+            assert_untouched(&partials, &[(0, offset), (offset + len, 4)]);
+            let diff: Vec<f64> = ff.iter().zip(&fcc).map(|(a, b)| coef as f64 * (a - b)).collect();
+            assert_close(&format!("{what}: grad"), &read(&grad_new, 0, n), &diff, 1e-5);
+            let acc_want: Vec<f64> = diff.iter().zip(&g0).map(|(d, g)| d + *g as f64).collect();
+            // The sum may cancel: bound the rounding by the sizes of both terms.
+            let acc_bound: Vec<f64> = diff.iter().zip(&g0).map(|(d, g)| d.abs() + g.abs() as f64).collect();
+            assert_close_scaled(&format!("{what}: accumulated grad"), &read(&grad_acc, 0, n), &acc_want, &acc_bound, 1e-5);
+        }
     }
 }
 
 #[test]
 fn content_grad_matches_finite_differences() {
-    let ctx = ctx();
-    let content = ContentLoss::new(ctx);
-    let reduce = Reduce::new(ctx);
-    let mut rng = Rng::new(5);
-    let (h, w, c) = (7, 5, 5);
-    let (c4, pixels) = (c4(c), h * w);
-    let (layer_weight, alpha) = (0.7, 1.3);
-    let f = feature_map(&mut rng, pixels, c, 0.0, 1.0);
-    let fc = to_f64(&feature_map(&mut rng, pixels, c, 0.0, 1.0));
-    let scales = content_scales(layer_weight, c, h, w);
-    let features = upload("features", &f);
-    let target = upload("content", &fc.iter().map(|&v| v as f32).collect::<Vec<_>>());
-    let len = ContentLoss::partials_len(h, w, c);
-    let partials = ctx.storage_buffer("partials", (len * 4) as u64);
-    let scalars = ctx.storage_buffer("scalars", 16);
-    let grad = ctx.storage_buffer("grad", (pixels * c4 * 4) as u64);
-    let dispatches = [
-        content.partial(ctx, h, w, c, &features, &target, &partials, 0),
-        reduce.finish(ctx, &partials, 0, len, &scalars, 0, scales.loss, false),
-        reduce.combine(ctx, &scalars, [0, 0, 0], [alpha as f32, 0.0, 0.0], 1),
-        content.grad(ctx, h, w, c, &features, &target, &grad, alpha as f32 * scales.grad, false),
-    ];
-    run(&dispatches.iter().collect::<Vec<_>>());
-    let loss = |x: &[f64]| alpha * layer_weight * squared_distance(x, &fc) / (c * h * w) as f64;
-    let x = to_f64(&f);
-    assert_scalar("content loss", read(&scalars, 1, 1)[0], loss(&x), 1e-5);
-    let g = read(&grad, 0, pixels * c4);
-    check_finite_differences("content", &loss, &x, &g, &real_coordinates(&mut rng, pixels, c, 20), 1e-3);
+    for sum in lane_sums() {
+        eprintln!("lane sum: {}", sum.name());
+        let ctx = ctx();
+        let content = ContentLoss::with_lane_sum(ctx, sum);
+        let reduce = Reduce::with_lane_sum(ctx, sum);
+        let mut rng = Rng::new(5);
+        let (h, w, c) = (7, 5, 5);
+        let (c4, pixels) = (c4(c), h * w);
+        let (layer_weight, alpha) = (0.7, 1.3);
+        let f = feature_map(&mut rng, pixels, c, 0.0, 1.0);
+        let fc = to_f64(&feature_map(&mut rng, pixels, c, 0.0, 1.0));
+        let scales = content_scales(layer_weight, c, h, w);
+        let features = upload("features", &f);
+        let target = upload("content", &fc.iter().map(|&v| v as f32).collect::<Vec<_>>());
+        let len = ContentLoss::partials_len(h, w, c);
+        let partials = ctx.storage_buffer("partials", (len * 4) as u64);
+        let scalars = ctx.storage_buffer("scalars", 16);
+        let grad = ctx.storage_buffer("grad", (pixels * c4 * 4) as u64);
+        let dispatches = [
+            content.partial(ctx, h, w, c, &features, &target, &partials, 0),
+            reduce.finish(ctx, &partials, 0, len, &scalars, 0, scales.loss, false),
+            reduce.combine(ctx, &scalars, [0, 0, 0], [alpha as f32, 0.0, 0.0], 1),
+            content.grad(ctx, h, w, c, &features, &target, &grad, alpha as f32 * scales.grad, false),
+        ];
+        run(&dispatches.iter().collect::<Vec<_>>());
+        let loss = |x: &[f64]| alpha * layer_weight * squared_distance(x, &fc) / (c * h * w) as f64;
+        let x = to_f64(&f);
+        assert_scalar("content loss", read(&scalars, 1, 1)[0], loss(&x), 1e-5);
+        let g = read(&grad, 0, pixels * c4);
+        check_finite_differences("content", &loss, &x, &g, &real_coordinates(&mut rng, pixels, c, 20), 1e-3);
+    }
 }
 
 /// Random coordinates of real (not padded) channels.
@@ -240,105 +259,111 @@ fn check_finite_differences(what: &str, loss: &dyn Fn(&[f64]) -> f64, x: &[f64],
 
 #[test]
 fn style_loss_partial_and_grad_match_reference() {
-    let ctx = ctx();
-    let style = StyleLoss::new(ctx);
-    let reduce = Reduce::new(ctx);
-    let mut rng = Rng::new(6);
-    // Pixel counts not multiples of 4 (partial last block) and multiples of 4.
-    let shapes = [(7, 5, 3), (13, 3, 5), (1, 1, 12), (7, 5, 64), (13, 3, 64), (1, 1, 5), (4, 3, 7), (2, 2, 64)];
-    for (h, w, c) in shapes {
-        let (pixels, c4) = (h * w, c4(c));
-        let f = feature_map(&mut rng, pixels, c, 0.0, 1.0);
-        // Not symmetric, so that a transposed index would show.
-        let g = matrix(&mut rng, c, -1.0, 1.0);
-        let t = matrix(&mut rng, c, -1.0, 1.0);
-        let features = upload("features", &f);
-        let gram_buf = upload("gram", &g);
-        let target = upload("target", &t);
-        let len = StyleLoss::partials_len(c);
-        let offset = 5;
-        let partials = sentinel_partials(offset + len + 3);
-        let scalars = upload("scalars", &[0.5; 4]);
-        let partial = style.partial(ctx, c, &gram_buf, &target, &partials, offset);
-        let finish = reduce.finish(ctx, &partials, offset, len, &scalars, 1, 2.0, true);
-        let n = pixels * c4;
-        let g0 = rng.vec_f32(n, -1.0, 1.0);
-        let grad_acc = upload("grad", &g0);
-        let grad_new = upload("grad", &vec![f32::NAN; n]);
-        let coef = 0.37f32;
-        let acc = style.grad(ctx, h, w, c, &features, &gram_buf, &target, &grad_acc, coef, true);
-        let new = style.grad(ctx, h, w, c, &features, &gram_buf, &target, &grad_new, coef, false);
-        run(&[&partial, &finish, &acc, &new]);
+    for sum in lane_sums() {
+        eprintln!("lane sum: {}", sum.name());
+        let ctx = ctx();
+        let style = StyleLoss::with_lane_sum(ctx, sum);
+        let reduce = Reduce::with_lane_sum(ctx, sum);
+        let mut rng = Rng::new(6);
+        // Pixel counts not multiples of 4 (partial last block) and multiples of 4.
+        let shapes = [(7, 5, 3), (13, 3, 5), (1, 1, 12), (7, 5, 64), (13, 3, 64), (1, 1, 5), (4, 3, 7), (2, 2, 64)];
+        for (h, w, c) in shapes {
+            let (pixels, c4) = (h * w, c4(c));
+            let f = feature_map(&mut rng, pixels, c, 0.0, 1.0);
+            // Not symmetric, so that a transposed index would show.
+            let g = matrix(&mut rng, c, -1.0, 1.0);
+            let t = matrix(&mut rng, c, -1.0, 1.0);
+            let features = upload("features", &f);
+            let gram_buf = upload("gram", &g);
+            let target = upload("target", &t);
+            let len = StyleLoss::partials_len(c);
+            let offset = 5;
+            let partials = sentinel_partials(offset + len + 3);
+            let scalars = upload("scalars", &[0.5; 4]);
+            let partial = style.partial(ctx, c, &gram_buf, &target, &partials, offset);
+            let finish = reduce.finish(ctx, &partials, offset, len, &scalars, 1, 2.0, true);
+            let n = pixels * c4;
+            let g0 = rng.vec_f32(n, -1.0, 1.0);
+            let grad_acc = upload("grad", &g0);
+            let grad_new = upload("grad", &vec![f32::NAN; n]);
+            let coef = 0.37f32;
+            let acc = style.grad(ctx, h, w, c, &features, &gram_buf, &target, &grad_acc, coef, true);
+            let new = style.grad(ctx, h, w, c, &features, &gram_buf, &target, &grad_new, coef, false);
+            run(&[&partial, &finish, &acc, &new]);
 
-        let what = format!("style {h}x{w}x{c}");
-        let (gg, tt) = (to_f64(&g), to_f64(&t));
-        let want = 0.5 + 2.0 * squared_distance(&gg, &tt);
-        assert_scalar(&format!("{what}: loss"), read(&scalars, 1, 1)[0], want, 1e-5);
-        assert_untouched(&partials, &[(0, offset), (offset + len, 3)]);
-        let d: Vec<f64> = gg.iter().zip(&tt).map(|(a, b)| a - b).collect();
-        let ff = to_f64(&f);
-        let grad_want = features_times(&ff, &d, pixels, c4, coef as f64);
-        // Rounding bound per element: coef * Σ_k |F_pk| |D_kc|.
-        let abs_f: Vec<f64> = ff.iter().map(|v| v.abs()).collect();
-        let abs_d: Vec<f64> = d.iter().map(|v| v.abs()).collect();
-        let bound = features_times(&abs_f, &abs_d, pixels, c4, coef as f64);
-        assert_close_scaled(&format!("{what}: grad"), &read(&grad_new, 0, n), &grad_want, &bound, 1e-5);
-        let acc_want: Vec<f64> = grad_want.iter().zip(&g0).map(|(a, b)| a + *b as f64).collect();
-        let acc_bound: Vec<f64> = bound.iter().zip(&g0).map(|(a, b)| a + b.abs() as f64).collect();
-        assert_close_scaled(&format!("{what}: accumulated grad"), &read(&grad_acc, 0, n), &acc_want, &acc_bound, 1e-5);
+            let what = format!("style {h}x{w}x{c}");
+            let (gg, tt) = (to_f64(&g), to_f64(&t));
+            let want = 0.5 + 2.0 * squared_distance(&gg, &tt);
+            assert_scalar(&format!("{what}: loss"), read(&scalars, 1, 1)[0], want, 1e-5);
+            assert_untouched(&partials, &[(0, offset), (offset + len, 3)]);
+            let d: Vec<f64> = gg.iter().zip(&tt).map(|(a, b)| a - b).collect();
+            let ff = to_f64(&f);
+            let grad_want = features_times(&ff, &d, pixels, c4, coef as f64);
+            // Rounding bound per element: coef * Σ_k |F_pk| |D_kc|.
+            let abs_f: Vec<f64> = ff.iter().map(|v| v.abs()).collect();
+            let abs_d: Vec<f64> = d.iter().map(|v| v.abs()).collect();
+            let bound = features_times(&abs_f, &abs_d, pixels, c4, coef as f64);
+            assert_close_scaled(&format!("{what}: grad"), &read(&grad_new, 0, n), &grad_want, &bound, 1e-5);
+            let acc_want: Vec<f64> = grad_want.iter().zip(&g0).map(|(a, b)| a + *b as f64).collect();
+            let acc_bound: Vec<f64> = bound.iter().zip(&g0).map(|(a, b)| a + b.abs() as f64).collect();
+            assert_close_scaled(&format!("{what}: accumulated grad"), &read(&grad_acc, 0, n), &acc_want, &acc_bound, 1e-5);
+        }
     }
 }
 
 #[test]
 fn style_grad_through_gram_matches_finite_differences() {
-    let ctx = ctx();
-    let gram_op = Gram::new(ctx);
-    let style = StyleLoss::new(ctx);
-    let reduce = Reduce::new(ctx);
-    let mut rng = Rng::new(7);
-    for seed_form in [false, true] {
-        let (h, w, c) = (7, 5, 6);
-        let (pixels, c4) = (h * w, c4(c));
-        let (layer_weight, beta) = (0.8, 2.0);
-        let f = feature_map(&mut rng, pixels, c, 0.0, 1.0);
-        // The target: the Gram of another map (symmetric, padding 0), as the engine builds it.
-        let s = to_f64(&feature_map(&mut rng, pixels, c, 0.0, 1.0));
-        let gscale = gram_scale(c, h, w, seed_form) as f64;
-        let t: Vec<f64> = gram(&s, pixels, c4, gscale).iter().map(|&v| v as f32 as f64).collect();
-        let scales = style_scales(layer_weight, c, h, w, seed_form);
+    for sum in lane_sums() {
+        eprintln!("lane sum: {}", sum.name());
+        let ctx = ctx();
+        let gram_op = Gram::new(ctx);
+        let style = StyleLoss::with_lane_sum(ctx, sum);
+        let reduce = Reduce::with_lane_sum(ctx, sum);
+        let mut rng = Rng::new(7);
+        for seed_form in [false, true] {
+            let (h, w, c) = (7, 5, 6);
+            let (pixels, c4) = (h * w, c4(c));
+            let (layer_weight, beta) = (0.8, 2.0);
+            let f = feature_map(&mut rng, pixels, c, 0.0, 1.0);
+            // The target: the Gram of another map (symmetric, padding 0), as the engine builds it.
+            let s = to_f64(&feature_map(&mut rng, pixels, c, 0.0, 1.0));
+            let gscale = gram_scale(c, h, w, seed_form) as f64;
+            let t: Vec<f64> = gram(&s, pixels, c4, gscale).iter().map(|&v| v as f32 as f64).collect();
+            let scales = style_scales(layer_weight, c, h, w, seed_form);
 
-        let features = upload("features", &f);
-        let target = upload("target", &t.iter().map(|&v| v as f32).collect::<Vec<_>>());
-        let gram_partials = ctx.storage_buffer("gram partials", (Gram::partials_len(h, w, c) * 4) as u64);
-        let gram_buf = ctx.storage_buffer("gram", (c4 * c4 * 4) as u64);
-        let len = StyleLoss::partials_len(c);
-        let partials = ctx.storage_buffer("partials", (len * 4) as u64);
-        let scalars = ctx.storage_buffer("scalars", 16);
-        let grad = ctx.storage_buffer("grad", (pixels * c4 * 4) as u64);
-        let mut dispatches = gram_op.build(ctx, h, w, c, &features, &gram_partials, &gram_buf, gscale as f32);
-        dispatches.push(style.partial(ctx, c, &gram_buf, &target, &partials, 0));
-        dispatches.push(reduce.finish(ctx, &partials, 0, len, &scalars, 0, scales.loss, false));
-        dispatches.push(reduce.combine(ctx, &scalars, [0, 0, 0], [beta as f32, 0.0, 0.0], 1));
-        dispatches.push(style.grad(
-            ctx,
-            h,
-            w,
-            c,
-            &features,
-            &gram_buf,
-            &target,
-            &grad,
-            beta as f32 * scales.grad,
-            false,
-        ));
-        run(&dispatches.iter().collect::<Vec<_>>());
+            let features = upload("features", &f);
+            let target = upload("target", &t.iter().map(|&v| v as f32).collect::<Vec<_>>());
+            let gram_partials = ctx.storage_buffer("gram partials", (Gram::partials_len(h, w, c) * 4) as u64);
+            let gram_buf = ctx.storage_buffer("gram", (c4 * c4 * 4) as u64);
+            let len = StyleLoss::partials_len(c);
+            let partials = ctx.storage_buffer("partials", (len * 4) as u64);
+            let scalars = ctx.storage_buffer("scalars", 16);
+            let grad = ctx.storage_buffer("grad", (pixels * c4 * 4) as u64);
+            let mut dispatches = gram_op.build(ctx, h, w, c, &features, &gram_partials, &gram_buf, gscale as f32);
+            dispatches.push(style.partial(ctx, c, &gram_buf, &target, &partials, 0));
+            dispatches.push(reduce.finish(ctx, &partials, 0, len, &scalars, 0, scales.loss, false));
+            dispatches.push(reduce.combine(ctx, &scalars, [0, 0, 0], [beta as f32, 0.0, 0.0], 1));
+            dispatches.push(style.grad(
+                ctx,
+                h,
+                w,
+                c,
+                &features,
+                &gram_buf,
+                &target,
+                &grad,
+                beta as f32 * scales.grad,
+                false,
+            ));
+            run(&dispatches.iter().collect::<Vec<_>>());
 
-        let what = if seed_form { "style (seed form)" } else { "style (canonical)" };
-        let loss = |x: &[f64]| beta * style_loss(x, &t, pixels, c, layer_weight, seed_form);
-        let x = to_f64(&f);
-        assert_scalar(&format!("{what}: loss"), read(&scalars, 1, 1)[0], loss(&x), 1e-4);
-        let g = read(&grad, 0, pixels * c4);
-        check_finite_differences(what, &loss, &x, &g, &real_coordinates(&mut rng, pixels, c, 24), 1e-3);
+            let what = if seed_form { "style (seed form)" } else { "style (canonical)" };
+            let loss = |x: &[f64]| beta * style_loss(x, &t, pixels, c, layer_weight, seed_form);
+            let x = to_f64(&f);
+            assert_scalar(&format!("{what}: loss"), read(&scalars, 1, 1)[0], loss(&x), 1e-4);
+            let g = read(&grad, 0, pixels * c4);
+            check_finite_differences(what, &loss, &x, &g, &real_coordinates(&mut rng, pixels, c, 24), 1e-3);
+        }
     }
 }
 
@@ -346,54 +371,57 @@ fn style_grad_through_gram_matches_finite_differences() {
 
 #[test]
 fn tv_loss_and_grad_match_reference_and_finite_differences() {
-    let ctx = ctx();
-    let tv_op = TvLoss::new(ctx);
-    let reduce = Reduce::new(ctx);
-    let mut rng = Rng::new(8);
-    for (h, w) in [(7, 5), (13, 3), (1, 1), (1, 9), (9, 1), (4, 4), (300, 200)] {
-        let n = h * w * 3;
-        let x = rng.vec_f32(n, 0.0, 1.0);
-        let image = upload("x", &x);
-        let len = TvLoss::partials_len(h, w);
-        let offset = 2;
-        let partials = sentinel_partials(offset + len + 2);
-        let scalars = upload("scalars", &[0.0; 4]);
-        let gamma = 1.7;
-        let scale = tv_scale(h, w);
-        let dx0 = rng.vec_f32(n, -1.0, 1.0);
-        let dx = upload("dx", &dx0);
-        let dispatches = [
-            tv_op.partial(ctx, h, w, &image, &partials, offset),
-            reduce.finish(ctx, &partials, offset, len, &scalars, 3, scale, false),
-            tv_op.grad(ctx, h, w, &image, &dx, (gamma * scale as f64) as f32),
-        ];
-        run(&dispatches.iter().collect::<Vec<_>>());
+    for sum in lane_sums() {
+        eprintln!("lane sum: {}", sum.name());
+        let ctx = ctx();
+        let tv_op = TvLoss::with_lane_sum(ctx, sum);
+        let reduce = Reduce::with_lane_sum(ctx, sum);
+        let mut rng = Rng::new(8);
+        for (h, w) in [(7, 5), (13, 3), (1, 1), (1, 9), (9, 1), (4, 4), (300, 200)] {
+            let n = h * w * 3;
+            let x = rng.vec_f32(n, 0.0, 1.0);
+            let image = upload("x", &x);
+            let len = TvLoss::partials_len(h, w);
+            let offset = 2;
+            let partials = sentinel_partials(offset + len + 2);
+            let scalars = upload("scalars", &[0.0; 4]);
+            let gamma = 1.7;
+            let scale = tv_scale(h, w);
+            let dx0 = rng.vec_f32(n, -1.0, 1.0);
+            let dx = upload("dx", &dx0);
+            let dispatches = [
+                tv_op.partial(ctx, h, w, &image, &partials, offset),
+                reduce.finish(ctx, &partials, offset, len, &scalars, 3, scale, false),
+                tv_op.grad(ctx, h, w, &image, &dx, (gamma * scale as f64) as f32),
+            ];
+            run(&dispatches.iter().collect::<Vec<_>>());
 
-        let what = format!("tv {h}x{w}");
-        let xx = to_f64(&x);
-        let loss = |v: &[f64]| gamma * tv(v, h, w) / (3 * h * w) as f64;
-        let got = read(&scalars, 3, 1)[0];
-        if h * w == 1 {
-            assert_eq!(got, 0.0, "{what}: a single pixel has no variation");
-        } else {
-            assert_scalar(&format!("{what}: loss"), got * gamma as f32, loss(&xx), 1e-5);
-        }
-        assert_untouched(&partials, &[(0, offset), (offset + len, 2)]);
-        let added: Vec<f32> = read(&dx, 0, n).iter().zip(&dx0).map(|(a, b)| a - b).collect();
-        if h * w == 1 {
-            assert!(added.iter().all(|&v| v == 0.0), "{what}: gradient must be 0");
-            continue;
-        }
-        let coords: Vec<usize> = if n <= 200 { (0..n).collect() } else { (0..20).map(|_| rng.below(n)).collect() };
-        // dx0 + g - dx0 loses a few bits of g; compare against the gradient's scale.
-        let scale_g = added.iter().fold(0f32, |m, v| m.max(v.abs()));
-        for &i in &coords {
-            let fd = central_difference(&loss, &xx, i, 1e-3);
-            assert!(
-                (added[i] as f64 - fd).abs() <= 1e-4 * scale_g as f64 + 1e-4 * fd.abs() + 1e-7,
-                "{what}: d/dx[{i}]: GPU {} vs finite difference {fd}",
-                added[i]
-            );
+            let what = format!("tv {h}x{w}");
+            let xx = to_f64(&x);
+            let loss = |v: &[f64]| gamma * tv(v, h, w) / (3 * h * w) as f64;
+            let got = read(&scalars, 3, 1)[0];
+            if h * w == 1 {
+                assert_eq!(got, 0.0, "{what}: a single pixel has no variation");
+            } else {
+                assert_scalar(&format!("{what}: loss"), got * gamma as f32, loss(&xx), 1e-5);
+            }
+            assert_untouched(&partials, &[(0, offset), (offset + len, 2)]);
+            let added: Vec<f32> = read(&dx, 0, n).iter().zip(&dx0).map(|(a, b)| a - b).collect();
+            if h * w == 1 {
+                assert!(added.iter().all(|&v| v == 0.0), "{what}: gradient must be 0");
+                continue;
+            }
+            let coords: Vec<usize> = if n <= 200 { (0..n).collect() } else { (0..20).map(|_| rng.below(n)).collect() };
+            // dx0 + g - dx0 loses a few bits of g; compare against the gradient's scale.
+            let scale_g = added.iter().fold(0f32, |m, v| m.max(v.abs()));
+            for &i in &coords {
+                let fd = central_difference(&loss, &xx, i, 1e-3);
+                assert!(
+                    (added[i] as f64 - fd).abs() <= 1e-4 * scale_g as f64 + 1e-4 * fd.abs() + 1e-7,
+                    "{what}: d/dx[{i}]: GPU {} vs finite difference {fd}",
+                    added[i]
+                );
+            }
         }
     }
 }
@@ -472,11 +500,14 @@ fn input_transform_rejects_bad_channel_orders() {
 #[test]
 #[should_panic(expected = "too small")]
 fn too_small_buffers_are_refused_with_a_message() {
-    let ctx = ctx();
-    let content = ContentLoss::new(ctx);
-    let small = ctx.storage_buffer("small", 16);
-    let partials = ctx.storage_buffer("partials", 16);
-    let _ = content.partial(ctx, 7, 5, 3, &small, &small, &partials, 0);
+    for sum in lane_sums() {
+        eprintln!("lane sum: {}", sum.name());
+        let ctx = ctx();
+        let content = ContentLoss::with_lane_sum(ctx, sum);
+        let small = ctx.storage_buffer("small", 16);
+        let partials = ctx.storage_buffer("partials", 16);
+        let _ = content.partial(ctx, 7, 5, 3, &small, &small, &partials, 0);
+    }
 }
 
 #[test]
@@ -507,46 +538,49 @@ fn keep_finite_copies_only_after_a_finite_objective() {
 /// neighbours read outside it; the windows of a partition add up to the whole.
 #[test]
 fn tv_over_an_owner_window_sums_that_window_s_terms() {
-    use stylize::kernels::window::Rect;
-    let ctx = ctx();
-    let tv_op = TvLoss::new(ctx);
-    let reduce = Reduce::new(ctx);
-    let mut rng = Rng::new(81);
-    let (h, w) = (23, 17);
-    let x = rng.vec_f32(h * w * 3, 0.0, 1.0);
-    let xx = to_f64(&x);
-    let image = upload("x", &x);
-    // The terms owned by a window, on the CPU: TV of the image minus nothing outside it.
-    let owned = |r: Rect| {
-        let mut sum = 0.0;
-        for i in r.y..r.y + r.h {
-            for j in r.x..r.x + r.w {
-                for ch in 0..3 {
-                    let v = xx[(i * w + j) * 3 + ch];
-                    if i + 1 < h {
-                        sum += (xx[((i + 1) * w + j) * 3 + ch] - v).powi(2);
-                    }
-                    if j + 1 < w {
-                        sum += (xx[(i * w + j + 1) * 3 + ch] - v).powi(2);
+    for sum in lane_sums() {
+        eprintln!("lane sum: {}", sum.name());
+        use stylize::kernels::window::Rect;
+        let ctx = ctx();
+        let tv_op = TvLoss::with_lane_sum(ctx, sum);
+        let reduce = Reduce::with_lane_sum(ctx, sum);
+        let mut rng = Rng::new(81);
+        let (h, w) = (23, 17);
+        let x = rng.vec_f32(h * w * 3, 0.0, 1.0);
+        let xx = to_f64(&x);
+        let image = upload("x", &x);
+        // The terms owned by a window, on the CPU: TV of the image minus nothing outside it.
+        let owned = |r: Rect| {
+            let mut sum = 0.0;
+            for i in r.y..r.y + r.h {
+                for j in r.x..r.x + r.w {
+                    for ch in 0..3 {
+                        let v = xx[(i * w + j) * 3 + ch];
+                        if i + 1 < h {
+                            sum += (xx[((i + 1) * w + j) * 3 + ch] - v).powi(2);
+                        }
+                        if j + 1 < w {
+                            sum += (xx[(i * w + j + 1) * 3 + ch] - v).powi(2);
+                        }
                     }
                 }
             }
+            sum
+        };
+        let windows = [Rect { y: 0, x: 0, h: 10, w: 9 }, Rect { y: 0, x: 9, h: 10, w: 8 }, Rect { y: 10, x: 0, h: 13, w: 17 }];
+        let mut total = 0.0;
+        for (k, r) in windows.into_iter().enumerate() {
+            let len = TvLoss::partials_len(r.h, r.w);
+            let partials = sentinel_partials(len + 1);
+            let scalars = upload("scalars", &[0.0; 2]);
+            run(&[&tv_op.partial_within(ctx, (h, w), r, &image, &partials, 0), &reduce.finish(ctx, &partials, 0, len, &scalars, 1, 1.0, false)]);
+            let got = read(&scalars, 1, 1)[0];
+            assert_scalar(&format!("window {k} {r:?}"), got, owned(r), 1e-5);
+            assert_untouched(&partials, &[(len, 1)]);
+            total += got as f64;
         }
-        sum
-    };
-    let windows = [Rect { y: 0, x: 0, h: 10, w: 9 }, Rect { y: 0, x: 9, h: 10, w: 8 }, Rect { y: 10, x: 0, h: 13, w: 17 }];
-    let mut total = 0.0;
-    for (k, r) in windows.into_iter().enumerate() {
-        let len = TvLoss::partials_len(r.h, r.w);
-        let partials = sentinel_partials(len + 1);
-        let scalars = upload("scalars", &[0.0; 2]);
-        run(&[&tv_op.partial_within(ctx, (h, w), r, &image, &partials, 0), &reduce.finish(ctx, &partials, 0, len, &scalars, 1, 1.0, false)]);
-        let got = read(&scalars, 1, 1)[0];
-        assert_scalar(&format!("window {k} {r:?}"), got, owned(r), 1e-5);
-        assert_untouched(&partials, &[(len, 1)]);
-        total += got as f64;
+        assert!((total - tv(&xx, h, w)).abs() <= 1e-4 * tv(&xx, h, w), "the windows' sums {total} are not the image's TV");
     }
-    assert!((total - tv(&xx, h, w)).abs() <= 1e-4 * tv(&xx, h, w), "the windows' sums {total} are not the image's TV");
 }
 
 /// Upsampling a band of rows (the image in bands) writes exactly those rows of the whole result.

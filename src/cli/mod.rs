@@ -101,6 +101,10 @@ pub enum Command {
         /// choice (the per-layer table of every variant is always printed)
         #[arg(long)]
         variants: bool,
+        /// Store the conv weights in f32 (default) or f16 (needs shader-f16); with f16 the cost on
+        /// the features and the objective against f32 is printed too (128 px, two photos)
+        #[arg(long, value_name = "f32|f16", value_parser = crate::kernels::conv::Precision::parse)]
+        precision: Option<crate::kernels::conv::Precision>,
     },
     /// Fuzzes the parsers of untrusted input (share links, settings JSON, weights files, the planner)
     /// with seeded structured mutations; fails on the first panic, printing its input.
@@ -190,6 +194,18 @@ pub struct DeviceArgs {
     /// result; forcing one is for tests and bug reports
     #[arg(long, value_name = "auto|NAME", value_parser = parse_conv_kernel)]
     pub conv_kernel: Option<crate::autotune::ConvKernelChoice>,
+    /// How the conv kernels store the weights: f32 (default), or f16 where the GPU has shader-f16
+    /// (half the weights' memory; the workgroup kernel also stages its input tile in f16; products
+    /// are summed in f32; the objective moves by under 0.1%, see the README)
+    #[arg(long, value_name = "f32|f16", value_parser = crate::kernels::conv::Precision::parse)]
+    pub precision: Option<crate::kernels::conv::Precision>,
+}
+
+impl DeviceArgs {
+    /// The plans of a schedule with the weights in `--precision`.
+    fn in_precision(&self, plans: Vec<plan::Plan>) -> Vec<plan::Plan> {
+        plans.into_iter().map(|p| p.weights_in(self.precision.unwrap_or_default())).collect()
+    }
 }
 
 fn parse_conv_kernel(text: &str) -> Result<crate::autotune::ConvKernelChoice, String> {
@@ -404,9 +420,13 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             convergence_runs,
             tile,
             variants,
+            precision,
         }) => match convergence {
             Some(size) => convergence_bench(weights, size, convergence_steps, &convergence_runs),
-            None => bench(BenchArgs { sizes, steps, plan_sizes, tile, variants }, weights, quantisation_src, readme),
+            None => {
+                let precision = precision.unwrap_or_default();
+                bench(BenchArgs { sizes, steps, plan_sizes, tile, variants, precision }, weights, quantisation_src, readme)
+            }
         },
         Some(Command::Plan(args)) => plan(&args),
         Some(Command::Fuzz { target, iterations, seed }) => fuzz(&target, iterations, seed),
@@ -496,10 +516,11 @@ struct BenchArgs {
     plan_sizes: Vec<u32>,
     tile: Option<u32>,
     variants: bool,
+    precision: crate::kernels::conv::Precision,
 }
 
 fn bench(args: BenchArgs, weights_path: Option<PathBuf>, quantisation_src: Option<PathBuf>, readme: Option<PathBuf>) -> Result<(), CliError> {
-    let BenchArgs { sizes, steps, plan_sizes, tile, variants } = args;
+    let BenchArgs { sizes, steps, plan_sizes, tile, variants, precision } = args;
     if let Some(t) = tile {
         if t == 0 || !t.is_multiple_of(16) {
             return Err(err("--tile", format!("expected a multiple of 16, got {t}")));
@@ -513,24 +534,38 @@ fn bench(args: BenchArgs, weights_path: Option<PathBuf>, quantisation_src: Optio
         None => default_weights_path()?,
     };
     let weights = Weights::load(&weights_path).map_err(|e| err("--weights", e))?;
-    let opts = crate::bench::BenchOptions { sizes, steps, plan_sizes, tile, variants };
+    let opts = crate::bench::BenchOptions { sizes, steps, plan_sizes, tile, variants, precision };
     let mut report = crate::bench::run(&weights, &opts).map_err(|e| err("bench", e))?;
-    if let Some(src) = quantisation_src {
-        let f32_weights = Weights::load(&src).map_err(|e| err("--quantisation-src", e))?;
-        let shared = src.join("../images");
-        let load = |p: &str, n: u32| -> Result<crate::imageio::Image, CliError> {
+    // The photos the quantisation and precision costs are measured on: chelsea and astronaut at 128 px,
+    // starry_night as the style, from a shared images directory.
+    let test_images = |shared: &Path| -> Result<(Vec<(String, crate::imageio::Image)>, crate::imageio::Image), CliError> {
+        let load = |p: &str| -> Result<crate::imageio::Image, CliError> {
             let image = crate::imageio::load(&shared.join(p)).map_err(|e| err("bench", e))?;
-            Ok(crate::imageio::resize_longest(&image, n))
+            Ok(crate::imageio::resize_longest(&image, 128))
         };
-        let images = vec![
-            ("chelsea".to_string(), load("content/chelsea.png", 128)?),
-            ("astronaut".to_string(), load("content/astronaut.png", 128)?),
-        ];
-        let style = load("style/starry_night.jpg", 128)?;
+        let images = vec![("chelsea".to_string(), load("content/chelsea.png")?), ("astronaut".to_string(), load("content/astronaut.png")?)];
+        Ok((images, load("style/starry_night.jpg")?))
+    };
+    if let Some(src) = &quantisation_src {
+        let f32_weights = Weights::load(src).map_err(|e| err("--quantisation-src", e))?;
+        let (images, style) = test_images(&src.join("../images"))?;
         let quant = crate::bench::quantisation_report(&f32_weights, &weights, &images, &style)
             .map_err(|e| err("bench", e))?;
         report.push_str("\nQuantisation cost (q8 file against the float32 source, 128 px):\n\n");
         report.push_str(&quant);
+    }
+    if precision == crate::kernels::conv::Precision::F16 {
+        // (the speed figures above are printed even where the photos are missing)
+        let cost = test_images(&shared_images()).and_then(|(images, style)| {
+            crate::bench::precision_report(&weights, &images, &style).map_err(|e| err("--precision", e))
+        });
+        match cost {
+            Ok(cost) => {
+                report.push_str("\nPrecision cost (these weights stored in f16 against f32, 128 px):\n");
+                report.push_str(&cost);
+            }
+            Err(e) => report.push_str(&format!("\nPrecision cost not measured: {}\n", e.0)),
+        }
     }
     println!("{report}");
     if let Some(path) = readme {
@@ -576,10 +611,16 @@ fn fuzz(target: &str, iterations: u64, seed: u64) -> Result<(), CliError> {
 
 fn convergence_bench(weights: Option<PathBuf>, size: u32, steps: u32, runs: &[String]) -> Result<(), CliError> {
     let weights = load_weights(&DeviceArgs { weights, ..DeviceArgs::default() })?;
-    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/images");
-    let report = crate::bench::convergence(&weights, &images, size, steps, runs, Path::new(".")).map_err(|e| err("bench", e))?;
+    let report = crate::bench::convergence(&weights, &shared_images(), size, steps, runs, Path::new(".")).map_err(|e| err("bench", e))?;
     println!("{report}");
     Ok(())
+}
+
+/// The shared test photos (scikit-image photos, public-domain paintings) the benchmarks measure on:
+/// `shared/images` in or beside the current directory, else beside the source tree this was built from.
+fn shared_images() -> PathBuf {
+    let candidates = [PathBuf::from("shared/images"), PathBuf::from("../shared/images"), Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/images")];
+    candidates.iter().find(|p| p.is_dir()).unwrap_or(&candidates[2]).clone()
 }
 
 fn load_weights(device: &DeviceArgs) -> Result<Weights, CliError> {
@@ -615,7 +656,7 @@ fn plan(args: &PlanArgs) -> Result<(), CliError> {
         None => weights::REQUIRED_LAYERS,
     };
     let ones = vec![1.0; styles.len()];
-    let plans = plan::schedule_plans(&settings, content, &styles, &ones, convs).map_err(|e| err("plan", e))?;
+    let plans = args.device.in_precision(plan::schedule_plans(&settings, content, &styles, &ones, convs).map_err(|e| err("plan", e))?);
     let budget = budget(&args.device, plan::WEBGPU_DEFAULT_MAX_BINDING);
     let plans = plan::fit_plans(plans, args.device.tile, &budget).map_err(|e| err("--tile", e))?;
     let json = plan::schedule_json(&plans, &budget);

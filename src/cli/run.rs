@@ -126,6 +126,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let content_size = (content.width, content.height);
     let ones = vec![1.0; sizes.len()];
     let plans = plan::schedule_plans(&settings, content_size, &sizes, &ones, weights.layers.len()).map_err(|e| CliError(e.0))?;
+    let plans = args.device.in_precision(plans);
     // The memory budget now, before any GPU work (tiled where a scale needs it); the per-buffer limit
     // once the GPU is known.
     let fitted = plan::fit_plans(plans.clone(), args.device.tile, &budget(&args.device, u64::MAX)).map_err(|e| err("--tile", e))?;
@@ -151,7 +152,9 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let gpu_budget = budget(&args.device, ctx.max_buffer());
     let plans = plan::fit_plans(plans, args.device.tile, &gpu_budget).map_err(|e| err("--tile", e))?;
     plan::check_schedule(&plans, &gpu_budget).map_err(|e| CliError(e.0))?;
-    let net = Network::upload(&ctx, &weights).map_err(|e| err("--weights", e))?;
+    let precision = args.device.precision.unwrap_or_default();
+    precision.check(&ctx).map_err(|e| err("--precision", e))?;
+    let net = Network::upload_in(&ctx, &weights, precision).map_err(|e| err("--weights", e))?;
     drop(weights);
     let style_refs: Vec<&Image> = styles.iter().collect();
     tune(&net, &plans, args.device.conv_kernel.unwrap_or_default());

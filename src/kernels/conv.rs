@@ -14,6 +14,80 @@ use wgpu::Buffer;
 
 const SHARED: &str = include_str!("../../shaders/conv3x3_shared.wgsl");
 
+/// How the conv kernels store their weights (and what the workgroup variant's forward pass stages in
+/// workgroup memory); products are accumulated in f32 either way, and feature maps stay f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Precision {
+    #[default]
+    F32,
+    /// Needs the GPU's shader-f16 feature; its cost on the objective is measured in
+    /// `tests/objective.rs` (under 1%).
+    F16,
+}
+
+impl Precision {
+    pub const ALL: [Precision; 2] = [Precision::F32, Precision::F16];
+
+    /// The name `--precision` and `configure({precision})` take.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == text)
+            .ok_or_else(|| format!("unknown precision {}; valid: f32, f16", crate::settings::show(text)))
+    }
+
+    /// Bytes of one stored weight.
+    pub fn weight_bytes(self) -> usize {
+        match self {
+            Precision::F32 => 4,
+            Precision::F16 => 2,
+        }
+    }
+
+    /// The WGSL that defines the storage types (`weight4`, `staged4`), put before everything else.
+    fn prelude(self) -> &'static str {
+        match self {
+            Precision::F32 => include_str!("../../shaders/conv3x3_f32.wgsl"),
+            Precision::F16 => include_str!("../../shaders/conv3x3_f16.wgsl"),
+        }
+    }
+
+    /// Whether the kernels of this precision can run on `ctx`'s device; the error says why not.
+    pub fn check(self, ctx: &GpuContext) -> Result<(), String> {
+        match self {
+            Precision::F16 if !ctx.device.features().contains(wgpu::Features::SHADER_F16) => Err(format!(
+                "precision f16 needs the GPU feature shader-f16, which {} does not offer; use precision f32",
+                ctx.describe()
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// `padded` weights (from [`pad_weights`]) as the bytes of a weight buffer of this precision (f16:
+    /// rounded to nearest).
+    pub fn weight_buffer_bytes(self, padded: &[f32]) -> Vec<u8> {
+        match self {
+            Precision::F32 => bytemuck::cast_slice(padded).to_vec(),
+            Precision::F16 => padded.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
+        }
+    }
+
+    /// What storing `v` in this precision keeps of it (the CPU twin of a stored weight).
+    pub fn round(self, v: f32) -> f32 {
+        match self {
+            Precision::F32 => v,
+            Precision::F16 => half::f16::from_f32(v).to_f32(),
+        }
+    }
+}
+
 /// The kernel variants of the convolution. Each is exact (the kernel tests run every one);
 /// they differ in speed, by GPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -70,6 +144,9 @@ impl ConvVariant {
     pub fn sources_hash() -> String {
         use sha2::{Digest, Sha256};
         let mut hash = Sha256::new();
+        for p in Precision::ALL {
+            hash.update(p.prelude());
+        }
         hash.update(SHARED);
         for v in Self::ALL {
             hash.update(v.name());
@@ -105,7 +182,7 @@ impl ConvShape {
         self.h * self.w * c4(self.cout)
     }
 
-    /// f32 elements of the padded weight, `[cout4][3][3][cin4]` (see [`pad_weights`]).
+    /// Elements of the padded weight, `[cout4][3][3][cin4]` (see [`pad_weights`]).
     pub fn weight_len(&self) -> usize {
         c4(self.cout) * 9 * c4(self.cin)
     }
@@ -135,8 +212,8 @@ impl ConvShape {
 
 /// Panics with a message naming the buffer when it is too small for the shape
 /// (a programming error: the engine sizes every buffer from the same shape).
-fn check_len(what: &str, buffer: &Buffer, elements: usize, shape: &ConvShape) {
-    let needed = (elements * 4) as u64;
+fn check_len(what: &str, buffer: &Buffer, elements: usize, element_bytes: usize, shape: &ConvShape) {
+    let needed = (elements * element_bytes) as u64;
     assert!(
         buffer.size() >= needed,
         "conv3x3: the {what} buffer holds {} bytes but {shape:?} needs {needed}",
@@ -144,18 +221,32 @@ fn check_len(what: &str, buffer: &Buffer, elements: usize, shape: &ConvShape) {
     );
 }
 
-/// The compiled forward and backward-to-input kernels of every variant.
+/// [`check_len`] for a buffer of 4-byte elements (f32 maps, mask words).
+fn check_len_f32(what: &str, buffer: &Buffer, elements: usize, shape: &ConvShape) {
+    check_len(what, buffer, elements, 4, shape)
+}
+
+/// The compiled forward and backward-to-input kernels of every variant, for one [`Precision`].
 pub struct Conv3x3 {
+    precision: Precision,
     /// (forward, backward_input), in the order of [`ConvVariant::ALL`].
     kernels: Vec<(Kernel, Kernel)>,
 }
 
 impl Conv3x3 {
+    /// Every variant in f32.
     pub fn new(ctx: &GpuContext) -> Self {
+        Self::with_precision(ctx, Precision::F32).expect("f32 needs no GPU feature")
+    }
+
+    /// Every variant in `precision`; an error when the GPU cannot run it ([`Precision::check`]).
+    pub fn with_precision(ctx: &GpuContext, precision: Precision) -> Result<Self, String> {
+        precision.check(ctx)?;
         let kernels = ConvVariant::ALL
             .iter()
             .map(|v| {
-                let module = ctx.shader_module(v.name(), &format!("{SHARED}\n{}", v.source()));
+                let source = format!("{}\n{SHARED}\n{}", precision.prelude(), v.source());
+                let module = ctx.shader_module(&format!("{}/{}", v.name(), precision.name()), &source);
                 // The register variant keeps the labels the benchmark's tables have always shown.
                 let suffix = if *v == ConvVariant::Register4x8 { String::new() } else { format!("[{}]", v.name()) };
                 (
@@ -164,7 +255,11 @@ impl Conv3x3 {
                 )
             })
             .collect();
-        Conv3x3 { kernels }
+        Ok(Conv3x3 { precision, kernels })
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     fn kernels(&self, variant: ConvVariant) -> &(Kernel, Kernel) {
@@ -172,7 +267,8 @@ impl Conv3x3 {
     }
 
     /// `output = relu(conv(input, weight) + bias)` and the ReLU mask (bit set where the
-    /// pre-activation is > 0). `input` is HWC cin4, `weight` from [`pad_weights`], `bias`
+    /// pre-activation is > 0). `input` is HWC cin4, `weight` from [`pad_weights`] (stored by
+    /// [`Precision::weight_buffer_bytes`] in this kernel's precision), `bias`
     /// from [`pad_bias`], `output` HWC cout4 (padded channels come out 0),
     /// `relu_mask` [`ConvShape::mask_words`] words. Every output element and mask word is written.
     #[allow(clippy::too_many_arguments)]
@@ -188,11 +284,11 @@ impl Conv3x3 {
         relu_mask: &Buffer,
     ) -> Dispatch {
         shape.check();
-        check_len("input", input, shape.input_len(), &shape);
-        check_len("weight", weight, shape.weight_len(), &shape);
-        check_len("bias", bias, c4(shape.cout), &shape);
-        check_len("output", output, shape.output_len(), &shape);
-        check_len("relu mask", relu_mask, shape.mask_words(), &shape);
+        check_len_f32("input", input, shape.input_len(), &shape);
+        check_len("weight", weight, shape.weight_len(), self.precision.weight_bytes(), &shape);
+        check_len_f32("bias", bias, c4(shape.cout), &shape);
+        check_len_f32("output", output, shape.output_len(), &shape);
+        check_len_f32("relu mask", relu_mask, shape.mask_words(), &shape);
         self.kernels(variant)
             .0
             .dispatch(
@@ -241,10 +337,10 @@ impl Conv3x3 {
             rect.h > 0 && rect.w > 0 && rect.y + rect.h <= shape.h && rect.x + rect.w <= shape.w,
             "conv3x3: {rect:?} is empty or not inside {shape:?}"
         );
-        check_len("grad_output", grad_output, shape.output_len(), &shape);
-        check_len("relu mask", relu_mask, shape.mask_words(), &shape);
-        check_len("weight", weight, shape.weight_len(), &shape);
-        check_len("grad_input", grad_input, shape.input_len(), &shape);
+        check_len_f32("grad_output", grad_output, shape.output_len(), &shape);
+        check_len_f32("relu mask", relu_mask, shape.mask_words(), &shape);
+        check_len("weight", weight, shape.weight_len(), self.precision.weight_bytes(), &shape);
+        check_len_f32("grad_input", grad_input, shape.input_len(), &shape);
         let flops = shape.flops() / shape.full().pixels() as u64 * rect.pixels() as u64;
         self.kernels(variant)
             .1

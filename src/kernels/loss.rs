@@ -23,10 +23,10 @@
 
 use crate::gpu::{self, Dispatch, GpuContext, Kernel};
 use crate::kernels::c4;
-use crate::kernels::reduce::{require_f32s, to_u32};
+use crate::kernels::reduce::{require_f32s, to_u32, LaneSum};
 
-const CONTENT_SOURCE: &str = concat!(include_str!("../../shaders/content_loss.wgsl"), include_str!("../../shaders/workgroup_sum.wgsl"));
-const STYLE_SOURCE: &str = concat!(include_str!("../../shaders/style_loss.wgsl"), include_str!("../../shaders/workgroup_sum.wgsl"));
+const CONTENT_SOURCE: &str = include_str!("../../shaders/content_loss.wgsl");
+const STYLE_SOURCE: &str = include_str!("../../shaders/style_loss.wgsl");
 
 /// vec4s one `partial` workgroup sums (64 threads × 8): one partial per block.
 const VEC4_PER_BLOCK: usize = 64 * 8;
@@ -125,9 +125,13 @@ pub struct ContentLoss {
 
 impl ContentLoss {
     pub fn new(ctx: &GpuContext) -> Self {
-        let module = ctx.shader_module("content_loss", CONTENT_SOURCE);
+        Self::with_lane_sum(ctx, LaneSum::for_device(ctx))
+    }
+
+    pub fn with_lane_sum(ctx: &GpuContext, sum: LaneSum) -> Self {
+        let module = ctx.shader_module("content_loss", &sum.source(CONTENT_SOURCE));
         ContentLoss {
-            partial: ctx.kernel_from_module("content_loss.partial", &module, "partial"),
+            partial: ctx.kernel_from_module(&sum.label("content_loss.partial"), &module, "partial"),
             grad: ctx.kernel_from_module("content_loss.grad", &module, "grad"),
         }
     }
@@ -194,9 +198,13 @@ pub struct StyleLoss {
 
 impl StyleLoss {
     pub fn new(ctx: &GpuContext) -> Self {
-        let module = ctx.shader_module("style_loss", STYLE_SOURCE);
+        Self::with_lane_sum(ctx, LaneSum::for_device(ctx))
+    }
+
+    pub fn with_lane_sum(ctx: &GpuContext, sum: LaneSum) -> Self {
+        let module = ctx.shader_module("style_loss", &sum.source(STYLE_SOURCE));
         StyleLoss {
-            partial: ctx.kernel_from_module("style_loss.partial", &module, "partial"),
+            partial: ctx.kernel_from_module(&sum.label("style_loss.partial"), &module, "partial"),
             grad: ctx.kernel_from_module("style_loss.grad", &module, "grad"),
         }
     }

@@ -10,8 +10,60 @@
 
 use crate::gpu::{Dispatch, GpuContext, Kernel};
 
-/// WGSL has no #include: the shaders that use `workgroup_sum` get its file appended.
-const SOURCE: &str = concat!(include_str!("../../shaders/reduce.wgsl"), include_str!("../../shaders/workgroup_sum.wgsl"));
+const SOURCE: &str = include_str!("../../shaders/reduce.wgsl");
+
+/// How a workgroup adds up its lanes (`workgroup_sum`, in the loss kernels and [`Reduce::finish`]):
+/// a tree through workgroup memory, or subgroup operations where the GPU has them. Both give the
+/// same sums (the kernel tests run both); the subgroup one needs one barrier instead of log2(lanes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaneSum {
+    Tree,
+    Subgroups,
+}
+
+impl LaneSum {
+    pub const ALL: [LaneSum; 2] = [LaneSum::Tree, LaneSum::Subgroups];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LaneSum::Tree => "tree",
+            LaneSum::Subgroups => "subgroups",
+        }
+    }
+
+    /// Subgroups where the device has them (natively: Vulkan, Metal, DX12; wgpu 30 does not pass
+    /// WebGPU's "subgroups" feature through, so the page uses the tree).
+    pub fn for_device(ctx: &GpuContext) -> LaneSum {
+        if Self::Subgroups.available(ctx) {
+            LaneSum::Subgroups
+        } else {
+            LaneSum::Tree
+        }
+    }
+
+    pub fn available(self, ctx: &GpuContext) -> bool {
+        self == LaneSum::Tree || ctx.device.features().contains(wgpu::Features::SUBGROUP)
+    }
+
+    /// `shader` (which defines `const THREADS`) with this `workgroup_sum` appended (WGSL has no
+    /// #include). Naga takes the subgroup functions without `enable subgroups;` (and refuses that
+    /// directive), given the device feature.
+    pub fn source(self, shader: &str) -> String {
+        let sum = match self {
+            LaneSum::Tree => include_str!("../../shaders/workgroup_sum.wgsl"),
+            LaneSum::Subgroups => include_str!("../../shaders/workgroup_sum_subgroups.wgsl"),
+        };
+        format!("{shader}\n{sum}")
+    }
+
+    /// A kernel label with this lane sum (the subgroup kernels are told apart in the benchmark).
+    pub fn label(self, label: &str) -> String {
+        match self {
+            LaneSum::Tree => label.to_string(),
+            LaneSum::Subgroups => format!("{label}[subgroups]"),
+        }
+    }
+}
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -33,17 +85,27 @@ struct CombineParams {
 
 /// The compiled `finish` and `combine` kernels.
 pub struct Reduce {
+    lane_sum: LaneSum,
     finish: Kernel,
     combine: Kernel,
 }
 
 impl Reduce {
     pub fn new(ctx: &GpuContext) -> Self {
-        let module = ctx.shader_module("reduce", SOURCE);
+        Self::with_lane_sum(ctx, LaneSum::for_device(ctx))
+    }
+
+    pub fn with_lane_sum(ctx: &GpuContext, sum: LaneSum) -> Self {
+        let module = ctx.shader_module("reduce", &sum.source(SOURCE));
         Reduce {
-            finish: ctx.kernel_from_module("reduce.finish", &module, "finish"),
+            lane_sum: sum,
+            finish: ctx.kernel_from_module(&sum.label("reduce.finish"), &module, "finish"),
             combine: ctx.kernel_from_module("reduce.combine", &module, "combine"),
         }
+    }
+
+    pub fn lane_sum(&self) -> LaneSum {
+        self.lane_sum
     }
 
     /// `scalars[slot] = (accumulate ? scalars[slot] : 0) + scale * sum(partials[offset .. offset+count])`.

@@ -5,10 +5,10 @@
 //! `Reduce::finish`, and `γ/(3·H·W)` as the gradient coefficient.
 
 use crate::gpu::{self, Dispatch, GpuContext, Kernel};
-use crate::kernels::reduce::{require_f32s, to_u32};
+use crate::kernels::reduce::{require_f32s, to_u32, LaneSum};
 use crate::kernels::window::Rect;
 
-const SOURCE: &str = concat!(include_str!("../../shaders/tv_loss.wgsl"), include_str!("../../shaders/workgroup_sum.wgsl"));
+const SOURCE: &str = include_str!("../../shaders/tv_loss.wgsl");
 
 /// Pixels one `partial` workgroup covers (64 threads × 4): one partial per block.
 const PIXELS_PER_BLOCK: usize = 64 * 4;
@@ -45,9 +45,13 @@ pub struct TvLoss {
 
 impl TvLoss {
     pub fn new(ctx: &GpuContext) -> Self {
-        let module = ctx.shader_module("tv_loss", SOURCE);
+        Self::with_lane_sum(ctx, LaneSum::for_device(ctx))
+    }
+
+    pub fn with_lane_sum(ctx: &GpuContext, sum: LaneSum) -> Self {
+        let module = ctx.shader_module("tv_loss", &sum.source(SOURCE));
         TvLoss {
-            partial: ctx.kernel_from_module("tv_loss.partial", &module, "partial"),
+            partial: ctx.kernel_from_module(&sum.label("tv_loss.partial"), &module, "partial"),
             grad: ctx.kernel_from_module("tv_loss.grad", &module, "grad"),
         }
     }

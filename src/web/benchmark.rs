@@ -82,7 +82,7 @@ async fn run(inner: &Rc<Inner>, sizes: &[u32]) -> Result<JsValue, JsValue> {
     let budget = inner.budget();
     let mut plans = Vec::new();
     for &size in sizes {
-        let plan = Plan::at_sizes(&settings, (size, size), &[(size, size)], &[1.0], net.convs.len()).map_err(js_error)?;
+        let plan = Plan::at_sizes(&settings, (size, size), &[(size, size)], &[1.0], net.convs.len()).map_err(js_error)?.weights_in(net.precision());
         plan.check(&budget).map_err(|e| js_error(format!("{size} px: {e}")))?;
         plans.push(plan);
     }
@@ -110,7 +110,11 @@ async fn run(inner: &Rc<Inner>, sizes: &[u32]) -> Result<JsValue, JsValue> {
     }
 
     let date: String = String::from(js_sys::Date::new_0().to_iso_string()).chars().take(10).collect();
-    let mut text = format!("Benchmark of {} ({date}), default settings, conv kernels chosen by the autotuner.\n\n", ctx.describe());
+    let mut text = format!(
+        "Benchmark of {} ({date}), default settings, weights in {}, conv kernels chosen by the autotuner.\n\n",
+        ctx.describe(),
+        net.precision().name()
+    );
     text.push_str("| size | ms/step |\n|---|---|\n");
     for (size, ms) in &steps {
         text.push_str(&format!("| {size} | {ms:.1} |\n"));

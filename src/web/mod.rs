@@ -37,6 +37,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::autotune::ConvKernelChoice;
+use crate::kernels::conv::Precision;
 use crate::engine::{Network, Stylizer};
 use crate::gpu::GpuContext;
 use crate::imageio::Image;
@@ -83,6 +84,8 @@ static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new
 /// What the page has given us; turned into a `Stylizer` on the next step.
 struct Inputs {
     net: Option<Rc<Network>>,
+    /// The verified weights file `net` was made from, to upload again in another precision.
+    weights_file: Option<Rc<Vec<u8>>>,
     settings: Settings,
     content: Option<Image>,
     styles: Vec<(Image, f32)>,
@@ -112,6 +115,8 @@ struct Inner {
     colour_applied: Cell<bool>,
     /// The conv kernel variants: timed on this GPU (`auto`) or forced (`configure({conv_kernel})`).
     conv_kernel: Cell<ConvKernelChoice>,
+    /// How the conv weights are stored (`configure({precision})`; f32 by default).
+    precision: Cell<Precision>,
     /// Why the device was lost, once it is.
     lost: Arc<Mutex<Option<String>>>,
     destroyed: Cell<bool>,
@@ -142,6 +147,28 @@ impl Inner {
         Budget { max_buffer: self.ctx.max_buffer(), total: self.inputs.borrow().memory_budget }
     }
 
+    /// `configure({precision})`: checked against this GPU first; loaded weights are uploaded again in
+    /// the new precision (from the kept file) and the run starts over. On an error nothing changes.
+    fn set_precision(&self, precision: Precision) -> Result<(), JsValue> {
+        precision.check(&self.ctx).map_err(|e| js_error(format!("precision: {e}")))?;
+        let (net, file) = {
+            let inputs = self.inputs.borrow();
+            (inputs.net.clone(), inputs.weights_file.clone())
+        };
+        if let (Some(net), Some(file)) = (net, file) {
+            if net.precision() != precision {
+                let weights = Weights::from_bytes(&file).map_err(|e| js_error(format!("the weights file is unusable: {e}")))?;
+                let uploaded = upload(self, &weights, precision)?;
+                // The old network's buffers go with the run that used them.
+                *self.run.borrow_mut() = None;
+                *self.scales.borrow_mut() = None;
+                self.inputs.borrow_mut().net = Some(Rc::new(uploaded));
+            }
+        }
+        self.precision.set(precision);
+        Ok(())
+    }
+
     /// The plans of a run (one per scale of its schedule) from the inputs given now, checked against
     /// this GPU and the budget, and the generation of the inputs they were made from.
     fn prepare(&self) -> Result<(Rc<Network>, Vec<Plan>, u64), JsValue> {
@@ -165,7 +192,10 @@ impl Inner {
         let sizes: Vec<(u32, u32)> = inputs.styles.iter().map(|(i, _)| (i.width, i.height)).collect();
         let weights: Vec<f32> = inputs.styles.iter().map(|(_, w)| *w).collect();
         let plans = plan::schedule_plans(&inputs.settings, (content.width, content.height), &sizes, &weights, net.convs.len())
-            .map_err(js_error)?;
+            .map_err(js_error)?
+            .into_iter()
+            .map(|p| p.weights_in(net.precision()))
+            .collect();
         // Scales that do not fit untiled run in tiles.
         let plans = plan::fit_plans(plans, None, &budget).map_err(js_error)?;
         plan::check_schedule(&plans, &budget).map_err(js_error)?;
@@ -238,6 +268,7 @@ impl StyleTransfer {
                 ctx: Arc::new(ctx),
                 inputs: RefCell::new(Inputs {
                     net: None,
+                    weights_file: None,
                     settings: Settings::default(),
                     content: None,
                     styles: Vec::new(),
@@ -251,6 +282,7 @@ impl StyleTransfer {
                 stepping: Cell::new(false),
                 colour_applied: Cell::new(false),
                 conv_kernel: Cell::new(ConvKernelChoice::Auto),
+                precision: Cell::new(Precision::F32),
                 lost,
                 destroyed: Cell::new(false),
             };
@@ -275,16 +307,17 @@ impl StyleTransfer {
                 )));
             }
             let weights = Weights::from_bytes(&bytes).map_err(|e| js_error(format!("the weights file is unusable: {e}")))?;
-            let net = Network::upload(&inner.ctx, &weights)
-                .map_err(|e| js_error(format!("the weights file does not fit VGG19: {e}")))?;
-            if let Some(e) = inner.ctx.take_error() {
-                return Err(js_error(format!("uploading the weights to the GPU failed: {e}")));
-            }
+            let net = upload(&inner, &weights, inner.precision.get())?;
             let available = Array::new();
             for conv in &CONVS[..net.convs.len()] {
                 available.push(&JsValue::from_str(conv.relu));
             }
-            inner.inputs.borrow_mut().net = Some(Rc::new(net));
+            let bytes_len = bytes.len();
+            {
+                let mut inputs = inner.inputs.borrow_mut();
+                inputs.net = Some(Rc::new(net));
+                inputs.weights_file = Some(Rc::new(bytes));
+            }
             inner.changed();
             let dtype = match weights.dtype {
                 crate::weights::WeightsDtype::Q8 => "q8",
@@ -293,7 +326,7 @@ impl StyleTransfer {
             Ok(object(&[
                 ("layers", JsValue::from(weights.layers.len() as u32)),
                 ("dtype", JsValue::from_str(dtype)),
-                ("bytes", JsValue::from(bytes.len() as f64)),
+                ("bytes", JsValue::from(bytes_len as f64)),
                 ("availableLayers", available.into()),
             ]))
         })
@@ -366,14 +399,27 @@ impl StyleTransfer {
     /// not among the settings returned or put in links (`st.convKernel()` tells it).
     pub fn configure(&self, json: &str) -> Result<JsValue, JsValue> {
         let mut settings = self.inner.inputs.borrow().settings.clone();
-        let conv_kernel = apply_settings_json(&mut settings, json)?;
+        let options = apply_settings_json(&mut settings, json)?;
+        if let Some(precision) = options.precision {
+            self.inner.set_precision(precision)?;
+        }
         let out = settings_object(&settings);
         self.inner.inputs.borrow_mut().settings = settings;
-        if let Some(choice) = conv_kernel {
+        if let Some(choice) = options.conv_kernel {
             self.inner.conv_kernel.set(choice);
         }
         self.inner.changed();
         Ok(out)
+    }
+
+    /// How the conv weights are stored: `"f32"` or `"f16"` (`configure({precision})`).
+    pub fn precision(&self) -> String {
+        self.inner.precision.get().name().to_string()
+    }
+
+    /// The precisions this GPU runs: `["f32"]`, and `"f16"` where it has shader-f16.
+    pub fn precisions(&self) -> Array {
+        Precision::ALL.into_iter().filter(|p| p.check(&self.inner.ctx).is_ok()).map(|p| JsValue::from_str(p.name())).collect()
     }
 
     /// The settings in force, as an object of strings (`Settings::get` forms, which parse back exactly).
@@ -514,8 +560,9 @@ impl StyleTransfer {
             let inputs = self.inner.inputs.borrow();
             (inputs.settings.clone(), inputs.net.as_ref().map_or(crate::weights::REQUIRED_LAYERS, |n| n.convs.len()))
         };
+        let mut precision = self.inner.precision.get();
         if let Some(s) = request.get("settings") {
-            apply_settings_json(&mut settings, &s.to_string())?;
+            precision = apply_settings_json(&mut settings, &s.to_string())?.precision.unwrap_or(precision);
         }
         check_page_sides(&settings)?;
         let pair = |v: &serde_json::Value| -> Option<(u32, u32)> {
@@ -537,7 +584,7 @@ impl StyleTransfer {
         }
         let budget = self.inner.budget();
         let plans = plan::schedule_plans(&settings, content, &styles, &weights, convs).map_err(js_error)?;
-        let plans = plan::fit_plans(plans, None, &budget).map_err(js_error)?;
+        let plans = plan::fit_plans(plans.into_iter().map(|p| p.weights_in(precision)).collect(), None, &budget).map_err(js_error)?;
         let json = plan::schedule_json(&plans, &budget).to_string();
         js_sys::JSON::parse(&json)
     }
@@ -755,4 +802,14 @@ fn image_from_rgba(rgba: &[u8], width: u32, height: u32, what: &str) -> Result<I
         return Err(js_error(format!("the {what} image has zero size ({width}x{height})")));
     }
     Image::from_rgba8(rgba, width, height).map_err(|e| js_error(format!("the {what} image: {e}")))
+}
+
+/// The weights uploaded in `precision`, with the page's wording of each failure.
+fn upload(inner: &Inner, weights: &Weights, precision: Precision) -> Result<Network, JsValue> {
+    precision.check(&inner.ctx).map_err(|e| js_error(format!("precision: {e}")))?;
+    let net = Network::upload_in(&inner.ctx, weights, precision).map_err(|e| js_error(format!("the weights file does not fit VGG19: {e}")))?;
+    if let Some(e) = inner.ctx.take_error() {
+        return Err(js_error(format!("uploading the weights to the GPU failed: {e}")));
+    }
+    Ok(net)
 }

@@ -6,6 +6,7 @@ use wasm_bindgen::prelude::*;
 
 use super::{js_error, object, StyleTransfer};
 use crate::autotune::ConvKernelChoice;
+use crate::kernels::conv::Precision;
 use crate::model::CONVS;
 use crate::plan;
 use crate::settings::{self, Settings};
@@ -108,14 +109,23 @@ impl StyleTransfer {
     }
 }
 
+/// The engine options `configure` takes beside the settings: how the engine computes, not what the
+/// picture is, so not in links (`--conv-kernel` and `--precision` in the CLI).
+#[derive(Default)]
+pub(super) struct EngineOptions {
+    /// `conv_kernel`: `"auto"` or a variant's name.
+    pub conv_kernel: Option<ConvKernelChoice>,
+    /// `precision`: `"f32"` or `"f16"`.
+    pub precision: Option<Precision>,
+}
+
 /// `Settings::apply_json` plus the page's convention that `"preset": ""` means "no preset: the defaults".
-/// Also takes the engine option `conv_kernel` (`"auto"` or a variant's name; not a setting of the
-/// picture, so not in links), returned when given. On any error nothing changes.
-pub(super) fn apply_settings_json(settings: &mut Settings, json: &str) -> Result<Option<ConvKernelChoice>, JsValue> {
+/// Also takes the [`EngineOptions`], returned when given. On any error nothing changes.
+pub(super) fn apply_settings_json(settings: &mut Settings, json: &str) -> Result<EngineOptions, JsValue> {
     let mut value: serde_json::Value =
         serde_json::from_str(json).map_err(|e| js_error(format!("settings must be a JSON object: {e}")))?;
     let mut next = settings.clone();
-    let mut conv_kernel = None;
+    let mut options = EngineOptions::default();
     if let Some(map) = value.as_object_mut() {
         if map.get("preset").and_then(|p| p.as_str()) == Some("") {
             map.remove("preset");
@@ -123,12 +133,16 @@ pub(super) fn apply_settings_json(settings: &mut Settings, json: &str) -> Result
         }
         if let Some(v) = map.remove("conv_kernel") {
             let text = v.as_str().ok_or_else(|| js_error("conv_kernel: expected a string, e.g. \"auto\""))?;
-            conv_kernel = Some(ConvKernelChoice::parse(text).map_err(|e| js_error(format!("conv_kernel: {e}")))?);
+            options.conv_kernel = Some(ConvKernelChoice::parse(text).map_err(|e| js_error(format!("conv_kernel: {e}")))?);
+        }
+        if let Some(v) = map.remove("precision") {
+            let text = v.as_str().ok_or_else(|| js_error("precision: expected a string, \"f32\" or \"f16\""))?;
+            options.precision = Some(Precision::parse(text).map_err(|e| js_error(format!("precision: {e}")))?);
         }
     }
     next.apply_json(&value.to_string()).map_err(|e| js_error(settings_error_text(&e)))?;
     *settings = next;
-    Ok(conv_kernel)
+    Ok(options)
 }
 
 /// The longest side the page runs (output and style images). The CLI goes to 8192, but there a

@@ -778,6 +778,55 @@ async function main() {
       await again.close();
     });
 
+    await test('precision: f16 where the GPU has shader-f16 (objective within 1% of f32), else a clear refusal that changes nothing', async () => {
+      const p = await openPage(gpu.context, url, log);
+      const r = await evaluate(p, async () => {
+        const st = window.stylizeApp.st;
+        const image = (w, h, phase) => {
+          const rgba = new Uint8Array(w * h * 4);
+          for (let i = 0; i < w * h; i++) {
+            const x = i % w, y = Math.floor(i / w);
+            rgba.set([128 + 120 * Math.sin(x / 5 + phase), 128 + 120 * Math.cos(y / 4 - phase), (x * y + 50 * phase) % 256, 255], i * 4);
+          }
+          return rgba;
+        };
+        st.setContent(image(44, 36, 0), 44, 36);
+        st.setStyle(image(40, 40, 1.3), 40, 40);
+        st.reset();
+        st.configure(JSON.stringify({ preset: '', size: 44, steps: 1, precision: 'f32' }));
+        const f32 = (await st.step()).total;
+        const offered = st.precisions();
+        let refused = null, f16 = null;
+        try {
+          st.reset();
+          st.configure(JSON.stringify({ precision: 'f16', steps: 2 }));
+          f16 = (await st.step()).total;
+        } catch (e) { refused = e.message; }
+        const after = { precision: st.precision(), steps: st.settings().steps, inSettings: 'precision' in st.settings() };
+        let bad = null;
+        try { st.configure(JSON.stringify({ precision: 'f64' })); } catch (e) { bad = e.message; }
+        // the engine still runs in f32 afterwards
+        st.configure(JSON.stringify({ precision: 'f32', steps: 1 }));
+        st.reset();
+        const again = (await st.step()).total;
+        return { f32, offered, refused, f16, after, bad, again };
+      });
+      check(r.offered[0] === 'f32' && r.offered.every((n) => ['f32', 'f16'].includes(n)), `precisions(): ${r.offered}`);
+      if (r.offered.includes('f16')) {
+        const rel = Math.abs(r.f16 - r.f32) / r.f32;
+        check(r.refused === null && rel < 0.01 && rel > 0, `f16 objective ${r.f16} against f32 ${r.f32} (refused: ${r.refused})`);
+        check(r.after.precision === 'f16' && r.after.steps === '2', `after f16: ${JSON.stringify(r.after)}`);
+      } else {
+        // SwiftShader offers no shader-f16 (shared/notes/browser.md)
+        check(/^precision: precision f16 needs the GPU feature shader-f16, which .* does not offer; use precision f32$/.test(r.refused || ''), `refusal: ${r.refused}`);
+        check(r.after.precision === 'f32' && r.after.steps === '1', `a refused configure changed something: ${JSON.stringify(r.after)}`);
+      }
+      check(!r.after.inSettings, 'precision is an engine option, not a setting of the picture');
+      check(/^precision: unknown precision 'f64'; valid: f32, f16$/.test(r.bad || ''), `bad name: ${r.bad}`);
+      check(Math.abs(r.again - r.f32) / r.f32 < 1e-6, `f32 after the f16 attempt: ${r.again} against ${r.f32}`);
+      await p.close();
+    });
+
     await test('"Benchmark this GPU" shows every variant per layer shape and the whole step, and copies them as text', async () => {
       const p = await openPage(gpu.context, url, log);
       await p.click('#btn-bench-open');
