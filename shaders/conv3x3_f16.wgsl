@@ -7,3 +7,9 @@ enable f16;
 
 alias weight4 = vec4<f16>;
 alias staged4 = vec4<f16>;
+
+// An activation in f16: clamped to f16's range first (beyond it the conversion is undefined in
+// WGSL; VGG's activations stay far below 65504, but the input convention does not bound them).
+fn to_staged(v: vec4<f32>) -> staged4 {
+    return staged4(clamp(v, vec4<f32>(-65504.0), vec4<f32>(65504.0)));
+}

@@ -2,3 +2,7 @@
 // and what the workgroup variant's forward pass stages in workgroup memory, are f32.
 alias weight4 = vec4<f32>;
 alias staged4 = vec4<f32>;
+
+fn to_staged(v: vec4<f32>) -> staged4 {
+    return v;
+}

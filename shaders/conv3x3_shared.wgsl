@@ -1,7 +1,7 @@
 // Shared by every conv3x3 variant (conv3x3.wgsl, conv3x3_workgroup.wgsl): the parameters, the
 // bindings, the ReLU mask bits and the stores of one 4-pixel x 4-channel block. Each variant's
 // source is a precision's prelude (conv3x3_f32.wgsl or conv3x3_f16.wgsl: the types weight4 and
-// staged4), this file, then the variant's own (see src/kernels/conv.rs).
+// staged4, and to_staged), this file, then the variant's own (see src/kernels/conv.rs).
 //
 // Layouts (see src/kernels/mod.rs):
 //   feature maps  HWC, channels padded to a multiple of 4 -> array<vec4<f32>>, pixel p = y*w + x

@@ -77,7 +77,7 @@ fn forward(
         for (var c0 = 0u; c0 < cin_v; c0 += ROUND) {
             let k = c0 + slot;
             let kc = min(k, cin_v - 1u);
-            staged_inputs[padded(lid)] = staged4(select(zero, fwd_input[src + kc], ok && k < cin_v));
+            staged_inputs[padded(lid)] = to_staged(select(zero, fwd_input[src + kc], ok && k < cin_v));
             staged_weights[lid] = select(staged4(), staged4(fwd_weight[wrow + kc]), sc_ok && k < cin_v);
             workgroupBarrier();
             for (var r = 0u; r < ROUND; r++) {

@@ -37,8 +37,13 @@ const THREADS: u32 = 256u;
 @compute @workgroup_size(256)
 fn finish(@builtin(local_invocation_index) lane: u32) {
     var sum = 0.0;
-    for (var i = lane; i < fin.count; i += THREADS) {
-        sum += partials[fin.offset + i];
+    // The same trip count in every lane, so that the lanes are converged when they sum (subgroup
+    // operations need that on GPUs without maximal reconvergence).
+    for (var first = 0u; first < fin.count; first += THREADS) {
+        let i = first + lane;
+        if (i < fin.count) {
+            sum += partials[fin.offset + i];
+        }
     }
     let total = workgroup_sum(lane, sum);
     if (lane == 0u) {

@@ -942,7 +942,7 @@ fn conv_kernel_is_forced_or_tuned() {
 }
 
 /// `--precision f16`: a bad name is one clean error; f16 stores the weights in half the memory and
-/// moves the loss by under 1% (but moves it: the weights are rounded), with each conv kernel forced.
+/// keeps the loss within 1%, with each conv kernel forced.
 #[test]
 fn precision_f16_halves_the_weights_and_keeps_the_loss() {
     fails_run(&["--precision", "f64"], "unknown precision 'f64'; valid: f32, f16");
@@ -959,7 +959,8 @@ fn precision_f16_halves_the_weights_and_keeps_the_loss() {
     for kernel in ["register-4x8", "workgroup-64x64"] {
         let (f16_loss, f16_mib) = run(&["--precision", "f16", "--conv-kernel", kernel]);
         let change = (f16_loss - f32_loss).abs() / f32_loss;
-        assert!(change < 0.01 && change > 0.0, "{kernel}: f16 loss {f16_loss:e}, f32 {f32_loss:e}");
+        // (printed to 5 digits, the two losses may read the same: objective.rs checks that they differ)
+        assert!(change < 0.01, "{kernel}: f16 loss {f16_loss:e}, f32 {f32_loss:e}");
         assert!((f16_mib - f32_mib / 2.0).abs() < 0.2, "{kernel}: f16 weights {f16_mib} MiB, f32 {f32_mib} MiB");
     }
 }

@@ -196,7 +196,7 @@ pub struct DeviceArgs {
     pub conv_kernel: Option<crate::autotune::ConvKernelChoice>,
     /// How the conv kernels store the weights: f32 (default), or f16 where the GPU has shader-f16
     /// (half the weights' memory; the workgroup kernel also stages its input tile in f16; products
-    /// are summed in f32; the objective moves by under 0.1%, see the README)
+    /// are summed in f32; the objective moves by about 0.02%, see the README)
     #[arg(long, value_name = "f32|f16", value_parser = crate::kernels::conv::Precision::parse)]
     pub precision: Option<crate::kernels::conv::Precision>,
 }

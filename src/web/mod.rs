@@ -84,7 +84,8 @@ static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new
 /// What the page has given us; turned into a `Stylizer` on the next step.
 struct Inputs {
     net: Option<Rc<Network>>,
-    /// The verified weights file `net` was made from, to upload again in another precision.
+    /// The verified weights file `net` was made from, to upload again in another precision (kept
+    /// only where the GPU has another: shader-f16).
     weights_file: Option<Rc<Vec<u8>>>,
     settings: Settings,
     content: Option<Image>,
@@ -316,7 +317,8 @@ impl StyleTransfer {
             {
                 let mut inputs = inner.inputs.borrow_mut();
                 inputs.net = Some(Rc::new(net));
-                inputs.weights_file = Some(Rc::new(bytes));
+                let another_precision = Precision::F16.check(&inner.ctx).is_ok();
+                inputs.weights_file = another_precision.then(|| Rc::new(bytes));
             }
             inner.changed();
             let dtype = match weights.dtype {
@@ -564,6 +566,7 @@ impl StyleTransfer {
         if let Some(s) = request.get("settings") {
             precision = apply_settings_json(&mut settings, &s.to_string())?.precision.unwrap_or(precision);
         }
+        precision.check(&self.inner.ctx).map_err(|e| js_error(format!("precision: {e}")))?;
         check_page_sides(&settings)?;
         let pair = |v: &serde_json::Value| -> Option<(u32, u32)> {
             let w = v.get(0)?.as_u64()?.min(u32::MAX as u64) as u32;

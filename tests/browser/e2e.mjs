@@ -38,6 +38,15 @@ async function main() {
   await gpu.context.addInitScript(() => {
     window.__csp = [];
     document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+    // A w×h RGBA test image of waves (its phase makes a style image differ from the content).
+    window.__wavyImage = (w, h, phase) => {
+      const rgba = new Uint8Array(w * h * 4);
+      for (let i = 0; i < w * h; i++) {
+        const x = i % w, y = Math.floor(i / w);
+        rgba.set([128 + 120 * Math.sin(x / 5 + phase), 128 + 120 * Math.cos(y / 4 - phase), (x * y + 50 * phase) % 256, 255], i * 4);
+      }
+      return rgba;
+    };
   });
   let page;
   try {
@@ -714,14 +723,7 @@ async function main() {
       const p = await openPage(gpu.context, url, log);
       const r = await evaluate(p, async () => {
         const st = window.stylizeApp.st;
-        const image = (w, h, phase) => {
-          const rgba = new Uint8Array(w * h * 4);
-          for (let i = 0; i < w * h; i++) {
-            const x = i % w, y = Math.floor(i / w);
-            rgba.set([128 + 120 * Math.sin(x / 5 + phase), 128 + 120 * Math.cos(y / 4 - phase), (x * y + 50 * phase) % 256, 255], i * 4);
-          }
-          return rgba;
-        };
+        const image = window.__wavyImage;
         st.setContent(image(44, 36, 0), 44, 36);
         st.setStyle(image(40, 40, 1.3), 40, 40);
         // a fresh profile: the first step times the variants, and says so while it does
@@ -782,14 +784,7 @@ async function main() {
       const p = await openPage(gpu.context, url, log);
       const r = await evaluate(p, async () => {
         const st = window.stylizeApp.st;
-        const image = (w, h, phase) => {
-          const rgba = new Uint8Array(w * h * 4);
-          for (let i = 0; i < w * h; i++) {
-            const x = i % w, y = Math.floor(i / w);
-            rgba.set([128 + 120 * Math.sin(x / 5 + phase), 128 + 120 * Math.cos(y / 4 - phase), (x * y + 50 * phase) % 256, 255], i * 4);
-          }
-          return rgba;
-        };
+        const image = window.__wavyImage;
         st.setContent(image(44, 36, 0), 44, 36);
         st.setStyle(image(40, 40, 1.3), 40, 40);
         st.reset();
@@ -803,23 +798,27 @@ async function main() {
           f16 = (await st.step()).total;
         } catch (e) { refused = e.message; }
         const after = { precision: st.precision(), steps: st.settings().steps, inSettings: 'precision' in st.settings() };
+        let planned = null;
+        try { planned = st.plan(JSON.stringify({ settings: { precision: 'f16', size: 64 } })).total_bytes; } catch (e) { planned = e.message; }
         let bad = null;
         try { st.configure(JSON.stringify({ precision: 'f64' })); } catch (e) { bad = e.message; }
         // the engine still runs in f32 afterwards
         st.configure(JSON.stringify({ precision: 'f32', steps: 1 }));
         st.reset();
         const again = (await st.step()).total;
-        return { f32, offered, refused, f16, after, bad, again };
+        return { f32, offered, refused, f16, after, bad, again, planned };
       });
       check(r.offered[0] === 'f32' && r.offered.every((n) => ['f32', 'f16'].includes(n)), `precisions(): ${r.offered}`);
       if (r.offered.includes('f16')) {
         const rel = Math.abs(r.f16 - r.f32) / r.f32;
         check(r.refused === null && rel < 0.01 && rel > 0, `f16 objective ${r.f16} against f32 ${r.f32} (refused: ${r.refused})`);
         check(r.after.precision === 'f16' && r.after.steps === '2', `after f16: ${JSON.stringify(r.after)}`);
+        check(typeof r.planned === 'number' && r.planned > 0, `st.plan() with f16: ${r.planned}`);
       } else {
         // SwiftShader offers no shader-f16 (shared/notes/browser.md)
         check(/^precision: precision f16 needs the GPU feature shader-f16, which .* does not offer; use precision f32$/.test(r.refused || ''), `refusal: ${r.refused}`);
         check(r.after.precision === 'f32' && r.after.steps === '1', `a refused configure changed something: ${JSON.stringify(r.after)}`);
+        check(/shader-f16/.test(String(r.planned)), `st.plan() with f16 on this GPU: ${r.planned}`);
       }
       check(!r.after.inSettings, 'precision is an engine option, not a setting of the picture');
       check(/^precision: unknown precision 'f64'; valid: f32, f16$/.test(r.bad || ''), `bad name: ${r.bad}`);
