@@ -446,6 +446,26 @@ await test('seed: a u64 above 2^53 reaches the settings JSON with its exact digi
   }
 });
 
+await test('number fields show the engine\'s shortest forms ("2e-3") as decimals, and read back the same values', async () => {
+  const { SettingsForm, asDecimal } = await lib('controls.js');
+  const doc = fakeDocument();
+  globalThis.document = doc;
+  try {
+    const defaults = { size: '512', steps: '500', lr: '0.02', content_weight: '5', style_weight: '100', tv_weight: '0.001', style_layers: 'relu1_1:1' };
+    const form = new SettingsForm(doc.createElement('form'), { presets: [], defaults, layers: [{ name: 'relu1_1' }, { name: 'relu4_2' }], onChange: () => {} });
+    form.write({ ...defaults, lr: '2e-3', tv_weight: '1e-7', content_weight: '5', style_weight: '1e2', style_layers: 'relu1_1:2e-3' });
+    const shown = (key) => form.inputs.get(key).value;
+    check(shown('lr') === '0.002' && shown('tv_weight') === '1e-7' && shown('content_weight') === '5' && shown('style_weight') === '100',
+      `shown: lr ${shown('lr')}, tv ${shown('tv_weight')}, content ${shown('content_weight')}, style ${shown('style_weight')}`);
+    check(form.inputs.get('style_layers').get('relu1_1').value === '0.002', `layer weight: ${form.inputs.get('style_layers').get('relu1_1').value}`);
+    const read = form.read();
+    check(read.lr === 0.002 && read.tv_weight === 1e-7 && read.style_weight === 100, `read back: ${JSON.stringify(read)}`);
+    check(asDecimal('abc') === 'abc' && asDecimal('') === '' && asDecimal('1e999') === '1e999', 'text that is not a finite number is left as it is');
+  } finally {
+    delete globalThis.document;
+  }
+});
+
 await test('style strength: log scale of β/α around the default ratio, exact weights out, zero and junk refused', async () => {
   const { strengthOf, styleWeightAt, strengthLabel, DECADES } = await lib('strength.js');
   const ratio = 100 / 5;

@@ -93,6 +93,13 @@ export function formatLayerList(map) {
 }
 
 /** Builds and manages the settings form. `onChange()` is called after any edit. */
+/** A number as people write it: the engine gives its shortest form ("2e-3" for 0.002), JS's String
+ *  gives "0.002" (and still "1e-7" for 1e-7); the value is the same. Text that is not a number stays. */
+export function asDecimal(text) {
+  const n = Number(text);
+  return text.trim() !== '' && Number.isFinite(n) ? String(n) : text;
+}
+
 export class SettingsForm {
   /** `layers`: StyleTransfer.layers(), the engine's layer table ({name, conv, minSide}). */
   constructor(form, { presets, defaults, layers, onChange }) {
@@ -214,7 +221,7 @@ export class SettingsForm {
       const value = settings[key];
       if (input instanceof Map) {
         const map = parseLayerList(value);
-        for (const [layer, el] of input) el.value = map.has(layer) ? map.get(layer) : '';
+        for (const [layer, el] of input) el.value = map.has(layer) ? asDecimal(map.get(layer)) : '';
       } else if (input.tagName === 'SELECT') {
         const text = value === null || value === undefined ? '' : String(value);
         if (![...input.options].some((o) => o.value === text)) {
@@ -226,7 +233,8 @@ export class SettingsForm {
         }
         input.value = text;
       } else {
-        input.value = value === null || value === undefined ? '' : String(value);
+        const text = value === null || value === undefined ? '' : String(value);
+        input.value = this.specs.get(key).type === 'float' ? asDecimal(text) : text;
       }
     }
   }
