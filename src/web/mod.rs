@@ -21,6 +21,10 @@
 //!   inputs are cheap to set, building means allocating GPU buffers and computing style targets.
 //! - `render(canvas)` draws from the engine's image buffer with a render pipeline
 //!   (shaders/render.wgsl): no CPU readback per frame.
+//!
+//! Files: this one holds the class, its inputs and settings; `weights.rs` loading the weights and
+//! their precision; `run.rs` what one `step()` does; `statics.rs` the static methods (links,
+//! settings, layers); `benchmark.rs` the conv kernel choice and "benchmark this GPU"; `render.rs`.
 
 // Shared `RefCell` borrows of the running Stylizer are held across readback awaits on purpose (see the
 // module docs): other calls only need shared borrows too, and `step()` uses `try_borrow_mut`.
@@ -48,8 +52,11 @@ use crate::weights::Weights;
 
 mod benchmark;
 mod render;
+mod run;
 mod statics;
+mod weights;
 use render::Renderer;
+use run::{apply_colour, step_inner};
 use statics::{apply_settings_json, check_page_sides, settings_object};
 
 
@@ -146,28 +153,6 @@ impl Inner {
 
     fn budget(&self) -> Budget {
         Budget { max_buffer: self.ctx.max_buffer(), total: self.inputs.borrow().memory_budget }
-    }
-
-    /// `configure({precision})`: checked against this GPU first; loaded weights are uploaded again in
-    /// the new precision (from the kept file) and the run starts over. On an error nothing changes.
-    fn set_precision(&self, precision: Precision) -> Result<(), JsValue> {
-        precision.check(&self.ctx).map_err(|e| js_error(format!("precision: {e}")))?;
-        let (net, file) = {
-            let inputs = self.inputs.borrow();
-            (inputs.net.clone(), inputs.weights_file.clone())
-        };
-        if let (Some(net), Some(file)) = (net, file) {
-            if net.precision() != precision {
-                let weights = Weights::from_bytes(&file).map_err(|e| js_error(format!("the weights file is unusable: {e}")))?;
-                let uploaded = upload(self, &weights, precision)?;
-                // The old network's buffers go with the run that used them.
-                *self.run.borrow_mut() = None;
-                *self.scales.borrow_mut() = None;
-                self.inputs.borrow_mut().net = Some(Rc::new(uploaded));
-            }
-        }
-        self.precision.set(precision);
-        Ok(())
     }
 
     /// The plans of a run (one per scale of its schedule) from the inputs given now, checked against
@@ -291,49 +276,6 @@ impl StyleTransfer {
         })
     }
 
-    /// `await st.loadWeights(bytes)`: a weights file (quantised or float32), verified (magic,
-    /// version, shapes, checksum) and uploaded to the GPU. Resolves to {layers, dtype}.
-    #[wasm_bindgen(js_name = loadWeights)]
-    pub fn load_weights(&self, bytes: Uint8Array) -> Promise {
-        let inner = self.inner.clone();
-        let bytes = bytes.to_vec();
-        future_to_promise(async move {
-            inner.check_usable()?;
-            let digest = crate::weights::file_sha256(&bytes);
-            if digest != crate::weights::COMMITTED_WEIGHTS_SHA256 {
-                return Err(js_error(format!(
-                    "the weights file is not the one this engine was built with (sha256 {digest}, expected {}): \
-                     it was replaced or damaged; serve the project's weights/vgg19.q8.bin",
-                    crate::weights::COMMITTED_WEIGHTS_SHA256
-                )));
-            }
-            let weights = Weights::from_bytes(&bytes).map_err(|e| js_error(format!("the weights file is unusable: {e}")))?;
-            let net = upload(&inner, &weights, inner.precision.get())?;
-            let available = Array::new();
-            for conv in &CONVS[..net.convs.len()] {
-                available.push(&JsValue::from_str(conv.relu));
-            }
-            let bytes_len = bytes.len();
-            {
-                let mut inputs = inner.inputs.borrow_mut();
-                inputs.net = Some(Rc::new(net));
-                let another_precision = Precision::F16.check(&inner.ctx).is_ok();
-                inputs.weights_file = another_precision.then(|| Rc::new(bytes));
-            }
-            inner.changed();
-            let dtype = match weights.dtype {
-                crate::weights::WeightsDtype::Q8 => "q8",
-                crate::weights::WeightsDtype::F32 => "f32",
-            };
-            Ok(object(&[
-                ("layers", JsValue::from(weights.layers.len() as u32)),
-                ("dtype", JsValue::from_str(dtype)),
-                ("bytes", JsValue::from(bytes_len as f64)),
-                ("availableLayers", available.into()),
-            ]))
-        })
-    }
-
     /// The content image: RGBA8 pixels (`Uint8Array` or `Uint8ClampedArray`), alpha composited over
     /// white. It is resized to `size` (longest side) when the run is built.
     #[wasm_bindgen(js_name = setContent)]
@@ -412,16 +354,6 @@ impl StyleTransfer {
         }
         self.inner.changed();
         Ok(out)
-    }
-
-    /// How the conv weights are stored: `"f32"` or `"f16"` (`configure({precision})`).
-    pub fn precision(&self) -> String {
-        self.inner.precision.get().name().to_string()
-    }
-
-    /// The precisions this GPU runs: `["f32"]`, and `"f16"` where it has shader-f16.
-    pub fn precisions(&self) -> Array {
-        Precision::ALL.into_iter().filter(|p| p.check(&self.inner.ctx).is_ok()).map(|p| JsValue::from_str(p.name())).collect()
     }
 
     /// The settings in force, as an object of strings (`Settings::get` forms, which parse back exactly).
@@ -691,128 +623,9 @@ impl Drop for StyleTransfer {
     }
 }
 
-async fn step_inner(inner: &Rc<Inner>) -> Result<JsValue, JsValue> {
-    let generation = inner.inputs.borrow().generation;
-    let current = inner.run.borrow().as_ref().map(|(s, g)| (s.clone(), *g));
-    let stylizer = match current {
-        Some((s, built)) if built == generation && !inner.colour_applied.get() => next_scale(inner, s).await?,
-        _ => {
-            inner.colour_applied.set(false);
-            let (net, plans, built) = inner.prepare()?;
-            net.set_conv_kernel(inner.conv_kernel.get());
-            // Free the old run's buffers before allocating the new ones.
-            *inner.run.borrow_mut() = None;
-            let prepared = inner.inputs_for(&plans[0], true)?;
-            let stylizer = Stylizer::from_plan(inner.ctx.clone(), &net, &plans[0], &prepared).await.map_err(js_error)?;
-            let stylizer = Rc::new(RefCell::new(stylizer));
-            *inner.run.borrow_mut() = Some((stylizer.clone(), built));
-            *inner.scales.borrow_mut() = Some((plans, 0));
-            stylizer
-        }
-    };
-    stylizer
-        .try_borrow_mut()
-        .map_err(|_| js_error("step(): the engine is busy reading back (await image() first)"))?
-        .step();
-    let losses = {
-        let s = stylizer.try_borrow().map_err(|_| js_error("step(): the engine is busy"))?;
-        s.losses().await.map_err(js_error)?
-    };
-    if let Some(e) = inner.ctx.take_error() {
-        return Err(js_error(e));
-    }
-    stylizer
-        .try_borrow_mut()
-        .map_err(|_| js_error("step(): the engine is busy reading back (await image() first)"))?
-        .check_finite(&losses)
-        .map_err(js_error)?;
-    inner.check_usable()?;
-    // The colour mode applies once the last scale has taken its steps.
-    let finished = inner.scales.borrow().as_ref().and_then(|(plans, i)| {
-        let plan = &plans[*i];
-        let done = stylizer.try_borrow().ok()?.steps_done();
-        (*i + 1 == plans.len() && done == plan.settings.steps).then(|| plan.clone())
-    });
-    if let Some(plan) = finished {
-        apply_colour(inner, &stylizer, &plan)?;
-    }
-    let (scale, scales) = inner.scales.borrow().as_ref().map_or((1, 1), |(plans, i)| (i + 1, plans.len()));
-    let (width, height) = {
-        let s = stylizer.try_borrow().map_err(|_| js_error("step(): the engine is busy"))?;
-        (s.width(), s.height())
-    };
-    Ok(object(&[
-        ("step", JsValue::from(losses.step)),
-        ("scale", JsValue::from(scale as u32)),
-        ("scales", JsValue::from(scales as u32)),
-        ("width", JsValue::from(width)),
-        ("height", JsValue::from(height)),
-        ("content", JsValue::from(losses.content)),
-        ("style", JsValue::from(losses.style)),
-        ("tv", JsValue::from(losses.tv)),
-        ("total", JsValue::from(losses.total)),
-    ]))
-}
-
-/// Puts the photo's colours into the run's image when its colour mode keeps them (luma-swap,
-/// luminance); once done, the run is over (`colour_applied`).
-fn apply_colour(inner: &Inner, stylizer: &Rc<RefCell<Stylizer>>, plan: &Plan) -> Result<(), JsValue> {
-    if inner.colour_applied.get() || !plan.settings.colour.keeps_content_chroma() {
-        return Ok(());
-    }
-    let s = stylizer.try_borrow().map_err(|_| js_error("the engine is busy"))?;
-    let content = {
-        let inputs = inner.inputs.borrow();
-        let content = inputs.content.as_ref().ok_or_else(|| js_error("no content image"))?;
-        crate::imageio::resize_to(content, s.width(), s.height())
-    };
-    let net = inner.inputs.borrow().net.clone().ok_or_else(|| js_error("load the weights first"))?;
-    s.apply_colour(&net, &plan.settings, &content).map_err(js_error)?;
-    inner.colour_applied.set(true);
-    Ok(())
-}
-
-/// The running scale, or the next one once this one has taken its steps: the next scale starts from
-/// this one's image, upsampled on the GPU, after this one's buffers are freed.
-async fn next_scale(inner: &Rc<Inner>, current: Rc<RefCell<Stylizer>>) -> Result<Rc<RefCell<Stylizer>>, JsValue> {
-    let next = {
-        let scales = inner.scales.borrow();
-        let Some((plans, index)) = scales.as_ref() else { return Ok(current) };
-        let done = current.try_borrow().map_err(|_| js_error("step(): the engine is busy"))?.steps_done();
-        if index + 1 >= plans.len() || done < plans[*index].settings.steps {
-            return Ok(current);
-        }
-        (plans[index + 1].clone(), index + 1)
-    };
-    let (plan, index) = next;
-    let built = inner.run.borrow().as_ref().map_or(0, |(_, g)| *g);
-    *inner.run.borrow_mut() = None;
-    let current = Rc::try_unwrap(current).map_err(|_| js_error("step(): the engine is busy"))?.into_inner();
-    let previous = current.carry();
-    let net = inner.inputs.borrow().net.clone().ok_or_else(|| js_error("load the weights first"))?;
-    let prepared = inner.inputs_for(&plan, false)?;
-    let stylizer = Stylizer::for_scale(inner.ctx.clone(), &net, &plan, &prepared, Some(previous)).await.map_err(js_error)?;
-    let stylizer = Rc::new(RefCell::new(stylizer));
-    *inner.run.borrow_mut() = Some((stylizer.clone(), built));
-    if let Some((_, i)) = inner.scales.borrow_mut().as_mut() {
-        *i = index;
-    }
-    Ok(stylizer)
-}
-
 fn image_from_rgba(rgba: &[u8], width: u32, height: u32, what: &str) -> Result<Image, JsValue> {
     if width == 0 || height == 0 {
         return Err(js_error(format!("the {what} image has zero size ({width}x{height})")));
     }
     Image::from_rgba8(rgba, width, height).map_err(|e| js_error(format!("the {what} image: {e}")))
-}
-
-/// The weights uploaded in `precision`, with the page's wording of each failure.
-fn upload(inner: &Inner, weights: &Weights, precision: Precision) -> Result<Network, JsValue> {
-    precision.check(&inner.ctx).map_err(|e| js_error(format!("precision: {e}")))?;
-    let net = Network::upload_in(&inner.ctx, weights, precision).map_err(|e| js_error(format!("the weights file does not fit VGG19: {e}")))?;
-    if let Some(e) = inner.ctx.take_error() {
-        return Err(js_error(format!("uploading the weights to the GPU failed: {e}")));
-    }
-    Ok(net)
 }
