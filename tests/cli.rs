@@ -662,6 +662,9 @@ fn bench_measures_a_tiled_step_against_an_untiled_one() {
     fails_with(&["bench", "--sizes", "32", "--tile", "64"], "no --sizes above 64 px");
     fails_with(&["bench", "--convergence", "64", "--convergence-runs", "single-scale-adam,nope"], "no convergence run named \"nope\" (runs: single-scale-adam, single-scale-l-bfgs, coarse-to-fine-the-default)");
     fails_with(&["bench", "--sizes", "64", "--tile", "40"], "--tile: expected a multiple of 16, got 40");
+    // the convergence benchmark's options and the speed benchmark's do not mix (nothing silently ignored)
+    fails_with(&["bench", "--convergence", "64", "--precision", "f16", "--variants"], "--convergence: runs on its own and does not take --variants, --precision");
+    fails_with(&["bench", "--convergence-runs", "single-scale-adam"], "--convergence-runs: needs --convergence SIZE");
 }
 
 /// A PNG whose header declares `width`×`height` (8-bit RGB) and holds no pixel data: what a

@@ -422,7 +422,24 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             variants,
             precision,
         }) => match convergence {
-            Some(size) => convergence_bench(weights, size, convergence_steps, &convergence_runs),
+            Some(size) => {
+                // The convergence benchmark runs its own schedule: options of the speed benchmark would be ignored.
+                let given = [
+                    ("--sizes", !sizes.is_empty()),
+                    ("--tile", tile.is_some()),
+                    ("--variants", variants),
+                    ("--precision", precision.is_some()),
+                    ("--quantisation-src", quantisation_src.is_some()),
+                    ("--readme", readme.is_some()),
+                ];
+                let ignored: Vec<&str> = given.iter().filter(|(_, g)| *g).map(|(name, _)| *name).collect();
+                if ignored.is_empty() {
+                    convergence_bench(weights, size, convergence_steps, &convergence_runs)
+                } else {
+                    Err(err("--convergence", format!("runs on its own and does not take {}", ignored.join(", "))))
+                }
+            }
+            None if !convergence_runs.is_empty() => Err(err("--convergence-runs", "needs --convergence SIZE")),
             None => {
                 let precision = precision.unwrap_or_default();
                 bench(BenchArgs { sizes, steps, plan_sizes, tile, variants, precision }, weights, quantisation_src, readme)
