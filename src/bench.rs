@@ -277,7 +277,6 @@ pub fn quantisation_report(f32_weights: &Weights, q8_weights: &Weights, images: 
 /// with each conv kernel variant forced in f16 (the workgroup variant also stages its input in f16).
 pub fn precision_report(weights: &Weights, images: &[(String, Image)], style: &Image) -> Result<String, String> {
     let ctx = Arc::new(crate::gpu::native_context().map_err(|e| e.to_string())?);
-    Precision::F16.check(&ctx)?;
     let f32_net = Network::upload_in(&ctx, weights, Precision::F32)?;
     let f16_net = Network::upload_in(&ctx, weights, Precision::F16)?;
     f32_net.set_conv_kernel(ConvKernelChoice::Forced(ConvVariant::Register4x8));

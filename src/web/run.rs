@@ -1,10 +1,6 @@
 //! One `step()` of the page's run: building the run when its inputs changed, going on to the next
 //! scale of a coarse-to-fine schedule, and the colour mode after the last step.
 
-// Shared `RefCell` borrows of the running Stylizer are held across readback awaits on purpose (see
-// the module docs of `web`).
-#![allow(clippy::await_holding_refcell_ref)]
-
 use super::*;
 
 pub(super) async fn step_inner(inner: &Rc<Inner>) -> Result<JsValue, JsValue> {
